@@ -1,0 +1,363 @@
+//! The two file formats: the unfolded checkpoint and the folded model. Both are
+//! [safetensors](https://github.com/huggingface/safetensors) files; this module names their
+//! tensors, shapes, dtypes and metadata keys, and `model/FORMAT.md` (included below) is the
+//! full specification with a PyTorch writer and a numpy reader.
+#![doc = include_str!("../FORMAT.md")]
+
+use core::fmt;
+
+use crate::config::{ConfigError, MAX_HIDDEN_LAYERS, ModelConfig};
+
+/// `format` of an unfolded checkpoint.
+pub const UNFOLDED_FORMAT: &str = "namegen-unfolded";
+/// `format` of a folded model.
+pub const FOLDED_FORMAT: &str = "namegen-folded";
+/// `format_version` written and accepted by this version of the contract.
+pub const FORMAT_VERSION: &str = "1";
+
+/// The `__metadata__` keys. Every value is a string, as safetensors requires.
+pub mod keys {
+    /// [`super::UNFOLDED_FORMAT`] or [`super::FOLDED_FORMAT`].
+    pub const FORMAT: &str = "format";
+    /// [`super::FORMAT_VERSION`].
+    pub const FORMAT_VERSION: &str = "format_version";
+    /// Symbols of context, decimal.
+    pub const BLOCK_SIZE: &str = "block_size";
+    /// Embedding width, decimal.
+    pub const EMBED_DIM: &str = "embed_dim";
+    /// Hidden widths, decimal, comma-separated: `100,100,100,100,100`.
+    pub const HIDDEN: &str = "hidden";
+    /// The vocabulary's symbols in index order, `.` first: `.abcdefghijklmnopqrstuvwxyz`.
+    pub const VOCAB: &str = "vocab";
+    /// Unfolded only: the BatchNorm epsilon shared by every layer, a decimal float (`1e-05`).
+    pub const BN_EPS: &str = "bn_eps";
+    /// Folded only: [`super::Dtype::name`] of the weights.
+    pub const DTYPE: &str = "dtype";
+    /// Optional: training steps behind the weights.
+    pub const STEPS: &str = "provenance.steps";
+    /// Optional: the training seed.
+    pub const SEED: &str = "provenance.seed";
+    /// Optional: the burn backend that trained the weights.
+    pub const BACKEND: &str = "provenance.backend";
+    /// Optional: validation loss of the unfolded model in eval mode.
+    pub const VAL_LOSS: &str = "provenance.val_loss";
+    /// Optional: sha256 (hex) of the names file trained on.
+    pub const DATASET_SHA256: &str = "provenance.dataset_sha256";
+    /// Optional: the program and version that wrote the file.
+    pub const WRITER: &str = "provenance.writer";
+    /// Prefix of the trainer's own resume state in unfolded checkpoints (`train.step`, ...);
+    /// readers other than the trainer ignore these keys.
+    pub const TRAIN_STATE_PREFIX: &str = "train.";
+}
+
+/// How the folded model's embedding and Linear weights are stored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Dtype {
+    /// IEEE 754 binary32.
+    F32,
+    /// IEEE 754 binary16.
+    F16,
+    /// Signed bytes, each row times its own f32 scale.
+    I8,
+}
+
+impl Dtype {
+    /// Every dtype, widest first.
+    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::I8];
+
+    /// The metadata and command-line name: `f32`, `f16`, `i8`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F16 => "f16",
+            Dtype::I8 => "i8",
+        }
+    }
+
+    /// The safetensors header name: `F32`, `F16`, `I8`.
+    pub const fn safetensors_name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "F32",
+            Dtype::F16 => "F16",
+            Dtype::I8 => "I8",
+        }
+    }
+
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F16 => 2,
+            Dtype::I8 => 1,
+        }
+    }
+
+    /// Parses [`Dtype::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Parses [`Dtype::safetensors_name`].
+    pub fn from_safetensors_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.safetensors_name() == name)
+    }
+}
+
+impl fmt::Display for Dtype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every tensor either file may hold. Layer numbers count Linear layers from 0; the last is
+/// the output layer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
+pub enum TensorName {
+    /// `emb.weight`: `[vocab, embed_dim]`, both files.
+    Embedding,
+    /// `emb.scale`: `[vocab]` f32, folded i8 only.
+    EmbeddingScale,
+    /// `layers.{i}.weight`: `[out, in]`, both files.
+    Weight(usize),
+    /// `layers.{i}.bias`: `[out]` f32, folded only.
+    Bias(usize),
+    /// `layers.{i}.scale`: `[out]` f32, folded i8 only.
+    Scale(usize),
+    /// `layers.{i}.bn.gamma`: `[out]` f32, unfolded only.
+    BnGamma(usize),
+    /// `layers.{i}.bn.beta`: `[out]` f32, unfolded only.
+    BnBeta(usize),
+    /// `layers.{i}.bn.running_mean`: `[out]` f32, unfolded only.
+    BnRunningMean(usize),
+    /// `layers.{i}.bn.running_var`: `[out]` f32, unfolded only.
+    BnRunningVar(usize),
+}
+
+/// Builds a layer tensor's name from its layer number.
+type LayerTensor = fn(usize) -> TensorName;
+
+const LAYER_SUFFIXES: [(&str, LayerTensor); 7] = [
+    ("weight", TensorName::Weight),
+    ("bias", TensorName::Bias),
+    ("scale", TensorName::Scale),
+    ("bn.gamma", TensorName::BnGamma),
+    ("bn.beta", TensorName::BnBeta),
+    ("bn.running_mean", TensorName::BnRunningMean),
+    ("bn.running_var", TensorName::BnRunningVar),
+];
+
+impl TensorName {
+    /// Parses a tensor name; `None` for anything the formats do not define (including layer
+    /// numbers past [`MAX_HIDDEN_LAYERS`] and numbers with leading zeros).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "emb.weight" => return Some(Self::Embedding),
+            "emb.scale" => return Some(Self::EmbeddingScale),
+            _ => {}
+        }
+        let rest = name.strip_prefix("layers.")?;
+        let (number, suffix) = rest.split_once('.')?;
+        let canonical = number == "0" || !number.starts_with('0');
+        let layer: usize = number.parse().ok().filter(|_| canonical)?;
+        if layer > MAX_HIDDEN_LAYERS || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        LAYER_SUFFIXES
+            .iter()
+            .find(|(s, _)| *s == suffix)
+            .map(|(_, make)| make(layer))
+    }
+
+    /// The Linear layer this tensor belongs to, if any.
+    pub const fn layer(self) -> Option<usize> {
+        match self {
+            Self::Embedding | Self::EmbeddingScale => None,
+            Self::Weight(i)
+            | Self::Bias(i)
+            | Self::Scale(i)
+            | Self::BnGamma(i)
+            | Self::BnBeta(i)
+            | Self::BnRunningMean(i)
+            | Self::BnRunningVar(i) => Some(i),
+        }
+    }
+
+    /// The shape this tensor must have under `config`; `None` when the layer does not exist.
+    pub fn shape(self, config: &ModelConfig) -> Option<Shape> {
+        match self {
+            Self::Embedding => Some(Shape::matrix(config.vocab_size(), config.embed_dim())),
+            Self::EmbeddingScale => Some(Shape::vector(config.vocab_size())),
+            Self::Weight(i) => config.layer_dims(i).map(|(i, o)| Shape::matrix(o, i)),
+            Self::Bias(i)
+            | Self::Scale(i)
+            | Self::BnGamma(i)
+            | Self::BnBeta(i)
+            | Self::BnRunningMean(i)
+            | Self::BnRunningVar(i) => config.layer_dims(i).map(|(_, o)| Shape::vector(o)),
+        }
+    }
+
+    /// The dtype this tensor is stored in, in a folded model of `dtype` (matrices in `dtype`,
+    /// vectors in f32) or, for `None`, in an unfolded checkpoint (everything f32).
+    pub const fn dtype(self, folded: Option<Dtype>) -> Dtype {
+        match (self, folded) {
+            (Self::Embedding | Self::Weight(_), Some(dtype)) => dtype,
+            _ => Dtype::F32,
+        }
+    }
+}
+
+impl fmt::Display for TensorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Embedding => f.write_str("emb.weight"),
+            Self::EmbeddingScale => f.write_str("emb.scale"),
+            Self::Weight(i) => write!(f, "layers.{i}.weight"),
+            Self::Bias(i) => write!(f, "layers.{i}.bias"),
+            Self::Scale(i) => write!(f, "layers.{i}.scale"),
+            Self::BnGamma(i) => write!(f, "layers.{i}.bn.gamma"),
+            Self::BnBeta(i) => write!(f, "layers.{i}.bn.beta"),
+            Self::BnRunningMean(i) => write!(f, "layers.{i}.bn.running_mean"),
+            Self::BnRunningVar(i) => write!(f, "layers.{i}.bn.running_var"),
+        }
+    }
+}
+
+/// The tensors of an unfolded checkpoint under `config`, in file order.
+pub fn unfolded_tensors(config: &ModelConfig) -> impl Iterator<Item = TensorName> + '_ {
+    let layers = (0..config.n_layers()).flat_map(|i| {
+        [
+            TensorName::Weight(i),
+            TensorName::BnGamma(i),
+            TensorName::BnBeta(i),
+            TensorName::BnRunningMean(i),
+            TensorName::BnRunningVar(i),
+        ]
+    });
+    core::iter::once(TensorName::Embedding).chain(layers)
+}
+
+/// The tensors of a folded model of `dtype` under `config`, in file order.
+pub fn folded_tensors(config: &ModelConfig, dtype: Dtype) -> impl Iterator<Item = TensorName> + '_ {
+    let scaled = dtype == Dtype::I8;
+    let embedding = [
+        Some(TensorName::Embedding),
+        scaled.then_some(TensorName::EmbeddingScale),
+    ];
+    let layers = (0..config.n_layers()).flat_map(move |i| {
+        [
+            Some(TensorName::Weight(i)),
+            scaled.then_some(TensorName::Scale(i)),
+            Some(TensorName::Bias(i)),
+        ]
+    });
+    embedding.into_iter().chain(layers).flatten()
+}
+
+/// A tensor's shape: a vector `[n]` or a matrix `[rows, cols]`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Shape {
+    dims: [usize; 2],
+    rank: usize,
+}
+
+impl Shape {
+    /// `[len]`.
+    pub const fn vector(len: usize) -> Self {
+        Self {
+            dims: [len, 1],
+            rank: 1,
+        }
+    }
+
+    /// `[rows, cols]`.
+    pub const fn matrix(rows: usize, cols: usize) -> Self {
+        Self {
+            dims: [rows, cols],
+            rank: 2,
+        }
+    }
+
+    /// The dimensions, as a safetensors header lists them.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims[..self.rank]
+    }
+
+    /// Number of elements.
+    pub const fn elements(&self) -> usize {
+        self.dims[0] * self.dims[1]
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.dims())
+    }
+}
+
+/// Why the config in a file's metadata cannot be read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MetadataError {
+    /// The value of this key is not a decimal number (or list of them).
+    NotANumber {
+        /// The metadata key.
+        key: &'static str,
+    },
+    /// The numbers parse but do not make a valid config.
+    Config(ConfigError),
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotANumber { key } => {
+                write!(
+                    f,
+                    "metadata {key:?} is not a decimal number or a list of them"
+                )
+            }
+            Self::Config(e) => write!(f, "metadata describes an invalid model: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for MetadataError {}
+
+impl From<ConfigError> for MetadataError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+/// Builds the config from the metadata values of [`keys::BLOCK_SIZE`], [`keys::EMBED_DIM`]
+/// and [`keys::HIDDEN`], and the vocabulary's size.
+pub fn parse_config(
+    block_size: &str,
+    embed_dim: &str,
+    hidden: &str,
+    vocab_size: usize,
+) -> Result<ModelConfig, MetadataError> {
+    let block_size = parse_number(block_size, keys::BLOCK_SIZE)?;
+    let embed_dim = parse_number(embed_dim, keys::EMBED_DIM)?;
+    let mut widths = [0; MAX_HIDDEN_LAYERS];
+    let mut count = 0;
+    for part in hidden.split(',') {
+        if count == MAX_HIDDEN_LAYERS {
+            return Err(ConfigError::HiddenLayers(count + 1).into());
+        }
+        widths[count] = parse_number(part, keys::HIDDEN)?;
+        count += 1;
+    }
+    Ok(ModelConfig::new(
+        block_size,
+        embed_dim,
+        &widths[..count],
+        vocab_size,
+    )?)
+}
+
+fn parse_number(text: &str, key: &'static str) -> Result<usize, MetadataError> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let value = text.parse().ok().filter(|_| digits);
+    value.ok_or(MetadataError::NotANumber { key })
+}
