@@ -1,0 +1,59 @@
+//! Any bytes through the loader: it must never panic, and whatever it accepts must hold up to
+//! every promise the view makes, read through the public accessors.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use namegen_model::{Dtype, TensorName};
+use namegen_sampler::{Matrix, ModelView};
+
+fuzz_target!(|bytes: &[u8]| {
+    if let Ok(view) = ModelView::parse(bytes) {
+        check(&view);
+    }
+});
+
+fn check(view: &ModelView<'_>) {
+    let config = view.config();
+    assert_eq!(view.vocab().len(), config.vocab_size());
+    let embedding = view.embedding();
+    assert_eq!(
+        (embedding.rows(), embedding.cols()),
+        (config.vocab_size(), config.embed_dim())
+    );
+    check_matrix(embedding, view.dtype());
+    let mut layers = 0;
+    for (i, layer) in view.layers().enumerate() {
+        let shape = TensorName::Weight(i)
+            .shape(config)
+            .expect("a layer the config has");
+        assert_eq!([layer.weight.rows(), layer.weight.cols()], shape.dims());
+        assert_eq!(layer.bias.len(), layer.weight.rows());
+        check_matrix(&layer.weight, view.dtype());
+        assert!(layer.bias.iter().all(f32::is_finite));
+        layers += 1;
+    }
+    assert_eq!(layers, config.n_layers());
+}
+
+fn check_matrix(m: &Matrix<'_>, dtype: Dtype) {
+    assert_eq!(m.dtype(), dtype);
+    for row in 0..m.rows() {
+        let scale = m.scale(row);
+        assert!(scale.is_finite() && scale > 0.0);
+        let bytes = m.row_bytes(row);
+        assert_eq!(bytes.len(), m.cols() * dtype.size());
+        let finite = match dtype {
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .all(|b| half::f16::from_le_bytes([b[0], b[1]]).is_finite()),
+            Dtype::I8 => bytes.iter().all(|&b| b != 0x80),
+        };
+        assert!(
+            finite,
+            "row {row} holds a value the loader should have refused"
+        );
+    }
+}

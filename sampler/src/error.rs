@@ -1,0 +1,339 @@
+//! Why a model file was refused: one variant per check, each saying what is wrong and where.
+
+use core::fmt;
+
+use namegen_model::format::{MetadataError, Shape};
+use namegen_model::vocab::VocabError;
+use namegen_model::{Dtype, TensorName};
+
+use crate::json::JsonError;
+
+/// Why [`crate::ModelView::parse`] refused a file.
+///
+/// Offsets are byte offsets into the whole file (the 8-byte length prefix included), so they
+/// can be looked up with any hex viewer; data-section positions are given the same way.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LoadError {
+    /// The file is shorter than the 8-byte header length.
+    TooShort {
+        /// Length of the file.
+        len: usize,
+    },
+    /// The header length is above the 100 MB the `safetensors` crate accepts.
+    HeaderTooLarge {
+        /// The header length the file declares.
+        header_len: u64,
+    },
+    /// The header runs past the end of the file.
+    HeaderPastEnd {
+        /// The header length the file declares.
+        header_len: u64,
+        /// Length of the file.
+        file_len: usize,
+    },
+    /// The header does not start with `{`, as the safetensors format requires (older
+    /// versions of the `safetensors` crate refuse such files, even with leading whitespace).
+    HeaderStart {
+        /// The header's first byte, if it has one.
+        found: Option<u8>,
+    },
+    /// A string in the header is not valid UTF-8.
+    NotUtf8 {
+        /// Offset of the first invalid byte.
+        offset: usize,
+    },
+    /// The header is not JSON of the shape safetensors defines.
+    Json {
+        /// Offset of the offending byte (the file length when the header ends too early).
+        offset: usize,
+        /// What is wrong there.
+        error: JsonError,
+    },
+    /// A key appears twice in the same object (a tensor, a tensor field or a metadata key
+    /// the loader reads).
+    DuplicateKey {
+        /// Offset of the second occurrence.
+        offset: usize,
+    },
+    /// A tensor entry has a field other than `dtype`, `shape` and `data_offsets`.
+    UnknownField {
+        /// Offset of the field's name.
+        offset: usize,
+    },
+    /// A tensor entry lacks one of `dtype`, `shape` and `data_offsets`.
+    MissingField {
+        /// Offset of the entry.
+        offset: usize,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// The header has no `__metadata__`, where a folded model keeps its config.
+    NoMetadata,
+    /// A metadata key the folded format requires is absent.
+    MissingMetadata {
+        /// The key.
+        key: &'static str,
+    },
+    /// `format` is not `namegen-folded` (an unfolded checkpoint, or another file entirely).
+    WrongFormat {
+        /// Offset of the value.
+        offset: usize,
+    },
+    /// `format_version` is not one this loader reads.
+    UnsupportedVersion {
+        /// Offset of the value.
+        offset: usize,
+    },
+    /// The metadata `dtype` is not `f32`, `f16` or `i8`.
+    UnknownDtype {
+        /// Offset of the value.
+        offset: usize,
+    },
+    /// A numeric metadata value is too long to be a valid number (or list of them).
+    MetadataTooLong {
+        /// The key.
+        key: &'static str,
+        /// Offset of the value.
+        offset: usize,
+    },
+    /// The numeric metadata do not describe a valid architecture.
+    Config(MetadataError),
+    /// The `vocab` metadata is not a valid vocabulary.
+    Vocab {
+        /// Offset of the value.
+        offset: usize,
+        /// What is wrong with it.
+        error: VocabError,
+    },
+    /// A tensor the folded format does not define for this config and dtype.
+    UnexpectedTensor {
+        /// Offset of its name.
+        offset: usize,
+        /// The name, when it is one of the format's names at all.
+        name: Option<TensorName>,
+    },
+    /// A tensor the folded format requires is absent.
+    MissingTensor(TensorName),
+    /// A tensor is stored in the wrong dtype.
+    TensorDtype {
+        /// The tensor.
+        tensor: TensorName,
+        /// The dtype the format and the metadata require.
+        expected: Dtype,
+        /// Offset of the dtype in the header.
+        offset: usize,
+    },
+    /// A tensor's shape does not match the config in the metadata.
+    TensorShape {
+        /// The tensor.
+        tensor: TensorName,
+        /// The shape the config requires.
+        expected: Shape,
+        /// Offset of the shape in the header.
+        offset: usize,
+    },
+    /// A tensor's `data_offsets` end before they begin.
+    OffsetsReversed {
+        /// The tensor.
+        tensor: TensorName,
+        /// Offset of the offsets in the header.
+        offset: usize,
+    },
+    /// A tensor's data runs past the end of the file (a truncated file, or wrong offsets).
+    OffsetsPastEnd {
+        /// The tensor.
+        tensor: TensorName,
+        /// Offset of the offsets in the header.
+        offset: usize,
+        /// Where the tensor's data ends, relative to the data section.
+        end: u64,
+        /// Length of the data section.
+        data_len: usize,
+    },
+    /// A tensor's byte length is not its element count times its dtype's size.
+    TensorLength {
+        /// The tensor.
+        tensor: TensorName,
+        /// The byte length its shape and dtype require.
+        expected: usize,
+        /// Offset of the offsets in the header.
+        offset: usize,
+    },
+    /// Two tensors share bytes.
+    TensorsOverlap {
+        /// The tensor that starts first.
+        first: TensorName,
+        /// The tensor that starts inside it.
+        second: TensorName,
+    },
+    /// Bytes of the data section belong to no tensor; safetensors requires the tensors to
+    /// cover the data section exactly, without gaps.
+    UncoveredData {
+        /// File offset of the first such byte.
+        begin: usize,
+        /// File offset just past the last one.
+        end: usize,
+    },
+    /// A value is NaN or infinite.
+    NonFinite {
+        /// The tensor.
+        tensor: TensorName,
+        /// Index of the value in the tensor, row-major.
+        index: usize,
+    },
+    /// A scale is zero or negative.
+    ScaleNotPositive {
+        /// The scale tensor.
+        tensor: TensorName,
+        /// The row.
+        index: usize,
+    },
+    /// An i8 weight is -128, outside the symmetric range `-127..=127` the format stores.
+    QuantOutOfRange {
+        /// The tensor.
+        tensor: TensorName,
+        /// Index of the value in the tensor, row-major.
+        index: usize,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { len } => {
+                write!(
+                    f,
+                    "file of {len} bytes is too short for a safetensors header"
+                )
+            }
+            Self::HeaderTooLarge { header_len } => {
+                write!(f, "header length {header_len} is above the 100 MB limit")
+            }
+            Self::HeaderPastEnd {
+                header_len,
+                file_len,
+            } => write!(
+                f,
+                "header of {header_len} bytes runs past the end of the {file_len}-byte file"
+            ),
+            Self::HeaderStart { found: None } => write!(f, "the header is empty"),
+            Self::HeaderStart { found: Some(byte) } => {
+                write!(f, "the header starts with byte {byte:#04x}, not '{{'")
+            }
+            Self::NotUtf8 { offset } => write!(f, "invalid UTF-8 in the header at byte {offset}"),
+            Self::Json { offset, error } => write!(f, "header at byte {offset}: {error}"),
+            Self::DuplicateKey { offset } => write!(f, "duplicate key at byte {offset}"),
+            Self::UnknownField { offset } => {
+                write!(f, "unknown field in a tensor entry at byte {offset}")
+            }
+            Self::MissingField { offset, field } => {
+                write!(f, "tensor entry at byte {offset} has no {field:?}")
+            }
+            Self::NoMetadata => write!(f, "the header has no \"__metadata__\""),
+            Self::MissingMetadata { key } => write!(f, "metadata {key:?} is missing"),
+            Self::WrongFormat { offset } => write!(
+                f,
+                "metadata \"format\" at byte {offset} is not \"namegen-folded\""
+            ),
+            Self::UnsupportedVersion { offset } => write!(
+                f,
+                "metadata \"format_version\" at byte {offset} is not a version this loader reads"
+            ),
+            Self::UnknownDtype { offset } => write!(
+                f,
+                "metadata \"dtype\" at byte {offset} is not f32, f16 or i8"
+            ),
+            Self::MetadataTooLong { key, offset } => {
+                write!(f, "metadata {key:?} at byte {offset} is too long")
+            }
+            Self::Config(e) => write!(f, "{e}"),
+            Self::Vocab { offset, error } => {
+                write!(f, "metadata \"vocab\" at byte {offset}: {error}")
+            }
+            Self::UnexpectedTensor { offset, name } => match name {
+                Some(name) => write!(
+                    f,
+                    "tensor {name} at byte {offset} is not part of this folded model"
+                ),
+                None => write!(f, "tensor at byte {offset} is not part of a folded model"),
+            },
+            Self::MissingTensor(name) => write!(f, "tensor {name} is missing"),
+            Self::TensorDtype {
+                tensor,
+                expected,
+                offset,
+            } => write!(
+                f,
+                "tensor {tensor}: dtype at byte {offset} is not {}",
+                expected.safetensors_name()
+            ),
+            Self::TensorShape {
+                tensor,
+                expected,
+                offset,
+            } => write!(
+                f,
+                "tensor {tensor}: shape at byte {offset} is not {expected} as the metadata requires"
+            ),
+            Self::OffsetsReversed { tensor, offset } => {
+                write!(
+                    f,
+                    "tensor {tensor}: data_offsets at byte {offset} end before they begin"
+                )
+            }
+            Self::OffsetsPastEnd {
+                tensor,
+                offset,
+                end,
+                data_len,
+            } => write!(
+                f,
+                "tensor {tensor}: data_offsets at byte {offset} end at {end}, past the \
+                 {data_len}-byte data section"
+            ),
+            Self::TensorLength {
+                tensor,
+                expected,
+                offset,
+            } => write!(
+                f,
+                "tensor {tensor}: data_offsets at byte {offset} do not span {expected} bytes"
+            ),
+            Self::TensorsOverlap { first, second } => {
+                write!(f, "tensors {first} and {second} overlap")
+            }
+            Self::UncoveredData { begin, end } => {
+                write!(f, "bytes {begin}..{end} of the file belong to no tensor")
+            }
+            Self::NonFinite { tensor, index } => {
+                write!(f, "tensor {tensor}: value {index} is not finite")
+            }
+            Self::ScaleNotPositive { tensor, index } => {
+                write!(f, "tensor {tensor}: scale {index} is not positive")
+            }
+            Self::QuantOutOfRange { tensor, index } => {
+                write!(
+                    f,
+                    "tensor {tensor}: value {index} is -128, outside -127..=127"
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Config(e) => Some(e),
+            Self::Vocab { error, .. } => Some(error),
+            Self::Json { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<MetadataError> for LoadError {
+    fn from(e: MetadataError) -> Self {
+        Self::Config(e)
+    }
+}

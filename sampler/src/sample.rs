@@ -1,0 +1,357 @@
+//! Sampling names: temperature, top-k, top-p, prefix, minimum and maximum length, and a seed
+//! that names the same list of names on every target.
+//!
+//! # How one character is drawn (the contract)
+//!
+//! From the model's logits `z` (f32, see [`crate::forward`]):
+//! 1. While the name is shorter than `min_len`, the end symbol `.` is excluded.
+//! 2. Temperature 0 is greedy: the largest logit wins (the lowest index on ties) and no
+//!    random number is used.
+//! 3. Otherwise each symbol gets the weight `w_i = expf((z_i - max z) / T)` (`libm::expf`).
+//! 4. Symbols are ranked by weight, larger first, the lower index first on ties. With
+//!    `top_k = k > 0` only ranks `0..k` keep their weight. With `top_p = p < 1` a symbol keeps
+//!    its weight only while the weights ranked strictly before it sum to less than `p` times
+//!    the total kept weight (so the symbol that crosses `p` stays). Sums run in index order.
+//! 5. One draw `u = Rng::next_f32()`, in `[0, 1)`; the target is `u * total`; walking the
+//!    symbols in index order and summing the kept weights, the first symbol whose running sum
+//!    exceeds the target is chosen (the last kept symbol if rounding leaves none).
+//!
+//! Name `k` (counting from 0) of seed `s` draws from [`Rng::with_stream`]`(s, k)`, so a
+//! name does not depend on how many names came before it, and the batched generator gives
+//! the same names as this one.
+
+use core::fmt;
+
+use heapless::String;
+use namegen_model::vocab::VocabError;
+use namegen_model::{Context, END_INDEX, Rng};
+
+use crate::forward::{DEFAULT_WIDTH, Forward, TooWide};
+use crate::view::ModelView;
+
+/// Bytes a [`Name`] holds by default: 32 characters of up to 4 UTF-8 bytes.
+pub const DEFAULT_NAME_BYTES: usize = 128;
+
+/// The default `max_len`: twice the longest name of the default data.
+pub const DEFAULT_MAX_LEN: usize = 32;
+
+/// How names are drawn. `Default` is plain sampling from the model (temperature 1, no top-k
+/// or top-p, no prefix), seed 0, names of 1 to [`DEFAULT_MAX_LEN`] characters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings<'p> {
+    /// Divides the logits; 0 is greedy. Finite and >= 0.
+    pub temperature: f32,
+    /// Keep only the `top_k` most likely symbols; 0 keeps all.
+    pub top_k: usize,
+    /// Keep the most likely symbols up to this much probability mass; in `(0, 1]`, 1 keeps all.
+    pub top_p: f32,
+    /// Names the list: the same seed and settings give the same names everywhere.
+    pub seed: u64,
+    /// Every name starts with these characters (which must be in the vocabulary).
+    pub prefix: &'p str,
+    /// The end symbol is masked until a name has this many characters (prefix included).
+    pub min_len: usize,
+    /// A name that reaches this many characters ends there and is flagged as cut.
+    pub max_len: usize,
+}
+
+impl Default for Settings<'_> {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+            prefix: "",
+            min_len: 1,
+            max_len: DEFAULT_MAX_LEN,
+        }
+    }
+}
+
+/// Why a sampler cannot be built.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SampleError {
+    /// The temperature is negative, NaN or infinite.
+    Temperature,
+    /// `top_p` is not in `(0, 1]`.
+    TopP,
+    /// `max_len` is 0, below `min_len`, or longer than a name's byte capacity can always hold.
+    Lengths,
+    /// A prefix character is not in the model's vocabulary (or is the end symbol).
+    Prefix(VocabError),
+    /// The prefix is longer than `max_len`.
+    PrefixTooLong,
+    /// The model is wider than the sampler's buffers.
+    TooWide(TooWide),
+}
+
+impl fmt::Display for SampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Temperature => f.write_str("temperature must be a finite number >= 0"),
+            Self::TopP => f.write_str("top-p must be in (0, 1]"),
+            Self::Lengths => f.write_str(
+                "max length must be at least 1, at least the min length, and fit the name buffer",
+            ),
+            Self::Prefix(e) => write!(f, "prefix: {e}"),
+            Self::PrefixTooLong => f.write_str("the prefix is longer than the max length"),
+            Self::TooWide(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for SampleError {}
+
+impl From<TooWide> for SampleError {
+    fn from(e: TooWide) -> Self {
+        Self::TooWide(e)
+    }
+}
+
+/// One generated name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
+    /// The characters, without the end symbol.
+    pub text: String<N>,
+    /// Characters in `text`.
+    pub chars: usize,
+    /// True when the name reached `max_len` instead of ending by itself.
+    pub cut: bool,
+    /// Natural-log likelihood of the name under the model itself (temperature 1, no top-k/p
+    /// or length masks), the end symbol included unless the name was cut: the same number
+    /// [`crate::score`] gives for it.
+    pub log_likelihood: f64,
+}
+
+/// Draws names one after another: an endless iterator (use `.take(n)`).
+///
+/// All its state is fixed-size: `W` f32 twice for activations plus a few words (see
+/// [`DefaultSampler`]'s size, asserted below).
+#[derive(Clone, Debug)]
+pub struct Sampler<'m, 'a, 'p, const W: usize = DEFAULT_WIDTH, const N: usize = DEFAULT_NAME_BYTES>
+{
+    model: &'m ModelView<'a>,
+    settings: Settings<'p>,
+    forward: Forward<W>,
+    next_index: u64,
+}
+
+/// The sampler for makemore-sized models with the default name capacity.
+pub type DefaultSampler<'m, 'a, 'p> = Sampler<'m, 'a, 'p, DEFAULT_WIDTH, DEFAULT_NAME_BYTES>;
+
+/// The sampler's RAM for the default model must stay under 1.5 KB.
+const _: () = assert!(core::mem::size_of::<DefaultSampler<'static, 'static, 'static>>() < 1536);
+
+impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
+    /// A sampler for `model` with `settings`, every setting checked.
+    pub fn new(model: &'m ModelView<'a>, settings: Settings<'p>) -> Result<Self, SampleError> {
+        Forward::<W>::check(model)?;
+        validate(model, &settings, N)?;
+        Ok(Self {
+            model,
+            settings,
+            forward: Forward::new(),
+            next_index: 0,
+        })
+    }
+
+    /// Name `index` of this seed and these settings, whatever came before.
+    pub fn name_at(&mut self, index: u64) -> Name<N> {
+        let mut name = InFlight::new(self.model, &self.settings, index);
+        while let Some(context) = name.context() {
+            let logits = self.forward.logits(self.model, context);
+            name.advance(logits, self.model, &self.settings);
+        }
+        name.finish()
+    }
+}
+
+impl<const W: usize, const N: usize> Iterator for Sampler<'_, '_, '_, W, N> {
+    type Item = Name<N>;
+
+    fn next(&mut self) -> Option<Name<N>> {
+        let name = self.name_at(self.next_index);
+        self.next_index += 1;
+        Some(name)
+    }
+}
+
+/// Checks settings against a model and a name capacity of `bytes`.
+pub(crate) fn validate(
+    model: &ModelView<'_>,
+    s: &Settings<'_>,
+    bytes: usize,
+) -> Result<(), SampleError> {
+    if !(s.temperature.is_finite() && s.temperature >= 0.0) {
+        return Err(SampleError::Temperature);
+    }
+    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+        return Err(SampleError::TopP);
+    }
+    let widest = model
+        .vocab()
+        .symbols()
+        .iter()
+        .map(|c| c.len_utf8())
+        .max()
+        .unwrap_or(1);
+    let fits = s.max_len.checked_mul(widest).is_some_and(|b| b <= bytes);
+    if s.max_len == 0 || s.max_len < s.min_len || !fits {
+        return Err(SampleError::Lengths);
+    }
+    let mut length = 0;
+    for ch in s.prefix.chars() {
+        if ch == namegen_model::END {
+            return Err(SampleError::Prefix(VocabError::TerminatorInName));
+        }
+        model.vocab().encode(ch).map_err(SampleError::Prefix)?;
+        length += 1;
+    }
+    if length > s.max_len {
+        return Err(SampleError::PrefixTooLong);
+    }
+    Ok(())
+}
+
+/// A name being generated: the prefix, then drawn characters until the end symbol or
+/// `max_len`. Shared by [`Sampler`] and the batched generator, so both make the same names.
+pub(crate) struct InFlight<'p, const N: usize> {
+    rng: Rng,
+    name: Name<N>,
+    context: Context,
+    prefix: core::str::Chars<'p>,
+    done: bool,
+}
+
+impl<'p, const N: usize> InFlight<'p, N> {
+    /// Name `index` of `settings`, which must have passed [`validate`] for `model`.
+    pub(crate) fn new(model: &ModelView<'_>, settings: &Settings<'p>, index: u64) -> Self {
+        Self {
+            rng: Rng::with_stream(settings.seed, index),
+            name: Name {
+                text: String::new(),
+                chars: 0,
+                cut: false,
+                log_likelihood: 0.0,
+            },
+            context: Context::start(model.config().block_size()),
+            prefix: settings.prefix.chars(),
+            done: false,
+        }
+    }
+
+    /// The context to run the model on next; `None` once the name is finished.
+    pub(crate) fn context(&self) -> Option<&[u8]> {
+        (!self.done).then(|| self.context.ids())
+    }
+
+    /// Takes the next symbol (from the prefix, or drawn from the logits `z`).
+    pub(crate) fn advance(&mut self, z: &[f32], model: &ModelView<'_>, settings: &Settings<'_>) {
+        let vocab = model.vocab();
+        let symbol = match self.prefix.next() {
+            Some(ch) => vocab.encode(ch).unwrap_or(END_INDEX),
+            None => draw(
+                z,
+                settings,
+                self.name.chars < settings.min_len,
+                &mut self.rng,
+            ),
+        };
+        self.name.log_likelihood += log_softmax_at(z, symbol);
+        if symbol == END_INDEX {
+            self.done = true;
+            return;
+        }
+        // `validate` proved that max_len characters of the widest symbol fit in N bytes.
+        let pushed = vocab
+            .decode(symbol)
+            .ok()
+            .is_some_and(|ch| self.name.text.push(ch).is_ok());
+        self.name.chars += usize::from(pushed);
+        self.context.push(symbol);
+        if !pushed || self.name.chars == settings.max_len {
+            self.name.cut = true;
+            self.done = true;
+        }
+    }
+
+    /// The finished name.
+    pub(crate) fn finish(self) -> Name<N> {
+        self.name
+    }
+}
+
+/// `log softmax(z)[symbol]`, in f64 from f32 logits.
+pub(crate) fn log_softmax_at(z: &[f32], symbol: u8) -> f64 {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = z.iter().map(|&v| libm::exp(f64::from(v - max))).sum();
+    f64::from(z[usize::from(symbol)] - max) - libm::log(sum)
+}
+
+/// One character, as the module documentation specifies.
+pub(crate) fn draw(z: &[f32], s: &Settings<'_>, mask_end: bool, rng: &mut Rng) -> u8 {
+    let first = usize::from(mask_end);
+    let allowed = &z[first..];
+    if s.temperature == 0.0 {
+        let mut best = 0;
+        for (i, &v) in allowed.iter().enumerate() {
+            if v > allowed[best] {
+                best = i;
+            }
+        }
+        return (best + first) as u8;
+    }
+    let max = allowed.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Transient stack space, not sampler state: the sampler itself stays small.
+    let mut weights = [0.0f32; namegen_model::MAX_VOCAB];
+    let weights = &mut weights[..z.len()];
+    for (w, &v) in weights.iter_mut().zip(z).skip(first) {
+        *w = libm::expf((v - max) / s.temperature);
+    }
+    // Whether symbol j ranks before symbol i: larger weight, or equal and lower index.
+    if s.top_k > 0 {
+        let mut kept = [false; namegen_model::MAX_VOCAB];
+        for (i, keep) in kept.iter_mut().enumerate().take(z.len()) {
+            *keep = (0..z.len())
+                .filter(|&j| ranks_before(weights, j, i))
+                .count()
+                < s.top_k;
+        }
+        for (w, keep) in weights.iter_mut().zip(kept) {
+            *w = if keep { *w } else { 0.0 };
+        }
+    }
+    if s.top_p < 1.0 {
+        let threshold = s.top_p * weights.iter().sum::<f32>();
+        let mut kept = [false; namegen_model::MAX_VOCAB];
+        for (i, keep) in kept.iter_mut().enumerate().take(z.len()) {
+            let mass_before: f32 = (0..z.len())
+                .filter(|&j| ranks_before(weights, j, i))
+                .map(|j| weights[j])
+                .sum();
+            *keep = mass_before < threshold;
+        }
+        for (w, keep) in weights.iter_mut().zip(kept) {
+            *w = if keep { *w } else { 0.0 };
+        }
+    }
+    let total: f32 = weights.iter().sum();
+    let target = rng.next_f32() * total;
+    let mut running = 0.0f32;
+    let mut last = first;
+    for (i, &w) in weights.iter().enumerate().filter(|(_, w)| **w > 0.0) {
+        running += w;
+        last = i;
+        if running > target {
+            return i as u8;
+        }
+    }
+    last as u8
+}
+
+/// Whether symbol `j` ranks before symbol `i`: a larger weight, or an equal one and a lower
+/// index.
+fn ranks_before(weights: &[f32], j: usize, i: usize) -> bool {
+    weights[j] > weights[i] || (weights[j] == weights[i] && j < i)
+}

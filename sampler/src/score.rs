@@ -1,0 +1,73 @@
+//! Scoring a given name: how likely the model finds it.
+
+use core::fmt;
+
+use namegen_model::vocab::VocabError;
+use namegen_model::{END_INDEX, windows};
+
+use crate::forward::{Forward, TooWide};
+use crate::sample::log_softmax_at;
+use crate::view::ModelView;
+
+/// The longest name [`score`] takes, in characters.
+pub const MAX_SCORED_LEN: usize = 256;
+
+/// How likely a name is under the model (temperature 1, nothing masked).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    /// Natural-log likelihood of the characters and the end symbol.
+    pub log_likelihood: f64,
+    /// Predictions scored: characters plus the end symbol.
+    pub symbols: usize,
+}
+
+impl Score {
+    /// Per-symbol perplexity, `exp(-log_likelihood / symbols)`: 1 for a certain name, the
+    /// vocabulary size for a uniform guess. Comparable across names of different lengths.
+    pub fn perplexity(&self) -> f64 {
+        libm::exp(-self.log_likelihood / self.symbols as f64)
+    }
+}
+
+/// Why a name cannot be scored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ScoreError {
+    /// A character is not in the vocabulary, or the name contains the end symbol or is
+    /// longer than [`MAX_SCORED_LEN`].
+    Name(VocabError),
+    /// The model is wider than the buffers.
+    TooWide(TooWide),
+}
+
+impl fmt::Display for ScoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(e) => write!(f, "{e}"),
+            Self::TooWide(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for ScoreError {}
+
+/// The log-likelihood of `name` followed by the end symbol, with the buffers of `forward`.
+pub fn score<const W: usize>(
+    model: &ModelView<'_>,
+    forward: &mut Forward<W>,
+    name: &str,
+) -> Result<Score, ScoreError> {
+    Forward::<W>::check(model).map_err(ScoreError::TooWide)?;
+    let mut encoded = [END_INDEX; MAX_SCORED_LEN];
+    let len = model
+        .vocab()
+        .encode_name(name, &mut encoded)
+        .map_err(ScoreError::Name)?;
+    let mut log_likelihood = 0.0;
+    for (context, target) in windows(&encoded[..len], model.config().block_size()) {
+        log_likelihood += log_softmax_at(forward.logits(model, context.ids()), target);
+    }
+    Ok(Score {
+        log_likelihood,
+        symbols: len + 1,
+    })
+}

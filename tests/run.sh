@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, on a machine that has only the Rust toolchain: installs what the tests
+# need (rustup targets, QEMU, Chromium, the page test's npm packages), then checks formatting
+# and lints, builds the no_std crates for the device targets and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustup targets and components"
+rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32-unknown-unknown
+rustup component add rustfmt clippy
+
+step "formatting and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "no_std, no allocator: the contract and the sampler on device targets"
+for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32-unknown-unknown; do
+    cargo build -p namegen-model -p namegen-sampler --target "$target"
+done
+
+step "tests"
+cargo test --workspace

@@ -1,0 +1,127 @@
+//! The model card: a short JSON file next to a folded model that says what it is (config,
+//! parameter count, bytes per dtype, losses, provenance) and how it was checked.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use namegen_model::Dtype;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Checkpoint, CheckpointError, write_atomically};
+use crate::export::{ExportCheck, FoldedWeights, UnfoldedWeights, provenance};
+use crate::verify::Report;
+
+/// `model.safetensors` -> `model.card.json`.
+pub fn path_for(model: &Path) -> PathBuf {
+    model.with_extension("card.json")
+}
+
+/// What the card holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// The model file's name.
+    pub model: String,
+    /// How its weights are stored.
+    pub dtype: String,
+    /// Its size in bytes.
+    pub bytes: usize,
+    /// Sizes the same model has in every dtype.
+    pub bytes_per_dtype: BTreeMap<String, usize>,
+    /// Architecture: block size, embedding width, hidden widths, vocabulary.
+    pub config: BTreeMap<String, String>,
+    /// Trainable parameters before folding, and numbers stored after.
+    pub parameters: BTreeMap<String, usize>,
+    /// The checkpoint's provenance (steps, seed, backend, val loss, dataset hash, ...).
+    pub provenance: BTreeMap<String, String>,
+    /// The export's check against the unfolded f64 reference.
+    pub export_check: serde_json::Value,
+    /// `namegen verify`'s figures, once it has run with `--card`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub verification: Option<serde_json::Value>,
+}
+
+impl ModelCard {
+    /// The card of the model exported from `checkpoint` to `path` in `dtype`.
+    pub fn new(
+        checkpoint: &Checkpoint,
+        path: &Path,
+        dtype: Dtype,
+        bytes: usize,
+        check: ExportCheck,
+    ) -> Self {
+        let config = checkpoint.config;
+        let folded = UnfoldedWeights::new(checkpoint)
+            .with_reference(FoldedWeights::fold)
+            .ok();
+        let bytes_per_dtype = Dtype::ALL
+            .iter()
+            .filter_map(|&d| {
+                let file =
+                    folded
+                        .as_ref()?
+                        .to_safetensors(&checkpoint.vocab, d, &provenance(checkpoint));
+                Some((d.name().to_string(), file.len()))
+            })
+            .collect();
+        let text = |v: &dyn ToString| v.to_string();
+        Self {
+            model: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            dtype: dtype.name().to_string(),
+            bytes,
+            bytes_per_dtype,
+            config: [
+                ("block_size", text(&config.block_size())),
+                ("embed_dim", text(&config.embed_dim())),
+                (
+                    "hidden",
+                    text(&namegen_model::config::WidthList(config.hidden())),
+                ),
+                ("vocab", checkpoint.vocab.to_string()),
+                ("vocab_size", text(&config.vocab_size())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            parameters: [
+                (
+                    "unfolded_trainable".to_string(),
+                    config.unfolded_parameters(),
+                ),
+                ("folded".to_string(), config.folded_parameters()),
+            ]
+            .into(),
+            provenance: checkpoint
+                .extra
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("provenance.")?.to_string(), v.clone())))
+                .collect(),
+            export_check: serde_json::to_value(check).unwrap_or_default(),
+            verification: None,
+        }
+    }
+
+    /// Reads a card written by [`ModelCard::save`].
+    pub fn load(path: &Path) -> Result<Self, CheckpointError> {
+        let io = |source| CheckpointError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        serde_json::from_str(&text)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+    }
+
+    /// Adds `namegen verify`'s figures.
+    pub fn set_verification(&mut self, report: &Report) {
+        self.verification = serde_json::to_value(report).ok();
+    }
+
+    /// Writes the card atomically, pretty-printed.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
+        write_atomically(path, text.as_bytes())
+    }
+}

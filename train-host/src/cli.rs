@@ -1,0 +1,124 @@
+//! The `namegen` command line: one [`Command`] variant per subcommand, each run by a function
+//! in its own module under [`crate::commands`]. New commands (export, verify, sample, ...) are
+//! added as another variant and module.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+use crate::trainer::{Backend, GradPath};
+
+/// namegen: a character-level name generator (makemore part 3) trained with burn on the CPU.
+#[derive(Debug, Parser)]
+#[command(name = "namegen", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the model on a names file and write an unfolded checkpoint.
+    Train(Box<commands::train::TrainArgs>),
+    /// Measure performance.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        what: BenchTarget,
+    },
+    /// Draw the PNG plots of a diagnostics JSON file written by `namegen train --plots`.
+    Stats(commands::stats::StatsArgs),
+    /// Fold the BatchNorms of a checkpoint and write the folded model (f32, f16 or i8).
+    Export(commands::export::ExportArgs),
+    /// Check a folded model against its unfolded checkpoint on every context.
+    Verify(commands::verify::VerifyArgs),
+    /// Generate names with a folded model.
+    Sample(commands::sample::SampleArgs),
+    /// Score names under a folded model.
+    Score(commands::score::ScoreArgs),
+    /// Write the train/val/test split as three text files.
+    Split(commands::split::SplitArgs),
+}
+
+/// What `namegen bench` measures.
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Training speed in steps per second, single thread.
+    Train(commands::bench::BenchArgs),
+}
+
+/// `--backend` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// burn's pure-Rust flex backend.
+    Flex,
+    /// burn's ndarray backend.
+    Ndarray,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(arg: BackendArg) -> Self {
+        match arg {
+            BackendArg::Flex => Backend::Flex,
+            BackendArg::Ndarray => Backend::Ndarray,
+        }
+    }
+}
+
+/// `--dtype` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    /// 4 bytes per weight; logits within 1e-4 of the unfolded model.
+    F32,
+    /// 2 bytes per weight.
+    F16,
+    /// 1 byte per weight, with a f32 scale per row.
+    I8,
+}
+
+impl From<DtypeArg> for namegen_model::Dtype {
+    fn from(arg: DtypeArg) -> Self {
+        match arg {
+            DtypeArg::F32 => Self::F32,
+            DtypeArg::F16 => Self::F16,
+            DtypeArg::I8 => Self::I8,
+        }
+    }
+}
+
+/// `--grad` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GradArg {
+    /// The closed-form backward pass.
+    Manual,
+    /// burn's autodiff.
+    Autodiff,
+}
+
+impl From<GradArg> for GradPath {
+    fn from(arg: GradArg) -> Self {
+        match arg {
+            GradArg::Manual => GradPath::Manual,
+            GradArg::Autodiff => GradPath::Autodiff,
+        }
+    }
+}
+
+/// Runs the command; errors are returned for the caller to print.
+pub fn run(cli: Cli) -> Result<ExitCode, commands::CommandError> {
+    match cli.command {
+        Command::Train(args) => commands::train::run(&args),
+        Command::Bench {
+            what: BenchTarget::Train(args),
+        } => commands::bench::run(&args),
+        Command::Stats(args) => commands::stats::run(&args),
+        Command::Export(args) => commands::export::run(&args),
+        Command::Verify(args) => commands::verify::run(&args),
+        Command::Sample(args) => commands::sample::run(&args),
+        Command::Score(args) => commands::score::run(&args),
+        Command::Split(args) => commands::split::run(&args),
+    }
+}

@@ -1,0 +1,311 @@
+//! Fold, quantise and encode: from an unfolded model to the bytes of a folded model file.
+//!
+//! Folding happens once, in f64, with the contract's arithmetic
+//! ([`namegen_model::fold::fold`]); rounding to the stored dtype happens once, afterwards.
+
+use std::collections::BTreeMap;
+
+use half::f16;
+use namegen_model::config::WidthList;
+use namegen_model::fold::{BatchNorm, FoldError, fold};
+use namegen_model::format::{self, keys};
+use namegen_model::reference::{Folded, Unfolded};
+use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
+
+use crate::checkpoint::Checkpoint;
+use crate::safetensors_file::{self, TensorBytes};
+use crate::verify::{Bound, ContextSet, LogitSource, SamplerLogits};
+
+/// An unfolded checkpoint's numbers widened to f64, the precision of the fold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnfoldedWeights {
+    config: ModelConfig,
+    eps: f64,
+    embedding: Vec<f64>,
+    /// Per layer: weight, gamma, beta, running mean, running variance.
+    layers: Vec<[Vec<f64>; 5]>,
+}
+
+impl UnfoldedWeights {
+    /// The checkpoint's values as f64 (exactly: every f32 is an f64).
+    pub fn new(checkpoint: &Checkpoint) -> Self {
+        let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+        let layers = checkpoint.layers.iter().map(|l| {
+            [
+                wide(&l.weight),
+                wide(&l.gamma),
+                wide(&l.beta),
+                wide(&l.running_mean),
+                wide(&l.running_var),
+            ]
+        });
+        Self {
+            config: checkpoint.config,
+            eps: checkpoint.bn_eps,
+            embedding: wide(&checkpoint.embedding),
+            layers: layers.collect(),
+        }
+    }
+
+    /// Runs `f` on the contract's reference view of these weights (eval mode).
+    pub fn with_reference<R>(&self, f: impl FnOnce(&Unfolded<'_>) -> R) -> R {
+        let weights: Vec<&[f64]> = self.layers.iter().map(|l| l[0].as_slice()).collect();
+        let norms: Vec<BatchNorm<'_>> = self
+            .layers
+            .iter()
+            .map(|[_, gamma, beta, running_mean, running_var]| BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                eps: self.eps,
+            })
+            .collect();
+        f(&Unfolded {
+            config: self.config,
+            embedding: &self.embedding,
+            weights: &weights,
+            norms: &norms,
+        })
+    }
+}
+
+/// The folded model in f64: what every stored dtype is rounded from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoldedWeights {
+    /// The architecture.
+    pub config: ModelConfig,
+    /// `[vocab, embed_dim]`, row-major.
+    pub embedding: Vec<f64>,
+    /// One `[out, in]` row-major weight per Linear layer.
+    pub weights: Vec<Vec<f64>>,
+    /// One bias per Linear layer.
+    pub biases: Vec<Vec<f64>>,
+}
+
+/// A layer whose BatchNorm cannot be folded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("layer {layer}: {source}")]
+pub struct LayerFoldError {
+    /// The Linear layer.
+    pub layer: usize,
+    /// What is wrong with it.
+    pub source: FoldError,
+}
+
+impl FoldedWeights {
+    /// Folds every BatchNorm of `unfolded` into the Linear layer before it.
+    pub fn fold(unfolded: &Unfolded<'_>) -> Result<Self, LayerFoldError> {
+        let mut weights = Vec::with_capacity(unfolded.weights.len());
+        let mut biases = Vec::with_capacity(unfolded.weights.len());
+        for (layer, (weight, norm)) in unfolded.weights.iter().zip(unfolded.norms).enumerate() {
+            let mut folded_weight = vec![0.0; weight.len()];
+            let mut folded_bias = vec![0.0; norm.gamma.len()];
+            fold(weight, norm, &mut folded_weight, &mut folded_bias)
+                .map_err(|source| LayerFoldError { layer, source })?;
+            weights.push(folded_weight);
+            biases.push(folded_bias);
+        }
+        Ok(Self {
+            config: unfolded.config,
+            embedding: unfolded.embedding.to_vec(),
+            weights,
+            biases,
+        })
+    }
+
+    /// Runs `f` on the contract's reference view of these weights.
+    pub fn with_reference<R>(&self, f: impl FnOnce(&Folded<'_>) -> R) -> R {
+        let weights: Vec<&[f64]> = self.weights.iter().map(Vec::as_slice).collect();
+        let biases: Vec<&[f64]> = self.biases.iter().map(Vec::as_slice).collect();
+        f(&Folded {
+            config: self.config,
+            embedding: &self.embedding,
+            weights: &weights,
+            biases: &biases,
+        })
+    }
+
+    /// The bytes of a folded model file of `dtype`: the contract's metadata plus `extra`
+    /// (for example the checkpoint's `provenance.*` keys), tensors in the contract's order.
+    pub fn to_safetensors(
+        &self,
+        vocab: &Vocabulary,
+        dtype: Dtype,
+        extra: &BTreeMap<String, String>,
+    ) -> Vec<u8> {
+        let mut metadata = extra.clone();
+        for (key, value) in [
+            (keys::FORMAT, format::FOLDED_FORMAT.to_string()),
+            (keys::FORMAT_VERSION, format::FORMAT_VERSION.to_string()),
+            (keys::BLOCK_SIZE, self.config.block_size().to_string()),
+            (keys::EMBED_DIM, self.config.embed_dim().to_string()),
+            (keys::HIDDEN, WidthList(self.config.hidden()).to_string()),
+            (keys::VOCAB, vocab.to_string()),
+            (keys::DTYPE, dtype.name().to_string()),
+            (keys::WRITER, crate::WRITER.to_string()),
+        ] {
+            metadata.insert(key.to_string(), value);
+        }
+        let tensors: Vec<TensorBytes> = format::folded_tensors(&self.config, dtype)
+            .map(|name| self.encode(name, dtype))
+            .collect();
+        safetensors_file::encode(&metadata, &tensors)
+    }
+
+    /// One tensor of the folded file: matrices rounded to `dtype` (with per-row scales for
+    /// i8), vectors as f32.
+    fn encode(&self, name: TensorName, dtype: Dtype) -> TensorBytes {
+        let (matrix, rows) = match name {
+            TensorName::Embedding | TensorName::EmbeddingScale => {
+                (&self.embedding, self.config.vocab_size())
+            }
+            TensorName::Weight(i) | TensorName::Scale(i) => {
+                (&self.weights[i], self.biases[i].len())
+            }
+            // `folded_tensors` yields only biases besides the names above: one f32 row each.
+            _ => (&self.biases[name.layer().unwrap_or(0)], 1),
+        };
+        let stored = name.dtype(Some(dtype));
+        let cols = matrix.len() / rows;
+        let bytes = match (name, stored) {
+            (TensorName::EmbeddingScale | TensorName::Scale(_), _) => matrix
+                .chunks_exact(cols)
+                .flat_map(|row| row_scale(row).to_le_bytes())
+                .collect(),
+            (_, Dtype::F32) => matrix
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
+            (_, Dtype::F16) => matrix
+                .iter()
+                .flat_map(|&v| f16::from_f64(v).to_le_bytes())
+                .collect(),
+            (_, Dtype::I8) => matrix.chunks_exact(cols).flat_map(quantize_row).collect(),
+        };
+        TensorBytes {
+            name: name.to_string(),
+            dtype: stored.safetensors_name(),
+            shape: name
+                .shape(&self.config)
+                .map(|s| s.dims().to_vec())
+                .unwrap_or_default(),
+            bytes,
+        }
+    }
+}
+
+/// The symmetric i8 scale of a row: `max |w| / 127`, or 1 for an all-zero row, as the f32
+/// that is stored (quantisation divides by this stored value, so `q * scale` is as close to
+/// `w` as the stored scale allows).
+fn row_scale(row: &[f64]) -> f32 {
+    let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = (max / 127.0) as f32;
+    if scale > 0.0 && scale.is_finite() {
+        scale
+    } else {
+        1.0
+    }
+}
+
+/// `round(w / scale)` in `-127..=127` for every value of the row.
+fn quantize_row(row: &[f64]) -> Vec<u8> {
+    let scale = f64::from(row_scale(row));
+    row.iter()
+        .map(|&v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8)
+        .collect()
+}
+
+/// Why a checkpoint cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A BatchNorm cannot be folded (the checkpoint reader rejects most such files first).
+    #[error("cannot fold: {0}")]
+    Fold(#[from] LayerFoldError),
+    /// The folded weights cannot be stored in f32 closely enough: rounding them moves some
+    /// logit by more than the f32 bound (extreme gammas, tiny variances or huge means).
+    #[error(
+        "the folded model cannot be represented in f32: rounding moves a logit by {max_logit_diff:.3e}, \
+         more than the bound {bound:e} (look for extreme BatchNorm gammas, near-zero running \
+         variances or very large running means)"
+    )]
+    NotRepresentable {
+        /// The largest logit difference measured.
+        max_logit_diff: f64,
+        /// The f32 bound.
+        bound: f64,
+    },
+    /// The sampler refused the file just written: a bug in the writer, never the user's.
+    #[error("internal error: the written model does not load: {0}")]
+    SelfCheck(namegen_sampler::LoadError),
+}
+
+/// A folded model file ready to be written, with what the export measured.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// max |logit difference| between the unfolded model (f64 reference pass) and this file
+    /// run by the sampler's forward pass, over [`ExportCheck::contexts`].
+    pub check: ExportCheck,
+}
+
+/// The export's own check of the written bytes.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ExportCheck {
+    /// max |logit difference| against the unfolded f64 reference.
+    pub max_logit_diff: f64,
+    /// Contexts compared.
+    pub contexts: usize,
+    /// Whether they were every possible context.
+    pub exhaustive: bool,
+}
+
+/// The checkpoint's `provenance.*` metadata, which the folded model carries on (its own
+/// `provenance.writer` is this program).
+pub fn provenance(checkpoint: &Checkpoint) -> BTreeMap<String, String> {
+    checkpoint
+        .extra
+        .iter()
+        .filter(|(key, _)| key.starts_with("provenance.") && key.as_str() != keys::WRITER)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Folds `checkpoint`, encodes it as `dtype`, and checks the bytes through the sampler: they
+/// must load, and in f32 every logit must stay within [`Bound::for_dtype`] of the unfolded
+/// model on every context, or the export is refused.
+///
+/// [`Bound::for_dtype`]: crate::verify::Bound::for_dtype
+pub fn export(checkpoint: &Checkpoint, dtype: Dtype) -> Result<Exported, ExportError> {
+    let mut unfolded = UnfoldedWeights::new(checkpoint);
+    let folded = unfolded.with_reference(FoldedWeights::fold)?;
+    let bytes = folded.to_safetensors(&checkpoint.vocab, dtype, &provenance(checkpoint));
+    let view = namegen_sampler::ModelView::parse(&bytes).map_err(ExportError::SelfCheck)?;
+    let config = checkpoint.config;
+    let contexts = ContextSet::new(config.vocab_size(), config.block_size(), 0);
+    let mut a = vec![0.0; contexts.len() * config.vocab_size()];
+    let mut b = a.clone();
+    unfolded.logits(&contexts.ids, &mut a);
+    SamplerLogits::new(&view).logits(&contexts.ids, &mut b);
+    let max_logit_diff = a
+        .iter()
+        .zip(&b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    // NaN fails the bound too.
+    let within = |bound: f64| max_logit_diff <= bound;
+    if let (Dtype::F32, Bound::MaxLogitDiff(bound)) = (dtype, Bound::for_dtype(dtype))
+        && !within(bound)
+    {
+        return Err(ExportError::NotRepresentable {
+            max_logit_diff,
+            bound,
+        });
+    }
+    let check = ExportCheck {
+        max_logit_diff,
+        contexts: contexts.len(),
+        exhaustive: contexts.exhaustive,
+    };
+    Ok(Exported { bytes, check })
+}

@@ -1,0 +1,249 @@
+//! PNG plots of the training diagnostics, like the lecture's figures: the loss curve (log10,
+//! averaged per 1,000 steps), activation and gradient histograms per Tanh layer, and the
+//! update:data ratio (log10) of each Linear weight over time with the -3 guide line.
+//!
+//! The font is embedded (DejaVu Sans Mono, `assets/`), so the plots look the same on every
+//! machine and need no system fonts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::diagnostics::{HISTOGRAM_BINS, Histogram, Loaded};
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const SIZE: (u32, u32) = (1000, 500);
+
+/// Why a plot could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {path}: {reason}")]
+pub struct PlotError {
+    /// The PNG file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded font is a valid TrueType file; if registration failed the plots
+        // would merely lack text, so the result is not fatal.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Writes `loss.png`, `activations.png`, `gradients.png` and `update_ratio.png` into `dir`
+/// and returns their paths.
+pub fn draw_all(diagnostics: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(|e| PlotError {
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let paths = [
+        "loss.png",
+        "activations.png",
+        "gradients.png",
+        "update_ratio.png",
+    ]
+    .map(|name| dir.join(name));
+    loss(&paths[0], &diagnostics.losses)?;
+    let stats = |i: usize| diagnostics.last_tanh.get(i);
+    let activation_labels: Vec<String> = (0..diagnostics.activation_histograms.len())
+        .map(|i| match stats(i) {
+            Some(t) => format!(
+                "layer {i} (tanh): mean {:+.2}, std {:.2}, saturated {:.1}%",
+                t.mean,
+                t.std,
+                100.0 * t.saturation
+            ),
+            None => format!("layer {i} (tanh)"),
+        })
+        .collect();
+    let gradient_labels: Vec<String> = (0..diagnostics.gradient_histograms.len())
+        .map(|i| match stats(i) {
+            Some(t) => format!("layer {i} (tanh): std {:.2e}", t.grad_std),
+            None => format!("layer {i} (tanh)"),
+        })
+        .collect();
+    histograms(
+        &paths[1],
+        "activation distribution (tanh outputs)",
+        &diagnostics.activation_histograms,
+        &activation_labels,
+    )?;
+    histograms(
+        &paths[2],
+        "gradient distribution (at tanh outputs)",
+        &diagnostics.gradient_histograms,
+        &gradient_labels,
+    )?;
+    update_ratios(&paths[3], &diagnostics.update_ratios)?;
+    Ok(paths.to_vec())
+}
+
+fn error(path: &Path) -> impl Fn(String) -> PlotError + '_ {
+    move |reason| PlotError {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// Pads a range that would otherwise be empty, so that a chart can be built over it.
+fn span(lo: f64, hi: f64) -> std::ops::Range<f64> {
+    if lo.is_finite() && hi.is_finite() && lo < hi {
+        let pad = (hi - lo) * 0.05;
+        lo - pad..hi + pad
+    } else if lo.is_finite() {
+        lo - 1.0..lo + 1.0
+    } else {
+        0.0..1.0
+    }
+}
+
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+fn loss(path: &Path, losses: &[(u64, f64)]) -> Result<(), PlotError> {
+    let fail = error(path);
+    let points: Vec<(f64, f64)> = losses
+        .iter()
+        .map(|&(step, loss)| (step as f64, loss.log10()))
+        .collect();
+    let (x_lo, x_hi) = bounds(points.iter().map(|p| p.0));
+    let (y_lo, y_hi) = bounds(points.iter().map(|p| p.1));
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "training loss, log10, mean per 1,000 steps",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(span(x_lo, x_hi), span(y_lo, y_hi))
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc("log10(loss)")
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .draw_series(LineSeries::new(points, &BLUE))
+        .map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+fn histograms(
+    path: &Path,
+    title: &str,
+    layers: &[Histogram],
+    labels: &[String],
+) -> Result<(), PlotError> {
+    let fail = error(path);
+    let series: Vec<Vec<(f64, f64)>> = layers
+        .iter()
+        .map(|h| {
+            let width = (h.max - h.min) / HISTOGRAM_BINS as f64;
+            h.density
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| (h.min + (i as f64 + 0.5) * width, d))
+                .collect()
+        })
+        .collect();
+    let (x_lo, x_hi) = bounds(series.iter().flatten().map(|p| p.0));
+    let (_, y_hi) = bounds(series.iter().flatten().map(|p| p.1));
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(span(x_lo, x_hi), span(0.0, y_hi))
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("value")
+        .y_desc("density")
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    for (i, (points, label)) in series.into_iter().zip(labels).enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points, color))
+            .map_err(|e| fail(e.to_string()))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+fn update_ratios(path: &Path, records: &[(u64, Vec<f64>)]) -> Result<(), PlotError> {
+    let fail = error(path);
+    let layers = records.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let (x_lo, x_hi) = bounds(records.iter().map(|r| r.0 as f64));
+    let (y_lo, y_hi) = bounds(records.iter().flat_map(|r| r.1.iter().copied()));
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "update:data ratio, log10, per Linear weight",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(span(x_lo, x_hi), span(y_lo.min(-3.0), y_hi.max(-3.0)))
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc("log10(std(update) / std(weight))")
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    for layer in 0..layers {
+        let color = Palette99::pick(layer).to_rgba();
+        let points = records
+            .iter()
+            .filter_map(|(step, ratios)| Some((*step as f64, *ratios.get(layer)?)))
+            .filter(|p| p.1.is_finite());
+        chart
+            .draw_series(LineSeries::new(points, color))
+            .map_err(|e| fail(e.to_string()))?
+            .label(format!("layer {layer} weight"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    let guide = [(span(x_lo, x_hi).start, -3.0), (span(x_lo, x_hi).end, -3.0)];
+    chart
+        .draw_series(LineSeries::new(guide, BLACK.stroke_width(2)))
+        .map_err(|e| fail(e.to_string()))?
+        .label("-3 (guide)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| fail(e.to_string()))
+}

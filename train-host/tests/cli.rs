@@ -1,0 +1,215 @@
+//! The `namegen` program end to end: a short training run with plots, bad input reported
+//! with a message and a non-zero exit code, and Ctrl-C writing a checkpoint that resumes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use namegen_host::checkpoint::Checkpoint;
+
+fn namegen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_namegen"))
+        .args(args)
+        .output()
+        .expect("the namegen binary runs")
+}
+
+fn small_names_file(dir: &Path) -> String {
+    let text = std::fs::read_to_string(common::names_path()).unwrap();
+    let head: Vec<&str> = text.lines().take(2000).collect();
+    let path = dir.join("names.txt");
+    std::fs::write(&path, head.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn train_writes_checkpoint_report_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_names_file(dir.path());
+    let out = dir.path().join("m.ckpt.safetensors");
+    let plots = dir.path().join("plots");
+    let output = namegen(&[
+        "train",
+        "--data",
+        &data,
+        "--steps",
+        "300",
+        "--stats-every",
+        "50",
+        "--out",
+        out.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2000 names read, 0 blank lines skipped"),
+        "{stderr}"
+    );
+    for part in ["train", "val", "test"] {
+        assert!(stdout.lines().any(|l| l.starts_with(part)), "{stdout}");
+    }
+    let checkpoint = Checkpoint::load(&out).unwrap();
+    assert_eq!(checkpoint.extra["train.step"], "300");
+    assert!(checkpoint.extra.contains_key("provenance.val_loss"));
+    for png in [
+        "loss.png",
+        "activations.png",
+        "gradients.png",
+        "update_ratio.png",
+    ] {
+        let bytes = std::fs::read(plots.join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{png}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plots.join("diagnostics.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["records"].as_array().unwrap().len(), 6);
+    assert_eq!(json["records"][0]["tanh"].as_array().unwrap().len(), 5);
+    assert_eq!(json["records"][0]["weights"].as_array().unwrap().len(), 6);
+
+    // `namegen stats` redraws the plots from the JSON.
+    let again = dir.path().join("again");
+    let output = namegen(&[
+        "stats",
+        "--diagnostics",
+        plots.join("diagnostics.json").to_str().unwrap(),
+        "--plots",
+        again.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    assert!(again.join("update_ratio.png").exists());
+}
+
+#[test]
+fn bench_train_reports_steps_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_names_file(dir.path());
+    let output = namegen(&[
+        "bench", "train", "--data", &data, "--steps", "20", "--warmup", "5", "--runs", "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for row in [
+        "flex     closed-form",
+        "flex     autodiff",
+        "ndarray  closed-form",
+    ] {
+        assert!(stdout.contains(row), "{stdout}");
+    }
+}
+
+#[test]
+fn a_run_stopped_and_resumed_writes_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_names_file(dir.path());
+    let straight = dir.path().join("straight.ckpt.safetensors");
+    let parts = dir.path().join("parts.ckpt.safetensors");
+    let common = ["train", "--data", &data, "--steps", "300", "--no-eval"];
+    let run = |extra: &[&str]| {
+        let output = namegen(&[&common[..], extra].concat());
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    run(&["--out", straight.to_str().unwrap()]);
+    let stopped = run(&["--stop-after", "150", "--out", parts.to_str().unwrap()]);
+    assert!(stopped.contains("stopped at step 150"), "{stopped}");
+    let resumed = run(&[
+        "--resume",
+        parts.to_str().unwrap(),
+        "--out",
+        parts.to_str().unwrap(),
+    ]);
+    assert!(resumed.contains("resuming"), "{resumed}");
+    assert_eq!(
+        std::fs::read(&straight).unwrap(),
+        std::fs::read(&parts).unwrap()
+    );
+}
+
+#[test]
+fn bad_input_gives_a_message_and_a_failure_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let dotted = dir.path().join("dotted.txt");
+    std::fs::write(&dotted, "emma\nolivia\nann.marie\n").unwrap();
+    let cases = [
+        (
+            "/nonexistent/names.txt".to_owned(),
+            "/nonexistent/names.txt",
+        ),
+        (dotted.display().to_string(), "dotted.txt:3"),
+    ];
+    for (data, expected) in cases {
+        let output = namegen(&["train", "--data", &data, "--steps", "1"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            stderr.contains("error:") && stderr.contains(expected),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let output = namegen(&["train", "--steps", "many"]);
+    assert!(!output.status.success());
+}
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_that_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_names_file(dir.path());
+    let out = dir.path().join("c.ckpt.safetensors");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_namegen"))
+        .args(["train", "--data", &data, "--steps", "100000000"])
+        .args(["--checkpoint-every", "0", "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it get into the training loop, then interrupt it like Ctrl-C does.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "namegen did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let checkpoint = Checkpoint::load(&out).unwrap();
+    let step: u64 = checkpoint.extra["train.step"].parse().unwrap();
+    assert!(step > 0);
+    // The same flags resume from it.
+    let dataset = namegen_host::dataset::Dataset::load(Path::new(&data)).unwrap();
+    let mut trainer = namegen_host::trainer::Trainer::resume(
+        dataset,
+        common::short_recipe(100_000_000),
+        &checkpoint,
+        "c.ckpt.safetensors",
+        namegen_host::trainer::Backend::Flex,
+        namegen_host::trainer::GradPath::Manual,
+    )
+    .unwrap();
+    assert_eq!(trainer.step, step);
+    assert!(trainer.step(None).unwrap().is_finite());
+}
