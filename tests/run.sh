@@ -11,6 +11,12 @@ step "rustup targets and components"
 rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32-unknown-unknown
 rustup component add rustfmt clippy
 
+step "QEMU for the firmware tests"
+if ! command -v qemu-system-arm >/dev/null; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
+fi
+
 step "formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
@@ -20,5 +26,17 @@ for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32
     cargo build -p namegen-model -p namegen-sampler --target "$target"
 done
 
+step "firmware: formatting, lints, both Cortex-M targets (its own workspace, sampler/firmware)"
+(
+    cd sampler/firmware
+    export CARGO_TARGET_DIR="$PWD/../../target/devices"
+    cargo fmt --check
+    cargo clippy --release --target thumbv7m-none-eabi --bins -- -D warnings
+    cargo clippy --release --target thumbv7em-none-eabihf --bins -- -D warnings
+)
+
 step "tests"
 cargo test --workspace
+
+step "device size and speed report (figures in sampler/firmware/README.md)"
+cargo run --release -p namegen-tests --bin device-report

@@ -3,6 +3,55 @@
 //!
 //! `#![no_std]`, no allocator: it runs on a Cortex-M with the model in flash, in WASM, and on
 //! the host. The `std` feature adds host conveniences; the core never needs them.
+//!
+//! # Use
+//!
+//! ```no_run
+//! use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
+//!
+//! let bytes = std::fs::read("data/model-f32.safetensors")?;
+//! let model = ModelView::parse(&bytes)?; // validates once; weights stay in `bytes`
+//!
+//! // Five names starting with "ka", a little safer than the model itself.
+//! let settings = Settings { temperature: 0.8, top_k: 10, prefix: "ka", seed: 42, ..Settings::default() };
+//! for name in DefaultSampler::new(&model, settings)?.take(5) {
+//!     // `text` is a heapless::String; `cut` says the name hit `max_len`.
+//!     println!("{} {:.2} {}", name.text, name.log_likelihood, name.cut);
+//! }
+//!
+//! // How likely the model finds a given name.
+//! let scored = score(&model, &mut Forward::<100>::new(), "emma")?;
+//! println!("{:.3} nats, perplexity {:.2}", scored.log_likelihood, scored.perplexity());
+//!
+//! // On the host (`std` feature): names 0..1000 of the same settings, 64 in flight at a time;
+//! // exactly the names the sampler above gives one by one.
+//! # #[cfg(feature = "std")]
+//! let names = namegen_sampler::generate_batched(&model, &settings, 0, 1000, 64)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Same names everywhere
+//!
+//! A model file, a seed and [`Settings`] name one list of names on every target (x86_64,
+//! WASM, Cortex-M with or without an FPU): the forward pass does every float operation in a
+//! fixed order ([`tensor::dot_f32`]: 8 interleaved partial sums combined in a fixed tree; no
+//! fused multiply-add), the activation is plain IEEE arithmetic ([`math::tanh`]), decoding
+//! f16 and i8 is exact, and the draws come from the pinned PCG32 ([`namegen_model::Rng`])
+//! through the documented rule of [`sample`]: name `k` of seed `s` uses
+//! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, the same code runs
+//! compiled for AVX2 (and the batched generator for AVX-512) when the CPU has it; it computes
+//! the same bits (Rust neither fuses nor reassociates float operations; the tests compare the
+//! forward pass with a plain scalar one bit for bit, and batched names with unbatched ones).
+//!
+//! # RAM
+//!
+//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 872
+//! bytes on 64-bit targets and less on 32-bit ones, asserted below 1.5 KB at compile time:
+//! two activation buffers of 100 `f32` ([`Forward`]), the settings and a name counter. While a
+//! name is drawn, the stack also holds the name being built (160 bytes) and, per draw, the
+//! weights of the symbols (at most 128 `f32`). The model itself stays in the file's bytes
+//! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the vocabulary
+//! table (1,328 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary).
 #![no_std]
 #![warn(missing_docs)]
 
@@ -15,6 +64,7 @@ mod error;
 pub mod forward;
 mod json;
 mod load;
+pub mod math;
 pub mod sample;
 pub mod score;
 pub mod tensor;

@@ -7,11 +7,13 @@
 //! 1. While the name is shorter than `min_len`, the end symbol `.` is excluded.
 //! 2. Temperature 0 is greedy: the largest logit wins (the lowest index on ties) and no
 //!    random number is used.
-//! 3. Otherwise each symbol gets the weight `w_i = expf((z_i - max z) / T)` (`libm::expf`).
+//! 3. Otherwise each allowed symbol gets the weight `w_i = expf((z_i - m) / T)` (`libm::expf`,
+//!    all arithmetic in f32), `m` the largest allowed logit; an excluded symbol weighs 0.
 //! 4. Symbols are ranked by weight, larger first, the lower index first on ties. With
 //!    `top_k = k > 0` only ranks `0..k` keep their weight. With `top_p = p < 1` a symbol keeps
 //!    its weight only while the weights ranked strictly before it sum to less than `p` times
-//!    the total kept weight (so the symbol that crosses `p` stays). Sums run in index order.
+//!    the total kept weight (so the symbol that crosses `p` stays). Every sum runs in index
+//!    order, in f32.
 //! 5. One draw `u = Rng::next_f32()`, in `[0, 1)`; the target is `u * total`; walking the
 //!    symbols in index order and summing the kept weights, the first symbol whose running sum
 //!    exceeds the target is chosen (the last kept symbol if rounding leaves none).
@@ -24,7 +26,7 @@ use core::fmt;
 
 use heapless::String;
 use namegen_model::vocab::VocabError;
-use namegen_model::{Context, END_INDEX, Rng};
+use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng};
 
 use crate::forward::{DEFAULT_WIDTH, Forward, TooWide};
 use crate::view::ModelView;
@@ -32,7 +34,7 @@ use crate::view::ModelView;
 /// Bytes a [`Name`] holds by default: 32 characters of up to 4 UTF-8 bytes.
 pub const DEFAULT_NAME_BYTES: usize = 128;
 
-/// The default `max_len`: twice the longest name of the default data.
+/// The default `max_len`: about twice the longest name of the default data (15 characters).
 pub const DEFAULT_MAX_LEN: usize = 32;
 
 /// How names are drawn. `Default` is plain sampling from the model (temperature 1, no top-k
@@ -69,7 +71,8 @@ impl Default for Settings<'_> {
     }
 }
 
-/// Why a sampler cannot be built.
+/// Why a sampler cannot be built: a setting is invalid or does not fit the model or the
+/// buffers. Nothing is checked later; a sampler that was built never fails.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SampleError {
     /// The temperature is negative, NaN or infinite.
@@ -120,14 +123,17 @@ pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
     pub cut: bool,
     /// Natural-log likelihood of the name under the model itself (temperature 1, no top-k/p
     /// or length masks), the end symbol included unless the name was cut: the same number
-    /// [`crate::score`] gives for it.
+    /// [`crate::score()`] gives for it.
     pub log_likelihood: f64,
 }
 
-/// Draws names one after another: an endless iterator (use `.take(n)`).
+/// Draws names one after another: an endless iterator (use `.take(n)`); name `k` of the
+/// iteration is [`Sampler::name_at`]`(k)`.
 ///
-/// All its state is fixed-size: `W` f32 twice for activations plus a few words (see
-/// [`DefaultSampler`]'s size, asserted below).
+/// `W` is the widest layer its buffers hold (checked against the model by [`Sampler::new`]),
+/// `N` the bytes of each [`Name`]. All its state is fixed-size: `2 * W` f32 of activations,
+/// the settings, the model reference and a name counter: 872 bytes for [`DefaultSampler`] on
+/// 64-bit targets, asserted below 1.5 KB at compile time.
 #[derive(Clone, Debug)]
 pub struct Sampler<'m, 'a, 'p, const W: usize = DEFAULT_WIDTH, const N: usize = DEFAULT_NAME_BYTES>
 {
@@ -249,16 +255,20 @@ impl<'p, const N: usize> InFlight<'p, N> {
     /// Takes the next symbol (from the prefix, or drawn from the logits `z`).
     pub(crate) fn advance(&mut self, z: &[f32], model: &ModelView<'_>, settings: &Settings<'_>) {
         let vocab = model.vocab();
+        let mut plain = [0.0f32; MAX_VOCAB];
+        let plain = &mut plain[..z.len()];
+        let max = exp_shifted(z, plain);
         let symbol = match self.prefix.next() {
             Some(ch) => vocab.encode(ch).unwrap_or(END_INDEX),
             None => draw(
                 z,
+                plain,
                 settings,
                 self.name.chars < settings.min_len,
                 &mut self.rng,
             ),
         };
-        self.name.log_likelihood += log_softmax_at(z, symbol);
+        self.name.log_likelihood += log_probability(z, plain, max, symbol);
         if symbol == END_INDEX {
             self.done = true;
             return;
@@ -282,15 +292,43 @@ impl<'p, const N: usize> InFlight<'p, N> {
     }
 }
 
-/// `log softmax(z)[symbol]`, in f64 from f32 logits.
+/// `log softmax(z)[symbol]` at temperature 1: the number [`Name::log_likelihood`] and
+/// [`crate::score()`] add up.
 pub(crate) fn log_softmax_at(z: &[f32], symbol: u8) -> f64 {
+    let mut plain = [0.0f32; MAX_VOCAB];
+    let plain = &mut plain[..z.len()];
+    let max = exp_shifted(z, plain);
+    log_probability(z, plain, max, symbol)
+}
+
+/// Writes `expf(z_i - max z)` (f32, `libm::expf`) for every symbol into `out` and returns
+/// `max z`: the unnormalised probabilities at temperature 1.
+fn exp_shifted(z: &[f32], out: &mut [f32]) -> f32 {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = z.iter().map(|&v| libm::exp(f64::from(v - max))).sum();
+    for (w, &v) in out.iter_mut().zip(z) {
+        *w = libm::expf(v - max);
+    }
+    max
+}
+
+/// `log softmax(z)[symbol]` from [`exp_shifted`]'s output: `(z_s - max) - ln(sum)`, the sum
+/// of the f32 weights taken in f64 in index order.
+fn log_probability(z: &[f32], plain: &[f32], max: f32, symbol: u8) -> f64 {
+    let sum: f64 = plain.iter().map(|&w| f64::from(w)).sum();
     f64::from(z[usize::from(symbol)] - max) - libm::log(sum)
 }
 
 /// One character, as the module documentation specifies.
-pub(crate) fn draw(z: &[f32], s: &Settings<'_>, mask_end: bool, rng: &mut Rng) -> u8 {
+///
+/// `plain` is [`exp_shifted`]`(z)`: at temperature 1 with nothing masked those are exactly
+/// the weights of step 3 (`x / 1.0 == x`), so they are reused rather than recomputed.
+pub(crate) fn draw(
+    z: &[f32],
+    plain: &[f32],
+    s: &Settings<'_>,
+    mask_end: bool,
+    rng: &mut Rng,
+) -> u8 {
     let first = usize::from(mask_end);
     let allowed = &z[first..];
     if s.temperature == 0.0 {
@@ -302,16 +340,20 @@ pub(crate) fn draw(z: &[f32], s: &Settings<'_>, mask_end: bool, rng: &mut Rng) -
         }
         return (best + first) as u8;
     }
-    let max = allowed.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     // Transient stack space, not sampler state: the sampler itself stays small.
-    let mut weights = [0.0f32; namegen_model::MAX_VOCAB];
+    let mut weights = [0.0f32; MAX_VOCAB];
     let weights = &mut weights[..z.len()];
-    for (w, &v) in weights.iter_mut().zip(z).skip(first) {
-        *w = libm::expf((v - max) / s.temperature);
+    if s.temperature == 1.0 && first == 0 {
+        weights.copy_from_slice(plain);
+    } else {
+        let max = allowed.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for (w, &v) in weights.iter_mut().zip(z).skip(first) {
+            *w = libm::expf((v - max) / s.temperature);
+        }
     }
     // Whether symbol j ranks before symbol i: larger weight, or equal and lower index.
     if s.top_k > 0 {
-        let mut kept = [false; namegen_model::MAX_VOCAB];
+        let mut kept = [false; MAX_VOCAB];
         for (i, keep) in kept.iter_mut().enumerate().take(z.len()) {
             *keep = (0..z.len())
                 .filter(|&j| ranks_before(weights, j, i))
@@ -324,7 +366,7 @@ pub(crate) fn draw(z: &[f32], s: &Settings<'_>, mask_end: bool, rng: &mut Rng) -
     }
     if s.top_p < 1.0 {
         let threshold = s.top_p * weights.iter().sum::<f32>();
-        let mut kept = [false; namegen_model::MAX_VOCAB];
+        let mut kept = [false; MAX_VOCAB];
         for (i, keep) in kept.iter_mut().enumerate().take(z.len()) {
             let mass_before: f32 = (0..z.len())
                 .filter(|&j| ranks_before(weights, j, i))

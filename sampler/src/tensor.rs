@@ -69,14 +69,118 @@ impl<'a> Matrix<'a> {
     }
 
     /// `W[row] . x` in f32, `x` holding [`Matrix::cols`] values, in the summation order of
-    /// [`dot_f32`]; for i8 the integer weights are summed first and the row's scale applied
-    /// once at the end. Panics if `row` is out of range, like slice indexing.
+    /// [`dot_f32`]; for i8 the integer weights times `x` are summed first and the row's scale
+    /// applied once at the end. Panics if `row` is out of range, like slice indexing.
     pub fn row_dot(&self, row: usize, x: &[f32]) -> f32 {
-        let bytes = self.row_bytes(row);
+        let mut out = [0.0];
+        self.rows_dot(row, x, &mut out);
+        out[0]
+    }
+
+    /// `out[r] = W[r] . x` for every row `r`: the same values as [`Matrix::row_dot`] row by
+    /// row, several rows at a time so that their independent sums overlap in the pipeline.
+    /// `x` holds [`Matrix::cols`] values, `out` [`Matrix::rows`]; panics otherwise.
+    #[inline(always)]
+    pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
+        self.rows_dot(0, x, out);
+    }
+
+    /// The products of [`GROUP`] inputs at once, stored transposed: `xt[j][b]` is element
+    /// `j` of input `b` (`xt` holds [`Matrix::cols`] entries), and `out[r][b]` becomes
+    /// `W[r] . x_b` for every row `r` (`out` holds [`Matrix::rows`] entries): bit for bit what
+    /// [`Matrix::matvec`] gives for each input alone. Each weight is decoded once for all
+    /// inputs, and the vector registers run across the inputs, so every lane of
+    /// [`dot_f32`]'s order (element `j` into partial sum `j % 8`, in increasing `j`, the tree
+    /// at the end) is one register of `GROUP` sums: no tail or horizontal step per input.
+    /// Panics if a slice has the wrong length.
+    #[inline(always)]
+    pub fn matmul_group(&self, xt: &[[f32; GROUP]], out: &mut [[f32; GROUP]]) {
+        assert_eq!(xt.len(), self.cols, "one input row per column");
+        assert_eq!(out.len(), self.rows, "one output row per row");
         match self.dtype {
-            Dtype::F32 => dot::<4>(bytes, x, f32_le),
-            Dtype::F16 => dot::<2>(bytes, x, f16_le),
-            Dtype::I8 => dot::<1>(bytes, x, i8_le) * self.scales.get(row),
+            Dtype::F32 => self.group_kernel::<F32Le, 32>(xt, out),
+            Dtype::F16 => self.group_kernel::<F16Le, 16>(xt, out),
+            Dtype::I8 => self.group_kernel::<I8, 8>(xt, out),
+        }
+    }
+
+    #[inline(always)]
+    fn group_kernel<D: Decode<CHUNK>, const CHUNK: usize>(
+        &self,
+        xt: &[[f32; GROUP]],
+        out: &mut [[f32; GROUP]],
+    ) {
+        let (x_chunks, x_tail) = xt.as_chunks::<LANES>();
+        let row_len = self.cols * D::SIZE;
+        for (r, slot) in out.iter_mut().enumerate() {
+            let row = &self.data[r * row_len..][..row_len];
+            let (w_chunks, w_tail) = row.as_chunks::<CHUNK>();
+            let mut sums = [[0.0f32; GROUP]; LANES];
+            for (w, xs) in w_chunks.iter().zip(x_chunks) {
+                let w = D::lanes(w);
+                for lane in 0..LANES {
+                    let (sum, x) = (&mut sums[lane], &xs[lane]);
+                    *sum = core::array::from_fn(|b| sum[b] + w[lane] * x[b]);
+                }
+            }
+            for ((sum, w), x) in sums
+                .iter_mut()
+                .zip(w_tail.chunks_exact(D::SIZE))
+                .zip(x_tail)
+            {
+                let w = D::one(w);
+                *sum = core::array::from_fn(|b| sum[b] + w * x[b]);
+            }
+            let scale = self.scale(r);
+            *slot = core::array::from_fn(|b| {
+                let sum = combine(core::array::from_fn(|lane| sums[lane][b]));
+                if D::SCALED { sum * scale } else { sum }
+            });
+        }
+    }
+
+    /// Rows `first..first + out.len()` dotted with `x`, each in the order of [`dot_f32`],
+    /// scaled for i8.
+    #[inline(always)]
+    fn rows_dot(&self, first: usize, x: &[f32], out: &mut [f32]) {
+        assert_eq!(x.len(), self.cols, "one input per column");
+        assert!(first + out.len() <= self.rows, "rows past the end");
+        match self.dtype {
+            Dtype::F32 => self.rows_kernel::<F32Le, 32>(first, x, out),
+            Dtype::F16 => self.rows_kernel::<F16Le, 16>(first, x, out),
+            Dtype::I8 => self.rows_kernel::<I8, 8>(first, x, out),
+        }
+    }
+
+    /// [`ROWS`] rows at a time while they last, then one at a time.
+    #[inline(always)]
+    fn rows_kernel<D: Decode<CHUNK>, const CHUNK: usize>(
+        &self,
+        first: usize,
+        x: &[f32],
+        out: &mut [f32],
+    ) {
+        let row_len = self.cols * D::SIZE;
+        let row = |r: usize| &self.data[(first + r) * row_len..][..row_len];
+        let scale = |r: usize, sum: f32| {
+            if D::SCALED {
+                sum * self.scales.get(first + r)
+            } else {
+                sum
+            }
+        };
+        let mut blocks = out.chunks_exact_mut(ROWS);
+        let mut r = 0;
+        for block in &mut blocks {
+            let sums = dot_rows::<D, CHUNK, ROWS>(core::array::from_fn(|i| row(r + i)), x);
+            for (i, (slot, sum)) in block.iter_mut().zip(sums).enumerate() {
+                *slot = scale(r + i, sum);
+            }
+            r += ROWS;
+        }
+        for slot in blocks.into_remainder() {
+            *slot = scale(r, dot_rows::<D, CHUNK, 1>([row(r)], x)[0]);
+            r += 1;
         }
     }
 
@@ -92,40 +196,160 @@ impl<'a> Matrix<'a> {
 
     /// Row `row` decoded as stored, without the i8 scale: what [`Matrix::row_dot`] multiplies
     /// `x` by. Lets a batched caller decode a row once and reuse it with [`dot_f32`].
+    #[inline(always)]
     pub fn row_raw_into(&self, row: usize, out: &mut [f32]) {
-        let decode = match self.dtype {
-            Dtype::F32 => f32_le,
-            Dtype::F16 => f16_le,
-            Dtype::I8 => i8_le,
-        };
-        let values = self.row_bytes(row).chunks_exact(self.dtype.size());
-        for (slot, value) in out.iter_mut().zip(values) {
-            *slot = decode(value);
+        let bytes = self.row_bytes(row);
+        let out = out.iter_mut().take(self.cols);
+        match self.dtype {
+            Dtype::F32 => decode_into::<F32Le, 32>(bytes, out),
+            Dtype::F16 => decode_into::<F16Le, 16>(bytes, out),
+            Dtype::I8 => decode_into::<I8, 8>(bytes, out),
         }
     }
 }
 
+/// Inputs [`Matrix::matmul_group`] multiplies at once: one 16-wide AVX-512 register of f32
+/// (two AVX2 ones).
+pub const GROUP: usize = 16;
+
+/// Rows the matrix-vector kernel computes together. Four rows of eight lanes are enough
+/// independent additions to keep the adders busy, and few enough to stay in registers.
+pub const ROWS: usize = 4;
+
 /// Lanes of the dot product: element `j` is added to partial sum `j % LANES`.
 pub const LANES: usize = 8;
 
-/// [`dot_f32`] over stored bytes, decoding each weight with `decode` on the fly.
-fn dot<const SIZE: usize>(bytes: &[u8], x: &[f32], decode: fn(&[u8]) -> f32) -> f32 {
-    let mut sums = [0.0f32; LANES];
-    let full = x.len() / LANES * LANES;
-    let (x_body, x_tail) = x.split_at(full);
-    let (w_body, w_tail) = bytes.split_at(full * SIZE);
-    for (w, x) in w_body
-        .chunks_exact(LANES * SIZE)
-        .zip(x_body.chunks_exact(LANES))
-    {
-        for lane in 0..LANES {
-            sums[lane] += decode(&w[lane * SIZE..lane * SIZE + SIZE]) * x[lane];
+/// A stored element type: how `LANES` consecutive values (`CHUNK` bytes) are decoded.
+/// Every decoding is exact, so the decoded values, and all that follows, are the same bits
+/// on every target.
+trait Decode<const CHUNK: usize> {
+    /// Bytes per value.
+    const SIZE: usize;
+    /// Whether the row's scale multiplies the sum (i8).
+    const SCALED: bool;
+    /// The `LANES` values stored in `bytes`.
+    fn lanes(bytes: &[u8; CHUNK]) -> [f32; LANES];
+    /// The one value stored in `bytes` (exactly `SIZE` of them).
+    fn one(bytes: &[u8]) -> f32;
+}
+
+/// Little-endian IEEE binary32.
+struct F32Le;
+
+impl Decode<32> for F32Le {
+    const SIZE: usize = 4;
+    const SCALED: bool = false;
+
+    #[inline(always)]
+    fn lanes(bytes: &[u8; 32]) -> [f32; LANES] {
+        core::array::from_fn(|i| {
+            f32::from_le_bytes([
+                bytes[4 * i],
+                bytes[4 * i + 1],
+                bytes[4 * i + 2],
+                bytes[4 * i + 3],
+            ])
+        })
+    }
+
+    #[inline(always)]
+    fn one(bytes: &[u8]) -> f32 {
+        f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
+}
+
+/// Little-endian IEEE binary16, widened exactly with [`f16_to_f32`].
+struct F16Le;
+
+impl Decode<16> for F16Le {
+    const SIZE: usize = 2;
+    const SCALED: bool = false;
+
+    #[inline(always)]
+    fn lanes(bytes: &[u8; 16]) -> [f32; LANES] {
+        core::array::from_fn(|i| f16_to_f32(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])))
+    }
+
+    #[inline(always)]
+    fn one(bytes: &[u8]) -> f32 {
+        f16_to_f32(u16::from_le_bytes([bytes[0], bytes[1]]))
+    }
+}
+
+/// Signed bytes, the quantised integers themselves (the row scale comes after the sum).
+struct I8;
+
+impl Decode<8> for I8 {
+    const SIZE: usize = 1;
+    const SCALED: bool = true;
+
+    #[inline(always)]
+    fn lanes(bytes: &[u8; 8]) -> [f32; LANES] {
+        core::array::from_fn(|i| f32::from(bytes[i] as i8))
+    }
+
+    #[inline(always)]
+    fn one(bytes: &[u8]) -> f32 {
+        f32::from(bytes[0] as i8)
+    }
+}
+
+/// IEEE binary16 bits to the f32 of the same value, exactly (every f16 is an f32), in a few
+/// branch-free operations so that it vectorises: the f16's exponent and mantissa bits,
+/// shifted into an f32's places, are an f32 (normal or subnormal) exactly 2^112 times smaller
+/// than the f16, so one multiplication by 2^112 (a power of two, hence exact, and the result
+/// is normal) gives the value; infinities and NaNs (whose exponent the shift cannot re-bias)
+/// are selected separately, NaNs coming out quiet with their payload as `half` does. The
+/// tests compare all 65,536 bit patterns with `half::f16::to_f32`. Written out because `half`
+/// converts in software, branch by branch, where a target lacks F16C.
+pub fn f16_to_f32(bits: u16) -> f32 {
+    const TWO_POW_112: f32 = 5_192_296_858_534_827_628_530_496_329_220_096.0;
+    let sign = u32::from(bits & 0x8000) << 16;
+    let magnitude = u32::from(bits & 0x7fff);
+    let finite = (f32::from_bits(magnitude << 13) * TWO_POW_112).to_bits();
+    let quiet = if magnitude > 0x7c00 { 0x0040_0000 } else { 0 };
+    let special = (magnitude << 13) | 0x7f80_0000 | quiet;
+    let value = if magnitude >= 0x7c00 { special } else { finite };
+    f32::from_bits(value | sign)
+}
+
+/// Decodes `bytes` value by value into `out`.
+#[inline(always)]
+fn decode_into<'o, D: Decode<CHUNK>, const CHUNK: usize>(
+    bytes: &[u8],
+    out: impl Iterator<Item = &'o mut f32>,
+) {
+    for (slot, value) in out.zip(bytes.chunks_exact(D::SIZE)) {
+        *slot = D::one(value);
+    }
+}
+
+/// `R` rows of stored values dotted with `x`, each in the order of [`dot_f32`], unscaled.
+/// Written so that the compiler vectorises along the lanes of each row (one multiply and one
+/// add per lane, in order), which computes exactly what the scalar loop does, with the
+/// bounds checks hoisted out of the loop.
+#[inline(always)]
+fn dot_rows<D: Decode<CHUNK>, const CHUNK: usize, const R: usize>(
+    rows: [&[u8]; R],
+    x: &[f32],
+) -> [f32; R] {
+    let mut sums = [[0.0f32; LANES]; R];
+    let (x_chunks, x_tail) = x.as_chunks::<LANES>();
+    let n = x_chunks.len();
+    let w_chunks = rows.map(|row| &row.as_chunks::<CHUNK>().0[..n]);
+    for (i, xs) in x_chunks.iter().enumerate() {
+        for (sums, w_chunks) in sums.iter_mut().zip(&w_chunks) {
+            let w = D::lanes(&w_chunks[i]);
+            *sums = core::array::from_fn(|lane| sums[lane] + w[lane] * xs[lane]);
         }
     }
-    for (lane, (w, x)) in w_tail.chunks_exact(SIZE).zip(x_tail).enumerate() {
-        sums[lane] += decode(w) * x;
+    for (sums, row) in sums.iter_mut().zip(rows) {
+        let weights = row[n * CHUNK..].chunks_exact(D::SIZE);
+        for ((sum, w), &xv) in sums.iter_mut().zip(weights).zip(x_tail) {
+            *sum += D::one(w) * xv;
+        }
     }
-    combine(sums)
+    sums.map(combine)
 }
 
 /// The dot product every target computes, in this exact order so that x86_64, WASM and
@@ -150,20 +374,9 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     combine(sums)
 }
 
+#[inline(always)]
 fn combine(s: [f32; LANES]) -> f32 {
     ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
-}
-
-fn f32_le(b: &[u8]) -> f32 {
-    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn f16_le(b: &[u8]) -> f32 {
-    half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
-}
-
-fn i8_le(b: &[u8]) -> f32 {
-    f32::from(b[0] as i8)
 }
 
 /// A vector of little-endian f32 values.

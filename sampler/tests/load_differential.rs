@@ -296,3 +296,23 @@ fn write_fuzz_seeds() {
         std::fs::write(dir.join(name.replace(' ', "-")), bytes).unwrap();
     }
 }
+
+/// The models shipped in `data/` load alike; anything else there (the unfolded checkpoint)
+/// is refused, whatever `safetensors` says.
+#[test]
+fn shipped_files_read_alike() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+    for entry in std::fs::read_dir(data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "safetensors") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let folded = path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("model-");
+        assert_eq!(agree(&bytes), folded, "{}", path.display());
+    }
+}

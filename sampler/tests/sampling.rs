@@ -6,6 +6,8 @@ use common::FileSpec;
 use namegen_model::reference::{Folded, cross_entropy, scratch_len};
 use namegen_model::vocab::VocabError;
 use namegen_model::{Context, Dtype, ModelConfig, Rng, windows};
+use namegen_sampler::math::tanh;
+use namegen_sampler::tensor::dot_f32;
 use namegen_sampler::{
     Forward, ModelView, SampleError, Sampler, Settings, generate_batched, score,
 };
@@ -510,4 +512,112 @@ fn a_seed_names_the_same_list_and_another_seed_another() {
     };
     assert_eq!(names(1), names(1));
     assert_ne!(names(1), names(2));
+}
+
+/// The forward pass step by step in plain scalar code, following the documented order:
+/// each row's stored values times the input in [`dot_f32`]'s lane order, the i8 scale after
+/// the sum, the bias, then [`tanh`]. Whatever the sampler runs (AVX2 on this host, 4-wide
+/// SSE2, WASM or Cortex-M scalar code) must give exactly these bits.
+fn scalar_logits(view: &ModelView<'_>, context: &[u8]) -> Vec<f32> {
+    let dim = view.config().embed_dim();
+    let mut x = vec![0.0f32; context.len() * dim];
+    for (slot, &symbol) in x.chunks_exact_mut(dim).zip(context) {
+        view.embedding().row_into(usize::from(symbol), slot);
+    }
+    let layers: Vec<_> = view.layers().collect();
+    for (index, layer) in layers.iter().enumerate() {
+        let mut row = vec![0.0f32; layer.weight.cols()];
+        x = (0..layer.weight.rows())
+            .map(|r| {
+                layer.weight.row_raw_into(r, &mut row);
+                let mut dot = dot_f32(&row, &x);
+                if layer.weight.dtype() == Dtype::I8 {
+                    dot *= layer.weight.scale(r);
+                }
+                let value = dot + layer.bias.get(r);
+                if index + 1 < layers.len() {
+                    tanh(value)
+                } else {
+                    value
+                }
+            })
+            .collect();
+    }
+    x
+}
+
+#[test]
+fn forward_is_bit_identical_to_the_documented_scalar_order() {
+    for dtype in Dtype::ALL {
+        for (block, embed, hidden, vocab) in [
+            (3, 4, vec![16, 13], VOCAB),
+            (3, 10, vec![100; 5], ".abcdefghijklmnopqrstuvwxyz"),
+        ] {
+            let spec = tame(FileSpec::folded_with(
+                block, embed, &hidden, vocab, dtype, 21,
+            ));
+            let bytes = spec.to_bytes();
+            let view = ModelView::parse(&bytes).unwrap();
+            let mut forward = Forward::<100>::new();
+            let mut rng = Rng::new(4);
+            let mut context = Context::start(block);
+            for _ in 0..100 {
+                let got = forward.logits(&view, context.ids());
+                let want = scalar_logits(&view, context.ids());
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(got), bits(&want), "{dtype} {hidden:?}");
+                context.push(rng.below(view.config().vocab_size() as u32) as u8);
+            }
+        }
+    }
+}
+
+#[test]
+fn non_ascii_names_count_characters_and_fit_their_buffer() {
+    // ".azé😀": the widest symbol takes 4 bytes, so 32 characters fill the 128-byte name.
+    let spec = tame(FileSpec::folded_with(
+        3,
+        4,
+        &[16, 16],
+        ".azé😀",
+        Dtype::F32,
+        3,
+    ));
+    let bytes = spec.to_bytes();
+    let view = ModelView::parse(&bytes).unwrap();
+    let settings = Settings {
+        seed: 1,
+        temperature: 2.0,
+        min_len: 30,
+        max_len: 32,
+        prefix: "😀é",
+        ..Settings::default()
+    };
+    let names: Vec<_> = Sampler::<100>::new(&view, settings)
+        .unwrap()
+        .take(200)
+        .collect();
+    for name in &names {
+        assert_eq!(name.text.chars().count(), name.chars);
+        assert!((30..=32).contains(&name.chars), "{}", name.text);
+        assert!(name.text.starts_with("😀é"));
+        assert_eq!(name.cut, name.chars == 32);
+    }
+    assert!(
+        names
+            .iter()
+            .any(|n| n.text.contains('😀') && n.text.len() > n.chars)
+    );
+    assert_eq!(
+        Sampler::<100>::new(
+            &view,
+            Settings {
+                max_len: 33,
+                ..settings
+            }
+        )
+        .unwrap_err(),
+        SampleError::Lengths,
+        "33 characters of up to 4 bytes may overflow 128 bytes"
+    );
 }

@@ -21,6 +21,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole job: train, split, export every dtype, verify each, sample.
+    Pipeline(commands::pipeline::PipelineArgs),
     /// Train the model on a names file and write an unfolded checkpoint.
     Train(Box<commands::train::TrainArgs>),
     /// Measure performance.
@@ -110,6 +112,7 @@ impl From<GradArg> for GradPath {
 /// Runs the command; errors are returned for the caller to print.
 pub fn run(cli: Cli) -> Result<ExitCode, commands::CommandError> {
     match cli.command {
+        Command::Pipeline(args) => commands::pipeline::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Bench {
             what: BenchTarget::Train(args),

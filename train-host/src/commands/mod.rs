@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod export;
+pub mod pipeline;
 pub mod sample;
 pub mod score;
 pub mod split;

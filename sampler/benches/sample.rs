@@ -1,0 +1,179 @@
+//! Sampling speed of the default architecture (3 x 10 embedding, 5 x 100 hidden, 27 symbols)
+//! with random weights, for each stored dtype, single thread: `unbatched` draws 256 names one
+//! by one with a [`Sampler`] (what a device runs), `batched` the same 256 names with
+//! [`generate_batched`], 64 in flight (what `namegen sample` runs); `forward` is one forward
+//! pass and `matvec` one 100 x 100 layer's matrix-vector product (portable code, no AVX).
+//!
+//! Throughput is counted in symbols drawn, the end symbol included (one forward pass each),
+//! the same unit as the PyTorch reference's 6,400 characters/s; names/s is that figure divided
+//! by the mean symbols per name, which each dtype prints once.
+//!
+//! Run with `cargo bench -p namegen-sampler --bench sample`.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
+use namegen_model::{Dtype, ModelConfig, Rng, TensorName};
+use namegen_sampler::{Forward, ModelView, Sampler, Settings, generate_batched};
+use safetensors::tensor::TensorView;
+
+const VOCAB: &str = ".abcdefghijklmnopqrstuvwxyz";
+const NAMES: usize = 256;
+const BATCH: usize = 64;
+
+/// A folded model file of the default config with random weights of a trained network's size
+/// (standard deviation 1.5 / sqrt(fan_in)), so names have a realistic spread of lengths.
+fn random_model(dtype: Dtype) -> Vec<u8> {
+    let config = ModelConfig::default();
+    let mut rng = Rng::new(2024);
+    let mut tensors: Vec<(String, Vec<usize>, safetensors::Dtype, Vec<u8>)> = Vec::new();
+    let mut pending_scale = None;
+    for name in format::folded_tensors(&config, dtype) {
+        let dims = name.shape(&config).unwrap().dims().to_vec();
+        let n: usize = dims.iter().product();
+        let (stored, data) = match name {
+            TensorName::Embedding | TensorName::Weight(_) => {
+                let std = if name == TensorName::Embedding {
+                    1.0
+                } else {
+                    1.5 / (dims[1] as f64).sqrt()
+                };
+                let values: Vec<f64> = (0..n).map(|_| rng.normal() * std).collect();
+                encode_matrix(dtype, &values, dims[1], &mut pending_scale)
+            }
+            TensorName::Scale(_) | TensorName::EmbeddingScale => (
+                safetensors::Dtype::F32,
+                pending_scale.take().expect("a scale follows its matrix"),
+            ),
+            _ => (
+                safetensors::Dtype::F32,
+                (0..n)
+                    .flat_map(|_| ((rng.normal() * 0.1) as f32).to_le_bytes())
+                    .collect(),
+            ),
+        };
+        tensors.push((name.to_string(), dims, stored, data));
+    }
+    let metadata: HashMap<String, String> = [
+        (keys::FORMAT, FOLDED_FORMAT.to_string()),
+        (keys::FORMAT_VERSION, FORMAT_VERSION.to_string()),
+        (keys::BLOCK_SIZE, "3".to_string()),
+        (keys::EMBED_DIM, "10".to_string()),
+        (keys::HIDDEN, "100,100,100,100,100".to_string()),
+        (keys::VOCAB, VOCAB.to_string()),
+        (keys::DTYPE, dtype.name().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let views = tensors.iter().map(|(name, dims, dtype, data)| {
+        (
+            name.clone(),
+            TensorView::new(*dtype, dims.clone(), data).unwrap(),
+        )
+    });
+    safetensors::serialize(views, Some(metadata)).unwrap()
+}
+
+/// The stored bytes of a row-major matrix with `cols` columns; for i8 also its row scales,
+/// left in `scales` for the tensor that follows.
+fn encode_matrix(
+    dtype: Dtype,
+    values: &[f64],
+    cols: usize,
+    scales: &mut Option<Vec<u8>>,
+) -> (safetensors::Dtype, Vec<u8>) {
+    match dtype {
+        Dtype::F32 => (
+            safetensors::Dtype::F32,
+            values
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
+        ),
+        Dtype::F16 => (
+            safetensors::Dtype::F16,
+            values
+                .iter()
+                .flat_map(|&v| half::f16::from_f64(v).to_le_bytes())
+                .collect(),
+        ),
+        Dtype::I8 => {
+            let mut row_scales = Vec::new();
+            let mut data = Vec::new();
+            for row in values.chunks(cols) {
+                let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let scale = if max == 0.0 { 1.0 } else { max / 127.0 };
+                row_scales.extend((scale as f32).to_le_bytes());
+                data.extend(row.iter().map(|v| (v / scale).round() as i8 as u8));
+            }
+            *scales = Some(row_scales);
+            (safetensors::Dtype::I8, data)
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for dtype in Dtype::ALL {
+        let bytes = random_model(dtype);
+        let model = ModelView::parse(&bytes).unwrap();
+        let settings = Settings::default();
+        let names: Vec<_> = Sampler::<100>::new(&model, settings)
+            .unwrap()
+            .take(NAMES)
+            .collect();
+        let symbols: usize = names.iter().map(|n| n.chars + usize::from(!n.cut)).sum();
+        println!(
+            "{dtype}: {NAMES} names of {:.2} symbols on average",
+            symbols as f64 / NAMES as f64
+        );
+        let mut group = c.benchmark_group(dtype.name());
+        group.throughput(Throughput::Elements(symbols as u64));
+        group.bench_function("unbatched", |b| {
+            b.iter(|| {
+                let sampler = Sampler::<100>::new(&model, black_box(settings)).unwrap();
+                sampler.take(NAMES).for_each(|name| {
+                    black_box(name);
+                });
+            })
+        });
+        group.bench_function("batched", |b| {
+            b.iter(|| {
+                black_box(generate_batched(
+                    &model,
+                    black_box(&settings),
+                    0,
+                    NAMES,
+                    BATCH,
+                ))
+            })
+        });
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("forward", |b| {
+            let mut forward = Forward::<100>::new();
+            b.iter(|| black_box(forward.logits(&model, black_box(&[0, 5, 9]))[0]))
+        });
+        let layer = model.layers().nth(1).unwrap();
+        let (x, mut y) = ([0.5f32; 100], [0.0f32; 100]);
+        group.bench_function("matvec", |b| {
+            b.iter(|| {
+                layer.weight.matvec(black_box(&x), &mut y);
+                black_box(y[0])
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,285 @@
+//! The name generator as a WASM module for `wasm32-unknown-unknown`, with plain C-ABI exports.
+//!
+//! Plain exports rather than `wasm-bindgen`: the page then needs no generated JS glue and no
+//! build step beyond `cargo build` and copying files, the module has no imports at all (Node
+//! and the browser instantiate it with an empty import object), and no bindgen runtime adds to
+//! its size (the budget is 30 KB gzipped).
+//!
+//! # Protocol
+//!
+//! Everything goes through fixed buffers in the module's memory, so the module needs no
+//! allocator: the caller writes bytes at the address an export returns, then calls an export
+//! that reads them.
+//!
+//! 1. Write the model file at [`model_buffer`] (at most [`MODEL_CAPACITY`] bytes), call
+//!    [`load_model`] with its length.
+//! 2. Write the prefix (UTF-8) at [`input_buffer`], call [`generate`].
+//! 3. Read the names, one per line, from [`text_buffer`]; name `i`'s log-likelihood is
+//!    `f64` number `i` at [`scores_buffer`], and byte `i` at [`cut_buffer`] is 1 when the name
+//!    was cut at the maximum length.
+//!
+//! Every call that can fail returns an `i32`: `n >= 0` on success, with `n` bytes of text at
+//! [`text_buffer`]; `-n` on failure, with `n` bytes of message there, written for the user.
+//! The module is single-threaded and its exports are not re-entrant: JS calls them one at a
+//! time, which is all `wasm32-unknown-unknown` allows anyway.
+#![no_std]
+
+use core::cell::UnsafeCell;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use namegen_sampler::forward::DEFAULT_WIDTH;
+use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
+
+/// The largest model file the page takes: the f32 makemore model (183 KiB) with room to spare.
+pub const MODEL_CAPACITY: usize = 256 * 1024;
+
+/// The largest prefix or name to score, in UTF-8 bytes.
+pub const INPUT_CAPACITY: usize = 1024;
+
+/// The most names one [`generate`] call makes.
+pub const MAX_NAMES: usize = 1000;
+
+/// Room for [`MAX_NAMES`] names of the sampler's full capacity plus their newlines.
+pub const TEXT_CAPACITY: usize = 128 * 1024;
+
+const _: () =
+    assert!(MAX_NAMES * (namegen_sampler::sample::DEFAULT_NAME_BYTES + 1) <= TEXT_CAPACITY);
+
+/// A buffer JS writes or reads through the module's memory.
+struct Shared<T>(UnsafeCell<T>);
+
+// SAFETY: wasm32-unknown-unknown has one thread, and each export finishes before JS can call
+// another, so no two accesses to a buffer ever overlap.
+unsafe impl<T> Sync for Shared<T> {}
+
+static MODEL: Shared<[u8; MODEL_CAPACITY]> = Shared(UnsafeCell::new([0; MODEL_CAPACITY]));
+static INPUT: Shared<[u8; INPUT_CAPACITY]> = Shared(UnsafeCell::new([0; INPUT_CAPACITY]));
+static TEXT: Shared<[u8; TEXT_CAPACITY]> = Shared(UnsafeCell::new([0; TEXT_CAPACITY]));
+static SCORES: Shared<[f64; MAX_NAMES]> = Shared(UnsafeCell::new([0.0; MAX_NAMES]));
+static CUT: Shared<[u8; MAX_NAMES]> = Shared(UnsafeCell::new([0; MAX_NAMES]));
+
+/// Bytes of the loaded model at [`model_buffer`]; 0 while none is loaded (also after a failed
+/// load, since the caller has overwritten the old bytes by then).
+static MODEL_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Where the caller writes a model file.
+#[unsafe(no_mangle)]
+pub extern "C" fn model_buffer() -> *mut u8 {
+    MODEL.0.get().cast()
+}
+
+/// Bytes [`model_buffer`] holds.
+#[unsafe(no_mangle)]
+pub extern "C" fn model_capacity() -> usize {
+    MODEL_CAPACITY
+}
+
+/// Where the caller writes a prefix or a name to score.
+#[unsafe(no_mangle)]
+pub extern "C" fn input_buffer() -> *mut u8 {
+    INPUT.0.get().cast()
+}
+
+/// Bytes [`input_buffer`] holds.
+#[unsafe(no_mangle)]
+pub extern "C" fn input_capacity() -> usize {
+    INPUT_CAPACITY
+}
+
+/// Where the module writes names and messages.
+#[unsafe(no_mangle)]
+pub extern "C" fn text_buffer() -> *const u8 {
+    TEXT.0.get().cast()
+}
+
+/// The log-likelihood of each generated name, `f64`s in name order.
+#[unsafe(no_mangle)]
+pub extern "C" fn scores_buffer() -> *const f64 {
+    SCORES.0.get().cast()
+}
+
+/// One byte per generated name: 1 when it was cut at the maximum length, 0 when it ended.
+#[unsafe(no_mangle)]
+pub extern "C" fn cut_buffer() -> *const u8 {
+    CUT.0.get().cast()
+}
+
+/// The most names one [`generate`] call makes.
+#[unsafe(no_mangle)]
+pub extern "C" fn max_names() -> usize {
+    MAX_NAMES
+}
+
+/// Validates the `len` bytes at [`model_buffer`] with the sampler's loader and keeps them as
+/// the model; the text is a one-line description of the model, or why it was refused.
+#[unsafe(no_mangle)]
+pub extern "C" fn load_model(len: usize) -> i32 {
+    MODEL_LEN.store(0, Ordering::Relaxed);
+    if len > MODEL_CAPACITY {
+        return fail(format_args!(
+            "the file is {len} bytes; this page takes models up to {MODEL_CAPACITY} bytes"
+        ));
+    }
+    // SAFETY: see `Shared`; the slice is within the buffer and dropped before returning.
+    let bytes = unsafe { &(&*MODEL.0.get())[..len] };
+    let model = match ModelView::parse(bytes) {
+        Ok(model) => model,
+        Err(e) => return fail(format_args!("not a usable namegen model: {e}")),
+    };
+    if let Err(e) = Forward::<DEFAULT_WIDTH>::check(&model) {
+        return fail(format_args!("this model is too large for the page: {e}"));
+    }
+    MODEL_LEN.store(len, Ordering::Relaxed);
+    let config = model.config();
+    succeed(format_args!(
+        "{} model: {} symbols, context of {}, {} parameters",
+        model.dtype(),
+        config.vocab_size(),
+        config.block_size(),
+        config.folded_parameters()
+    ))
+}
+
+/// Makes `count` names (at most [`MAX_NAMES`]) with these settings, the prefix being the
+/// `prefix_len` bytes at [`input_buffer`]. The meaning of each setting, and the promise that a
+/// seed names the same list everywhere, are `namegen_sampler::Settings`'.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // one argument per setting keeps the ABI plain numbers
+pub extern "C" fn generate(
+    count: usize,
+    temperature: f32,
+    top_k: usize,
+    top_p: f32,
+    seed: u64,
+    prefix_len: usize,
+    min_len: usize,
+    max_len: usize,
+) -> i32 {
+    // SAFETY: see `Shared`; these are the only references to the model and input buffers
+    // during this call, and they end with it.
+    let (model_bytes, input) = unsafe { (loaded_bytes(), &*INPUT.0.get()) };
+    let Some(model_bytes) = model_bytes else {
+        return fail(format_args!("no model is loaded"));
+    };
+    if count > MAX_NAMES {
+        return fail(format_args!("at most {MAX_NAMES} names at a time"));
+    }
+    let Some(prefix) = input_text(input, prefix_len) else {
+        return fail(format_args!("the prefix is not text"));
+    };
+    let Ok(model) = ModelView::parse(model_bytes) else {
+        return fail(format_args!("no model is loaded"));
+    };
+    let settings = Settings {
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        prefix,
+        min_len,
+        max_len,
+    };
+    let sampler = match DefaultSampler::new(&model, settings) {
+        Ok(sampler) => sampler,
+        Err(e) => return fail(format_args!("{e}")),
+    };
+    // SAFETY: see `Shared`; the only references to these buffers, ending with this call.
+    let (text, scores, cut) =
+        unsafe { (&mut *TEXT.0.get(), &mut *SCORES.0.get(), &mut *CUT.0.get()) };
+    let mut written = 0;
+    for (index, name) in sampler.take(count).enumerate() {
+        let bytes = name.text.as_bytes();
+        text[written..written + bytes.len()].copy_from_slice(bytes);
+        text[written + bytes.len()] = b'\n';
+        written += bytes.len() + 1;
+        scores[index] = name.log_likelihood;
+        cut[index] = u8::from(name.cut);
+    }
+    written as i32
+}
+
+/// Scores the name in the `len` bytes at [`input_buffer`]: its log-likelihood (end symbol
+/// included) goes to `f64` 0 at [`scores_buffer`] and its symbol count to `f64` 1; the text
+/// is empty. Fails for characters the model does not know.
+#[unsafe(no_mangle)]
+pub extern "C" fn score_name(len: usize) -> i32 {
+    // SAFETY: as in `generate`.
+    let (model_bytes, input) = unsafe { (loaded_bytes(), &*INPUT.0.get()) };
+    let Some(model) = model_bytes.and_then(|bytes| ModelView::parse(bytes).ok()) else {
+        return fail(format_args!("no model is loaded"));
+    };
+    let Some(name) = input_text(input, len) else {
+        return fail(format_args!("the name is not text"));
+    };
+    let mut forward = Forward::<DEFAULT_WIDTH>::new();
+    match score(&model, &mut forward, name) {
+        Ok(s) => {
+            // SAFETY: as in `generate`.
+            let scores = unsafe { &mut *SCORES.0.get() };
+            scores[0] = s.log_likelihood;
+            scores[1] = s.symbols as f64;
+            0
+        }
+        Err(e) => fail(format_args!("cannot score \u{201c}{name}\u{201d}: {e}")),
+    }
+}
+
+/// The loaded model's bytes, if any.
+///
+/// # Safety
+///
+/// No mutable reference to the model buffer may be alive.
+unsafe fn loaded_bytes() -> Option<&'static [u8]> {
+    let len = MODEL_LEN.load(Ordering::Relaxed);
+    // SAFETY: the caller's promise; `len` is at most the capacity (`load_model` checked).
+    (len > 0).then(|| unsafe { &(&*MODEL.0.get())[..len] })
+}
+
+/// The first `len` bytes of `input` as text, or `None` when out of range or not UTF-8.
+fn input_text(input: &[u8], len: usize) -> Option<&str> {
+    core::str::from_utf8(input.get(..len)?).ok()
+}
+
+/// Writes a success text; returns its length.
+fn succeed(args: fmt::Arguments<'_>) -> i32 {
+    write_text(args) as i32
+}
+
+/// Writes a failure message; returns minus its length.
+fn fail(args: fmt::Arguments<'_>) -> i32 {
+    -(write_text(args).max(1) as i32)
+}
+
+/// Writes `args` at [`text_buffer`] (cut at its capacity, which messages never reach).
+fn write_text(args: fmt::Arguments<'_>) -> usize {
+    /// The text buffer as a `fmt::Write` sink.
+    struct Sink<'b> {
+        buffer: &'b mut [u8],
+        len: usize,
+    }
+    impl Write for Sink<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.len + s.len();
+            let slot = self.buffer.get_mut(self.len..end).ok_or(fmt::Error)?;
+            slot.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    // SAFETY: see `Shared`; the only reference to the text buffer during this call.
+    let mut sink = Sink {
+        buffer: unsafe { &mut *TEXT.0.get() },
+        len: 0,
+    };
+    // A message longer than the buffer keeps what fitted.
+    let _ = sink.write_fmt(args);
+    sink.len
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // Nothing panics on any input (the loader and the sampler check everything); were it to,
+    // a trap makes the JS call throw instead of going on with broken state.
+    core::arch::wasm32::unreachable()
+}

@@ -1,0 +1,157 @@
+// The name generator module's JS side: the same file runs in the page and under Node (the
+// tests import it), so both go through exactly this code to reach the WASM exports.
+//
+// The module has no imports and no allocator: bytes go in and out through fixed buffers whose
+// addresses its exports return (see sampler/wasm/src/lib.rs for the protocol).
+
+/** A refusal from the module (bad model file, bad settings), with a message for the user. */
+export class NamegenError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "NamegenError";
+  }
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
+const U64_LIMIT = 1n << 64n;
+
+export class Namegen {
+  /** Instantiates the module from its bytes (an ArrayBuffer or typed array). */
+  static async instantiate(wasmBytes) {
+    const { instance } = await WebAssembly.instantiate(wasmBytes, {});
+    return new Namegen(instance.exports);
+  }
+
+  constructor(exports) {
+    this.wasm = exports;
+    this.modelCapacity = exports.model_capacity() >>> 0;
+    this.inputCapacity = exports.input_capacity() >>> 0;
+    this.maxNames = exports.max_names() >>> 0;
+  }
+
+  /** The module's memory as bytes; taken anew each time since growing memory detaches it. */
+  bytes(pointer, length) {
+    return new Uint8Array(this.wasm.memory.buffer, pointer >>> 0, length);
+  }
+
+  /** Text written by the last call, or a NamegenError for a negative status. */
+  result(status) {
+    const length = Math.abs(status);
+    const text = fromUtf8.decode(this.bytes(this.wasm.text_buffer(), length));
+    if (status < 0) {
+      throw new NamegenError(text);
+    }
+    return text;
+  }
+
+  /** Writes `text` to the input buffer; returns its length in bytes. */
+  input(text, what) {
+    const encoded = utf8.encode(text);
+    if (encoded.length > this.inputCapacity) {
+      throw new NamegenError(`the ${what} is longer than ${this.inputCapacity} bytes`);
+    }
+    this.bytes(this.wasm.input_buffer(), encoded.length).set(encoded);
+    return encoded.length;
+  }
+
+  /**
+   * Loads a folded `.safetensors` model (bytes); returns its one-line description.
+   * Throws NamegenError saying what is wrong with a bad file.
+   */
+  loadModel(modelBytes) {
+    const bytes = modelBytes instanceof Uint8Array ? modelBytes : new Uint8Array(modelBytes);
+    if (bytes.length > this.modelCapacity) {
+      // Refused before copying: the buffer (and the model loaded in it) stays as it was.
+      throw new NamegenError(
+        `the file is ${bytes.length} bytes; this page takes models up to ${this.modelCapacity} bytes`,
+      );
+    }
+    this.bytes(this.wasm.model_buffer(), bytes.length).set(bytes);
+    return this.result(this.wasm.load_model(bytes.length));
+  }
+
+  /**
+   * Generates names. Settings as `namegen sample` takes them: count, temperature, topK, topP,
+   * seed (a decimal string, a number or a BigInt, 0 <= seed < 2^64), prefix, minLen, maxLen.
+   * Temperature and top-p reach the sampler as f32: the nearest f32 to the JS number.
+   * Returns [{ name, logLikelihood, cut }].
+   */
+  generate({
+    count = 10,
+    temperature = 1,
+    topK = 0,
+    topP = 1,
+    seed = 0,
+    prefix = "",
+    minLen = 1,
+    maxLen = 32,
+  } = {}) {
+    const whole = (value, what) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+        throw new NamegenError(`${what} must be a whole number from 0`);
+      }
+      return n;
+    };
+    const real = (value, what) => {
+      const n = Number(value);
+      if (typeof value === "string" && value.trim() === "") {
+        throw new NamegenError(`${what} is empty`);
+      }
+      if (!Number.isFinite(n)) {
+        throw new NamegenError(`${what} must be a number`);
+      }
+      return n;
+    };
+    const n = whole(count, "the count");
+    if (n < 1 || n > this.maxNames) {
+      throw new NamegenError(`the count must be from 1 to ${this.maxNames}`);
+    }
+    const prefixLength = this.input(String(prefix), "prefix");
+    const status = this.wasm.generate(
+      n,
+      real(temperature, "the temperature"),
+      whole(topK, "top-k"),
+      real(topP, "top-p"),
+      parseSeed(seed),
+      prefixLength,
+      whole(minLen, "the minimum length"),
+      whole(maxLen, "the maximum length"),
+    );
+    const lines = this.result(status).split("\n");
+    const scores = new Float64Array(this.wasm.memory.buffer, this.wasm.scores_buffer() >>> 0, n);
+    const cut = this.bytes(this.wasm.cut_buffer(), n);
+    return Array.from({ length: n }, (_, i) => ({
+      name: lines[i],
+      logLikelihood: scores[i],
+      cut: cut[i] === 1,
+    }));
+  }
+
+  /** The log-likelihood of `name` and the symbols scored (its characters and the end). */
+  score(name) {
+    const length = this.input(String(name), "name");
+    this.result(this.wasm.score_name(length));
+    const scores = new Float64Array(this.wasm.memory.buffer, this.wasm.scores_buffer() >>> 0, 2);
+    return { logLikelihood: scores[0], symbols: scores[1] };
+  }
+}
+
+/** A seed as the u64 the sampler takes (passed to WASM as an i64 BigInt: same bits). */
+export function parseSeed(seed) {
+  let value;
+  if (typeof seed === "bigint") {
+    value = seed;
+  } else {
+    const text = String(seed).trim();
+    if (!/^[0-9]+$/.test(text)) {
+      throw new NamegenError("the seed must be a whole number from 0 to 18446744073709551615");
+    }
+    value = BigInt(text);
+  }
+  if (value < 0n || value >= U64_LIMIT) {
+    throw new NamegenError("the seed must be a whole number from 0 to 18446744073709551615");
+  }
+  return BigInt.asIntN(64, value);
+}

@@ -1,0 +1,423 @@
+//! Shared helpers of the cross-target tests and the device report: where things are, the host's
+//! own names for a model and settings (what every device must print), and building and booting
+//! the firmware in QEMU.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use namegen_sampler::{DefaultSampler, ModelView, Settings};
+
+/// The dtypes a folded model is shipped in.
+pub const DTYPES: [&str; 3] = ["f32", "f16", "i8"];
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The shipped folded model of `dtype`: `data/model-<dtype>.safetensors`.
+pub fn model_path(dtype: &str) -> PathBuf {
+    repo_root()
+        .join("data")
+        .join(format!("model-{dtype}.safetensors"))
+}
+
+/// Where the tests build device programs: a target directory of their own under `target/`, so
+/// they neither wait for nor invalidate the host build.
+pub fn device_target_dir() -> PathBuf {
+    repo_root().join("target").join("devices")
+}
+
+/// Sampling settings, owned, as every front end takes them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostSettings {
+    /// Names to generate.
+    pub count: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Temperature; written for the firmware with `{}`, whose shortest round-trip form the
+    /// firmware's exact decimal parser reads back to the same f32.
+    pub temperature: f32,
+    /// Top-k, 0 for all.
+    pub top_k: usize,
+    /// Top-p, 1 for all.
+    pub top_p: f32,
+    /// Prefix of every name.
+    pub prefix: String,
+    /// Minimum length.
+    pub min_len: usize,
+    /// Maximum length.
+    pub max_len: usize,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        let s = Settings::default();
+        Self {
+            count: 10,
+            seed: s.seed,
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            prefix: String::new(),
+            min_len: s.min_len,
+            max_len: s.max_len,
+        }
+    }
+}
+
+impl HostSettings {
+    /// The sampler's settings.
+    pub fn settings(&self) -> Settings<'_> {
+        Settings {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            prefix: &self.prefix,
+            min_len: self.min_len,
+            max_len: self.max_len,
+        }
+    }
+
+    /// The firmware's command line (`key=value`, the names of `namegen sample`'s flags).
+    pub fn firmware_args(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("count={}", self.count),
+            format!("seed={}", self.seed),
+            format!("temperature={}", self.temperature),
+            format!("top-k={}", self.top_k),
+            format!("top-p={}", self.top_p),
+            format!("min-len={}", self.min_len),
+            format!("max-len={}", self.max_len),
+        ];
+        if !self.prefix.is_empty() {
+            args.push(format!("prefix={}", self.prefix));
+        }
+        args
+    }
+}
+
+/// One name as the host makes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostName {
+    /// The name.
+    pub text: String,
+    /// Its natural-log likelihood under the model.
+    pub log_likelihood: f64,
+    /// Whether it was cut at `max_len`.
+    pub cut: bool,
+}
+
+/// The names the host's sampler makes for `model` and `settings`, one by one (the same code
+/// path the devices run).
+pub fn host_names(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
+    let view = ModelView::parse(model).expect("the host loads the model");
+    let sampler = DefaultSampler::new(&view, settings.settings()).expect("valid settings");
+    sampler
+        .take(settings.count)
+        .map(|n| HostName {
+            text: n.text.as_str().to_owned(),
+            log_likelihood: n.log_likelihood,
+            cut: n.cut,
+        })
+        .collect()
+}
+
+/// Runs `cargo` in `dir` with `args` and extra `envs`, the target directory being
+/// [`device_target_dir`]; `Err` carries cargo's stderr.
+pub fn cargo(dir: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<(), String> {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("CARGO_TARGET_DIR", device_target_dir());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// A QEMU machine the firmware runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Machine {
+    /// QEMU's machine name, also the firmware binary's name.
+    pub name: &'static str,
+    /// The Rust target.
+    pub target: &'static str,
+    /// The cargo profile of its firmware: `release` (size first) or `speed` (see
+    /// sampler/firmware/Cargo.toml).
+    pub profile: &'static str,
+    /// The part QEMU models.
+    pub part: &'static str,
+    /// The part's top clock, for turning instructions into time.
+    pub clock_hz: u64,
+    /// Flash of the part, in bytes.
+    pub flash: u64,
+    /// RAM of the part, in bytes.
+    pub ram: u64,
+}
+
+/// TI LM3S6965: Cortex-M3, 50 MHz, 256 KB flash, 64 KB RAM, no FPU.
+pub const LM3S6965EVB: Machine = Machine {
+    name: "lm3s6965evb",
+    target: "thumbv7m-none-eabi",
+    profile: "release",
+    part: "TI LM3S6965 (Cortex-M3, no FPU)",
+    clock_hz: 50_000_000,
+    flash: 256 * 1024,
+    ram: 64 * 1024,
+};
+
+/// TI LM3S811: Cortex-M3, 50 MHz, 64 KB flash, 8 KB RAM, no FPU.
+pub const LM3S811EVB: Machine = Machine {
+    name: "lm3s811evb",
+    target: "thumbv7m-none-eabi",
+    profile: "release",
+    part: "TI LM3S811 (Cortex-M3, no FPU)",
+    clock_hz: 50_000_000,
+    flash: 64 * 1024,
+    ram: 8 * 1024,
+};
+
+/// ARM MPS2 with AN386: Cortex-M4 with single-precision FPU at 25 MHz (the FPGA's clock), 4 MB
+/// of code SSRAM and 4 MB of data SSRAM.
+pub const MPS2_AN386: Machine = Machine {
+    name: "mps2-an386",
+    target: "thumbv7em-none-eabihf",
+    profile: "speed",
+    part: "ARM MPS2 AN386 (Cortex-M4F)",
+    clock_hz: 25_000_000,
+    flash: 4 * 1024 * 1024,
+    ram: 4 * 1024 * 1024,
+};
+
+/// Cargo builds of the firmware embed the model through an environment variable, so two of
+/// them at once would overwrite each other's binary: builds take this lock and copy the result.
+static FIRMWARE_BUILD: Mutex<()> = Mutex::new(());
+
+/// Builds the firmware for `machine` with `model` embedded and returns a copy of the ELF that
+/// no later build overwrites. `Err` carries cargo's message (for example a flash overflow).
+pub fn build_firmware(machine: &Machine, model: &Path, tag: &str) -> Result<PathBuf, String> {
+    let _guard = FIRMWARE_BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = repo_root().join("sampler").join("firmware");
+    cargo(
+        &dir,
+        &[
+            "build",
+            "--profile",
+            machine.profile,
+            "--target",
+            machine.target,
+            "--bin",
+            machine.name,
+        ],
+        &[("NAMEGEN_MODEL", model)],
+    )?;
+    let built = device_target_dir()
+        .join(machine.target)
+        .join(machine.profile)
+        .join(machine.name);
+    let copies = device_target_dir().join("firmware");
+    std::fs::create_dir_all(&copies).map_err(|e| e.to_string())?;
+    let copy = copies.join(format!("{}-{tag}", machine.name));
+    std::fs::copy(&built, &copy).map_err(|e| format!("{}: {e}", built.display()))?;
+    Ok(copy)
+}
+
+/// What a firmware run printed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FirmwareRun {
+    /// Whether QEMU exited with status 0 (the firmware's semihosting exit).
+    pub success: bool,
+    /// The names, in order.
+    pub names: Vec<String>,
+    /// `error: ...` lines.
+    pub errors: Vec<String>,
+    /// Address of the model bytes the firmware read.
+    pub model_address: u64,
+    /// Forward passes run (characters plus end symbols).
+    pub symbols: u64,
+    /// SysTick ticks spent generating.
+    pub ticks: u64,
+    /// SysTick ticks of the calibration loop.
+    pub calibration_ticks: u64,
+    /// Instructions of the calibration loop.
+    pub calibration_instructions: u64,
+    /// Deepest stack use, bytes.
+    pub stack_used: u64,
+    /// Stack space, bytes.
+    pub stack_size: u64,
+    /// Everything QEMU printed, stdout then stderr, for failure messages.
+    pub output: String,
+}
+
+impl FirmwareRun {
+    /// Instructions spent generating, from the SysTick ticks and the calibration; meaningful
+    /// only for runs under `-icount shift=0`.
+    pub fn instructions(&self) -> Option<u64> {
+        (self.calibration_ticks > 0)
+            .then(|| self.ticks * self.calibration_instructions / self.calibration_ticks)
+    }
+}
+
+/// Boots `elf` in QEMU through `sampler/firmware/qemu-run.sh` (the runner of `cargo run`) with
+/// the firmware arguments `args` and extra QEMU options `qemu_extra`, killing it after
+/// `timeout`.
+pub fn run_firmware(
+    elf: &Path,
+    args: &[String],
+    qemu_extra: &str,
+    timeout: Duration,
+) -> Result<FirmwareRun, String> {
+    let runner = repo_root()
+        .join("sampler")
+        .join("firmware")
+        .join("qemu-run.sh");
+    let mut child = Command::new(&runner)
+        .arg(elf)
+        .args(args)
+        .env("QEMU_EXTRA", qemu_extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", runner.display()))?;
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut stderr = child.stderr.take().ok_or("no stderr")?;
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{} did not exit within {timeout:?}", elf.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let mut run = parse_firmware_output(&stdout);
+    run.success = status.success();
+    run.output = format!("{stdout}{stderr}");
+    Ok(run)
+}
+
+/// Reads the firmware's output format (see `sampler/firmware/README.md`).
+pub fn parse_firmware_output(stdout: &str) -> FirmwareRun {
+    let mut run = FirmwareRun::default();
+    for line in stdout.lines() {
+        if let Some(error) = line.strip_prefix("error: ") {
+            run.errors.push(error.to_owned());
+        } else if let Some(stat) = line.strip_prefix("# ") {
+            let words: Vec<&str> = stat.split(' ').collect();
+            let number = |i: usize| words.get(i).and_then(|w| w.parse().ok()).unwrap_or(0);
+            match words.first().copied() {
+                Some("model") => {
+                    run.model_address = words
+                        .get(4)
+                        .and_then(|w| w.strip_prefix("0x"))
+                        .and_then(|h| u64::from_str_radix(h, 16).ok())
+                        .unwrap_or(0);
+                }
+                Some("symbols") => run.symbols = number(1),
+                Some("ticks") => run.ticks = number(1),
+                Some("calibration") => {
+                    run.calibration_ticks = number(1);
+                    run.calibration_instructions = number(4);
+                }
+                Some("stack") => {
+                    run.stack_used = number(2);
+                    run.stack_size = number(4);
+                }
+                _ => {}
+            }
+        } else {
+            run.names.push(line.to_owned());
+        }
+    }
+    run
+}
+
+// --- WASM helpers (wasm_node.rs, wasm_browser.rs) ---
+
+/// The WASM module's crate.
+pub fn wasm_dir() -> PathBuf {
+    repo_root().join("sampler").join("wasm")
+}
+
+/// Where the Node and Chromium drivers and their npm packages live (`npm ci` there).
+pub fn web_dir() -> PathBuf {
+    repo_root().join("tests").join("web")
+}
+
+/// Builds the WASM module (release: the size-first profile the page ships) once per test
+/// process and returns its path.
+pub fn build_wasm() -> Result<PathBuf, String> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            cargo(
+                &wasm_dir(),
+                &["build", "--release", "--target", "wasm32-unknown-unknown"],
+                &[],
+            )?;
+            Ok(device_target_dir()
+                .join("wasm32-unknown-unknown")
+                .join("release")
+                .join("namegen_wasm.wasm"))
+        })
+        .clone()
+}
+
+/// Runs `node` in [`web_dir`] with `args`; `Ok` is its stdout, `Err` says what went wrong.
+pub fn node(args: &[&std::ffi::OsStr]) -> Result<String, String> {
+    let output = Command::new("node")
+        .current_dir(web_dir())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run node (install Node.js 20 or later): {e}"))?;
+    if output.status.success() {
+        String::from_utf8(output.stdout).map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "node {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// A scratch directory for one test under the device target directory, emptied first.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = device_target_dir().join("scratch").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}

@@ -1,0 +1,285 @@
+//! The WASM module under Node, through the page's own JS wrapper: the same names, scores and
+//! cut flags as the host's sampler, bit for bit, for every dtype; clear messages for bad input;
+//! and the size budget.
+
+use std::path::Path;
+use std::process::Command;
+
+use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
+use namegen_tests::{
+    DTYPES, HostName, HostSettings, build_wasm, host_names, model_path, node, scratch_dir,
+};
+use serde_json::{Value, json};
+
+/// The budget the issue sets for the module, gzipped at level 9, without the model.
+const GZIP_BUDGET: usize = 30 * 1024;
+
+/// Settings that between them exercise every knob, a 64-bit seed and cut names.
+fn settings_cases() -> Vec<HostSettings> {
+    vec![
+        HostSettings {
+            count: 20,
+            ..HostSettings::default()
+        },
+        HostSettings {
+            count: 10,
+            seed: 7,
+            temperature: 0.8,
+            top_k: 10,
+            prefix: "ma".to_owned(),
+            ..HostSettings::default()
+        },
+        HostSettings {
+            count: 20,
+            seed: 123_456_789_012_345,
+            top_p: 0.9,
+            min_len: 4,
+            max_len: 6,
+            ..HostSettings::default()
+        },
+        HostSettings {
+            count: 3,
+            temperature: 0.0,
+            prefix: "e".to_owned(),
+            ..HostSettings::default()
+        },
+        HostSettings {
+            count: 5,
+            seed: u64::MAX,
+            temperature: 1.5,
+            ..HostSettings::default()
+        },
+    ]
+}
+
+/// The settings as `Namegen.generate` takes them. Floats go as the f32's exact value, which
+/// the module rounds back to the same f32; the seed as a decimal string (beyond 2^53).
+fn js_settings(s: &HostSettings) -> Value {
+    json!({
+        "count": s.count,
+        "temperature": f64::from(s.temperature),
+        "topK": s.top_k,
+        "topP": f64::from(s.top_p),
+        "seed": s.seed.to_string(),
+        "prefix": s.prefix,
+        "minLen": s.min_len,
+        "maxLen": s.max_len,
+    })
+}
+
+/// Runs `jobs` through `tests/web/node-run.mjs`; one result per job.
+fn run_jobs(name: &str, jobs: &Value) -> Vec<Value> {
+    let wasm = build_wasm().expect("the WASM module builds");
+    // A directory of its own: the caller's may hold the files the jobs name.
+    let jobs_path = scratch_dir(&format!("{name}-jobs")).join("jobs.json");
+    std::fs::write(&jobs_path, jobs.to_string()).expect("write the jobs");
+    let stdout = node(&[
+        "node-run.mjs".as_ref(),
+        wasm.as_os_str(),
+        jobs_path.as_os_str(),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let results: Vec<Value> = serde_json::from_str(&stdout).expect("the driver prints JSON");
+    assert_eq!(results.len(), jobs.as_array().map_or(0, Vec::len));
+    results
+}
+
+/// A float the driver printed with JS `String()`, which round-trips; std's parser is exact.
+fn float(value: &Value) -> f64 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a float string: {value}"))
+}
+
+fn names_of(result: &Value) -> Vec<HostName> {
+    assert_eq!(result["ok"], true, "the module refused: {result}");
+    result["names"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .map(|n| HostName {
+            text: n["name"].as_str().expect("a name").to_owned(),
+            log_likelihood: float(&n["logLikelihood"]),
+            cut: n["cut"].as_bool().expect("a cut flag"),
+        })
+        .collect()
+}
+
+fn error_of(result: &Value) -> &str {
+    assert_eq!(result["ok"], false, "the module accepted: {result}");
+    result["error"].as_str().expect("an error message")
+}
+
+#[test]
+fn module_is_small_and_self_contained() {
+    let wasm = build_wasm().expect("the WASM module builds");
+    let output = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(&wasm)
+        .output()
+        .expect("run gzip");
+    assert!(output.status.success());
+    let gzipped = output.stdout.len();
+    let raw = std::fs::metadata(&wasm).expect("the module exists").len();
+    println!("namegen_wasm.wasm: {raw} bytes, {gzipped} bytes gzipped (-9)");
+    assert!(
+        gzipped <= GZIP_BUDGET,
+        "{gzipped} bytes gzipped, over the {GZIP_BUDGET}-byte budget"
+    );
+    // No imports: the page and Node instantiate it with an empty import object.
+    let imports = node(&[
+        "--input-type=module".as_ref(),
+        "-e".as_ref(),
+        "import{readFileSync}from'node:fs';\
+         const m=new WebAssembly.Module(readFileSync(process.argv[1]));\
+         process.stdout.write(JSON.stringify(WebAssembly.Module.imports(m)))"
+            .as_ref(),
+        wasm.as_os_str(),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(imports, "[]");
+}
+
+#[test]
+fn names_match_the_host_for_every_dtype() {
+    let cases = settings_cases();
+    let mut jobs = Vec::new();
+    for dtype in DTYPES {
+        for s in &cases {
+            jobs.push(json!({ "model": model_path(dtype), "generate": js_settings(s) }));
+        }
+    }
+    let results = run_jobs("wasm-node-names", &Value::Array(jobs));
+    let mut results = results.iter();
+    let mut cut_seen = false;
+    for dtype in DTYPES {
+        let bytes = std::fs::read(model_path(dtype)).expect("read the model");
+        for s in &cases {
+            let result = results.next().expect("one result per job");
+            assert!(
+                result["description"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(&format!("{dtype} model: 27 symbols"))),
+                "{result}"
+            );
+            let wasm = names_of(result);
+            let host = host_names(&bytes, s);
+            assert_eq!(wasm.len(), s.count);
+            for (w, h) in wasm.iter().zip(&host) {
+                assert_eq!(w.text, h.text, "{dtype} {s:?}");
+                assert_eq!(w.cut, h.cut, "{dtype} {s:?} {}", h.text);
+                assert_eq!(
+                    w.log_likelihood.to_bits(),
+                    h.log_likelihood.to_bits(),
+                    "{dtype} {s:?} {}: {} vs {}",
+                    h.text,
+                    w.log_likelihood,
+                    h.log_likelihood
+                );
+                assert!(h.text.starts_with(&s.prefix));
+                cut_seen |= h.cut;
+            }
+        }
+    }
+    assert!(cut_seen, "the cases are meant to include cut names");
+}
+
+#[test]
+fn scores_match_the_host() {
+    let names = ["emma", "olivia", "xqzzv", "a"];
+    let jobs: Vec<Value> = DTYPES
+        .iter()
+        .flat_map(|dtype| names.map(|n| json!({ "model": model_path(dtype), "score": n })))
+        .collect();
+    let results = run_jobs("wasm-node-scores", &Value::Array(jobs));
+    let mut results = results.iter();
+    for dtype in DTYPES {
+        let bytes = std::fs::read(model_path(dtype)).expect("read the model");
+        let view = ModelView::parse(&bytes).expect("the host loads the model");
+        for name in names {
+            let result = results.next().expect("one result per job");
+            assert_eq!(result["ok"], true, "{result}");
+            let host = score(&view, &mut Forward::<100>::new(), name).expect("host score");
+            let wasm = float(&result["score"]["logLikelihood"]);
+            assert_eq!(
+                wasm.to_bits(),
+                host.log_likelihood.to_bits(),
+                "{dtype} {name}"
+            );
+            assert_eq!(result["score"]["symbols"], host.symbols, "{dtype} {name}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_gives_the_loaders_and_samplers_messages() {
+    let dir = scratch_dir("wasm-node-bad-input");
+    let good = std::fs::read(model_path("i8")).expect("read the model");
+    // Cut short: the header promises tensors past the end of the file.
+    let truncated = &good[..good.len() / 2];
+    let truncated_path = dir.join("truncated.safetensors");
+    std::fs::write(&truncated_path, truncated).expect("write");
+    // One header byte changed: `{` becomes `[`.
+    let mut garbled = good.clone();
+    garbled[8] = b'[';
+    let garbled_path = dir.join("garbled.safetensors");
+    std::fs::write(&garbled_path, &garbled).expect("write");
+    let huge_path = dir.join("huge.safetensors");
+    std::fs::write(&huge_path, vec![0u8; 300 * 1024]).expect("write");
+    let unfolded = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/default.ckpt.safetensors");
+    let unfolded_bytes = std::fs::read(&unfolded).expect("read the checkpoint");
+
+    let i8_model = model_path("i8");
+    let jobs = json!([
+        { "model": truncated_path, "generate": { "count": 1 } },
+        { "model": garbled_path, "generate": { "count": 1 } },
+        { "model": unfolded, "generate": { "count": 1 } },
+        { "model": huge_path, "generate": { "count": 1 } },
+        { "model": i8_model, "generate": { "count": 1, "prefix": "Zo" } },
+        { "model": i8_model, "generate": { "count": 1, "temperature": -1 } },
+        { "model": i8_model, "generate": { "count": 1, "prefix": "abc", "maxLen": 2 } },
+        { "model": i8_model, "generate": { "count": 0 } },
+        { "model": i8_model, "generate": { "count": 1, "seed": "-3" } },
+        { "model": i8_model, "score": "o'neil" },
+    ]);
+    let results = run_jobs("wasm-node-bad-input", &jobs);
+
+    let load = |bytes: &[u8]| {
+        let error = ModelView::parse(bytes).expect_err("the host refuses it too");
+        format!("not a usable namegen model: {error}")
+    };
+    assert_eq!(error_of(&results[0]), load(truncated));
+    assert_eq!(error_of(&results[1]), load(&garbled));
+    assert_eq!(error_of(&results[2]), load(&unfolded_bytes));
+    assert_eq!(
+        error_of(&results[3]),
+        "the file is 307200 bytes; this page takes models up to 262144 bytes"
+    );
+    let view = ModelView::parse(&good).expect("the host loads the model");
+    let refusal = |settings: Settings<'_>| {
+        DefaultSampler::new(&view, settings)
+            .map(|_| ())
+            .expect_err("the host refuses it too")
+            .to_string()
+    };
+    let with = |prefix, temperature, max_len| Settings {
+        prefix,
+        temperature,
+        max_len,
+        ..Settings::default()
+    };
+    assert_eq!(error_of(&results[4]), refusal(with("Zo", 1.0, 32)));
+    assert_eq!(error_of(&results[5]), refusal(with("", -1.0, 32)));
+    assert_eq!(error_of(&results[6]), refusal(with("abc", 1.0, 2)));
+    assert_eq!(error_of(&results[7]), "the count must be from 1 to 1000");
+    assert_eq!(
+        error_of(&results[8]),
+        "the seed must be a whole number from 0 to 18446744073709551615"
+    );
+    let score_error = score(&view, &mut Forward::<100>::new(), "o'neil").expect_err("unknown");
+    assert_eq!(
+        error_of(&results[9]),
+        format!("cannot score \u{201c}o'neil\u{201d}: {score_error}")
+    );
+}
