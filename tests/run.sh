@@ -17,6 +17,16 @@ if ! command -v qemu-system-arm >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
 fi
 
+step "Chromium, Node and npm packages for the WASM tests"
+if ! command -v chromium >/dev/null || ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium nodejs npm
+fi
+(cd tests/web && npm ci --no-audit --no-fund)
+
+step "numpy and safetensors for the Python interop test"
+python3 -m pip install --quiet -r tests/requirements.txt
+
 step "formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
@@ -33,6 +43,14 @@ step "firmware: formatting, lints, both Cortex-M targets (its own workspace, sam
     cargo fmt --check
     cargo clippy --release --target thumbv7m-none-eabi --bins -- -D warnings
     cargo clippy --release --target thumbv7em-none-eabihf --bins -- -D warnings
+)
+
+step "WASM module: formatting and lints (its own workspace, sampler/wasm)"
+(
+    cd sampler/wasm
+    export CARGO_TARGET_DIR="$PWD/../../target/devices"
+    cargo fmt --check
+    cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
 )
 
 step "tests"
