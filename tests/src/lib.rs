@@ -130,6 +130,25 @@ pub fn host_names(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
         .collect()
 }
 
+/// A float a JS driver printed with `String()`, which round-trips (std's parser is exact);
+/// panics on anything else.
+pub fn js_float(value: &serde_json::Value) -> f64 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a float string: {value}"))
+}
+
+/// A name as the Node and Chromium drivers report it, `{name, logLikelihood, cut}`; panics on
+/// another shape.
+pub fn js_name(value: &serde_json::Value) -> HostName {
+    HostName {
+        text: value["name"].as_str().expect("a name").to_owned(),
+        log_likelihood: js_float(&value["logLikelihood"]),
+        cut: value["cut"].as_bool().expect("a cut flag"),
+    }
+}
+
 /// Runs `cargo` in `dir` with `args` and extra `envs`, the target directory being
 /// [`device_target_dir`]; `Err` carries cargo's stderr.
 pub fn cargo(dir: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<(), String> {

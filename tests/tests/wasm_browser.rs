@@ -8,8 +8,8 @@ use std::process::Command;
 
 use namegen_sampler::{Forward, ModelView, score};
 use namegen_tests::{
-    HostName, HostSettings, device_target_dir, host_names, model_path, node, scratch_dir, wasm_dir,
-    web_dir,
+    HostName, HostSettings, device_target_dir, host_names, js_name, model_path, node, scratch_dir,
+    wasm_dir, web_dir,
 };
 use serde_json::{Value, json};
 
@@ -54,16 +54,10 @@ fn page_names(list: &Value) -> Vec<(HostName, String)> {
         .expect("a list of names")
         .iter()
         .map(|item| {
-            let name = HostName {
-                text: item["name"].as_str().expect("a name").to_owned(),
-                // Written with JS String(), which round-trips; std's parser is exact.
-                log_likelihood: item["logLikelihood"]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .expect("a log-likelihood"),
-                cut: item["cut"].as_bool().expect("a cut flag"),
-            };
-            (name, item["shown"].as_str().expect("text").to_owned())
+            (
+                js_name(item),
+                item["shown"].as_str().expect("text").to_owned(),
+            )
         })
         .collect()
 }

@@ -7,7 +7,8 @@ use std::process::Command;
 
 use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
 use namegen_tests::{
-    DTYPES, HostName, HostSettings, build_wasm, host_names, model_path, node, scratch_dir,
+    DTYPES, HostName, HostSettings, build_wasm, host_names, js_float, js_name, model_path, node,
+    scratch_dir,
 };
 use serde_json::{Value, json};
 
@@ -84,25 +85,13 @@ fn run_jobs(name: &str, jobs: &Value) -> Vec<Value> {
     results
 }
 
-/// A float the driver printed with JS `String()`, which round-trips; std's parser is exact.
-fn float(value: &Value) -> f64 {
-    value
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not a float string: {value}"))
-}
-
 fn names_of(result: &Value) -> Vec<HostName> {
     assert_eq!(result["ok"], true, "the module refused: {result}");
     result["names"]
         .as_array()
         .expect("names")
         .iter()
-        .map(|n| HostName {
-            text: n["name"].as_str().expect("a name").to_owned(),
-            log_likelihood: float(&n["logLikelihood"]),
-            cut: n["cut"].as_bool().expect("a cut flag"),
-        })
+        .map(js_name)
         .collect()
 }
 
@@ -201,7 +190,7 @@ fn scores_match_the_host() {
             let result = results.next().expect("one result per job");
             assert_eq!(result["ok"], true, "{result}");
             let host = score(&view, &mut Forward::<100>::new(), name).expect("host score");
-            let wasm = float(&result["score"]["logLikelihood"]);
+            let wasm = js_float(&result["score"]["logLikelihood"]);
             assert_eq!(
                 wasm.to_bits(),
                 host.log_likelihood.to_bits(),

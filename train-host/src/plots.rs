@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -85,13 +86,6 @@ pub fn draw_all(diagnostics: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, PlotEr
     Ok(paths.to_vec())
 }
 
-fn error(path: &Path) -> impl Fn(String) -> PlotError + '_ {
-    move |reason| PlotError {
-        path: path.to_owned(),
-        reason,
-    }
-}
-
 /// Pads a range that would otherwise be empty, so that a chart can be built over it.
 fn span(lo: f64, hi: f64) -> std::ops::Range<f64> {
     if lo.is_finite() && hi.is_finite() && lo < hi {
@@ -112,37 +106,84 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
         })
 }
 
+/// The axes of one chart: ranges and titles; `integer_x` labels x without decimals (steps).
+struct Axes<'t> {
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'t str,
+    y_desc: &'t str,
+    integer_x: bool,
+}
+
+type Chart<'a> = ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws one PNG the way every plot here looks (white, captioned, labelled mesh), lets
+/// `series` add the lines, then a legend when `legend` is set. Failures name `path`.
+fn plot(
+    path: &Path,
+    caption: &str,
+    axes: Axes<'_>,
+    legend: bool,
+    series: impl FnOnce(&mut Chart<'_>) -> Result<(), String>,
+) -> Result<(), PlotError> {
+    let fail = |reason: String| PlotError {
+        path: path.to_owned(),
+        reason,
+    };
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(axes.x, axes.y)
+        .map_err(|e| fail(e.to_string()))?;
+    let integer = |x: &f64| format!("{x:.0}");
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(axes.x_desc).y_desc(axes.y_desc);
+    if axes.integer_x {
+        mesh.x_label_formatter(&integer);
+    }
+    mesh.draw().map_err(|e| fail(e.to_string()))?;
+    series(&mut chart).map_err(fail)?;
+    if legend {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+/// A legend entry's sample: a short line in `color`.
+fn legend_line(color: RGBAColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color)
+}
+
 fn loss(path: &Path, losses: &[(u64, f64)]) -> Result<(), PlotError> {
-    let fail = error(path);
     let points: Vec<(f64, f64)> = losses
         .iter()
         .map(|&(step, loss)| (step as f64, loss.log10()))
         .collect();
     let (x_lo, x_hi) = bounds(points.iter().map(|p| p.0));
     let (y_lo, y_hi) = bounds(points.iter().map(|p| p.1));
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "training loss, log10, mean per 1,000 steps",
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(span(x_lo, x_hi), span(y_lo, y_hi))
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc("log10(loss)")
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .draw_series(LineSeries::new(points, &BLUE))
-        .map_err(|e| fail(e.to_string()))?;
-    root.present().map_err(|e| fail(e.to_string()))
+    let axes = Axes {
+        x: span(x_lo, x_hi),
+        y: span(y_lo, y_hi),
+        x_desc: "step",
+        y_desc: "log10(loss)",
+        integer_x: true,
+    };
+    let caption = "training loss, log10, mean per 1,000 steps";
+    plot(path, caption, axes, false, |chart| {
+        chart
+            .draw_series(LineSeries::new(points, &BLUE))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
 }
 
 fn histograms(
@@ -151,7 +192,6 @@ fn histograms(
     layers: &[Histogram],
     labels: &[String],
 ) -> Result<(), PlotError> {
-    let fail = error(path);
     let series: Vec<Vec<(f64, f64)>> = layers
         .iter()
         .map(|h| {
@@ -165,85 +205,58 @@ fn histograms(
         .collect();
     let (x_lo, x_hi) = bounds(series.iter().flatten().map(|p| p.0));
     let (_, y_hi) = bounds(series.iter().flatten().map(|p| p.1));
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(span(x_lo, x_hi), span(0.0, y_hi))
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("value")
-        .y_desc("density")
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
-    for (i, (points, label)) in series.into_iter().zip(labels).enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(points, color))
-            .map_err(|e| fail(e.to_string()))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
-    root.present().map_err(|e| fail(e.to_string()))
+    let axes = Axes {
+        x: span(x_lo, x_hi),
+        y: span(0.0, y_hi),
+        x_desc: "value",
+        y_desc: "density",
+        integer_x: false,
+    };
+    plot(path, title, axes, true, |chart| {
+        for (i, (points, label)) in series.into_iter().zip(labels).enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(points, color))
+                .map_err(|e| e.to_string())?
+                .label(label)
+                .legend(legend_line(color));
+        }
+        Ok(())
+    })
 }
 
 fn update_ratios(path: &Path, records: &[(u64, Vec<f64>)]) -> Result<(), PlotError> {
-    let fail = error(path);
     let layers = records.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let (x_lo, x_hi) = bounds(records.iter().map(|r| r.0 as f64));
     let (y_lo, y_hi) = bounds(records.iter().flat_map(|r| r.1.iter().copied()));
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "update:data ratio, log10, per Linear weight",
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(span(x_lo, x_hi), span(y_lo.min(-3.0), y_hi.max(-3.0)))
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc("log10(std(update) / std(weight))")
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
-    for layer in 0..layers {
-        let color = Palette99::pick(layer).to_rgba();
-        let points = records
-            .iter()
-            .filter_map(|(step, ratios)| Some((*step as f64, *ratios.get(layer)?)))
-            .filter(|p| p.1.is_finite());
+    let x = span(x_lo, x_hi);
+    let guide = [(x.start, -3.0), (x.end, -3.0)];
+    let axes = Axes {
+        x,
+        y: span(y_lo.min(-3.0), y_hi.max(-3.0)),
+        x_desc: "step",
+        y_desc: "log10(std(update) / std(weight))",
+        integer_x: true,
+    };
+    let caption = "update:data ratio, log10, per Linear weight";
+    plot(path, caption, axes, true, |chart| {
+        for layer in 0..layers {
+            let color = Palette99::pick(layer).to_rgba();
+            let points = records
+                .iter()
+                .filter_map(|(step, ratios)| Some((*step as f64, *ratios.get(layer)?)))
+                .filter(|p| p.1.is_finite());
+            chart
+                .draw_series(LineSeries::new(points, color))
+                .map_err(|e| e.to_string())?
+                .label(format!("layer {layer} weight"))
+                .legend(legend_line(color));
+        }
         chart
-            .draw_series(LineSeries::new(points, color))
-            .map_err(|e| fail(e.to_string()))?
-            .label(format!("layer {layer} weight"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-    }
-    let guide = [(span(x_lo, x_hi).start, -3.0), (span(x_lo, x_hi).end, -3.0)];
-    chart
-        .draw_series(LineSeries::new(guide, BLACK.stroke_width(2)))
-        .map_err(|e| fail(e.to_string()))?
-        .label("-3 (guide)")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
-    root.present().map_err(|e| fail(e.to_string()))
+            .draw_series(LineSeries::new(guide, BLACK.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label("-3 (guide)")
+            .legend(legend_line(BLACK.to_rgba()));
+        Ok(())
+    })
 }
