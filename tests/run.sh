@@ -30,6 +30,8 @@ python3 -m pip install --quiet -r tests/requirements.txt
 step "formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Broken intra-doc links and malformed doc comments fail here, not in a reader's browser.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "no_std, no allocator: the contract and the sampler on device targets"
 for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32-unknown-unknown; do

@@ -206,8 +206,8 @@ impl ModelConfig {
     }
 }
 
-/// Writes widths as the metadata form `100,100,100`; parsed back by
-/// [`crate::format::parse_widths`].
+/// Writes widths as the metadata form `100,100,100`; read back by
+/// [`crate::format::parse_config`].
 pub struct WidthList<'a>(pub &'a [usize]);
 
 impl fmt::Display for WidthList<'_> {
