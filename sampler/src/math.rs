@@ -12,9 +12,10 @@
 //!
 //! The approximation is Eigen's single-precision one (`generic_fast_tanh_float`: a degree-13
 //! odd numerator over a degree-6 even denominator on `[-7.9053, 7.9053]`, and `x` itself
-//! where `|x| < 0.0004`). Its error against the exact `tanh` is below 4e-7 everywhere (3.83e-7 at worst, about 6 units in the last place near 1) (see
-//! the tests), below the rounding of the f32 dot products that feed it, so the forward pass
-//! still matches the f64 reference to 1e-5.
+//! where `|x| < 0.0004`). Its error against the exact `tanh` is below 4e-7 everywhere
+//! (3.83e-7 at worst, about 6 units in the last place near 1; see the tests), below the
+//! rounding of the f32 dot products that feed it, so the forward pass still matches the f64
+//! reference to 1e-5.
 
 /// Beyond this the approximation is within rounding of +-1; clamping keeps it there.
 const CLAMP: f32 = 7.905_311;
