@@ -254,6 +254,28 @@ pub fn folded_tensors(config: &ModelConfig, dtype: Dtype) -> impl Iterator<Item 
     embedding.into_iter().chain(layers).flatten()
 }
 
+/// The stored f32 scale of one row of a folded i8 matrix, as FORMAT.md specifies:
+/// `max |w| / 127`, or 1 for an all-zero row (or one whose scale would not be a finite,
+/// positive f32). Every writer of i8 files uses this, so they all agree with the loader's
+/// rules (finite, positive scales).
+pub fn i8_row_scale(row: &[f64]) -> f32 {
+    let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = (max / 127.0) as f32;
+    if scale > 0.0 && scale.is_finite() {
+        scale
+    } else {
+        1.0
+    }
+}
+
+/// The stored i8 of `value` in a row whose stored scale is `scale` (from [`i8_row_scale`]):
+/// `round(value / scale)`, clamped to the symmetric `-127..=127` the loader accepts. Dividing
+/// by the stored f32 scale, not the exact f64 one, keeps `q * scale` as close to `value` as
+/// the file can say.
+pub fn quantize_i8(value: f64, scale: f32) -> i8 {
+    libm::round(value / f64::from(scale)).clamp(-127.0, 127.0) as i8
+}
+
 /// A tensor's shape: a vector `[n]` or a matrix `[rows, cols]`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Shape {

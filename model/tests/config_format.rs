@@ -1,7 +1,7 @@
 //! The architecture config and the file-format names.
 
 use namegen_model::config::{ConfigError, WidthList};
-use namegen_model::format::{MetadataError, folded_tensors, parse_config, unfolded_tensors};
+use namegen_model::format::{self, MetadataError, folded_tensors, parse_config, unfolded_tensors};
 use namegen_model::{Dtype, ModelConfig, TensorName};
 
 #[test]
@@ -125,4 +125,21 @@ fn tensor_names_round_trip_and_reject_strangers() {
     assert_eq!(TensorName::Weight(2).dtype(None), Dtype::F32);
     assert_eq!(Dtype::from_name("f16"), Some(Dtype::F16));
     assert_eq!(Dtype::from_safetensors_name("I8"), Some(Dtype::I8));
+}
+
+#[test]
+fn i8_quantisation_is_symmetric_and_round_trips_within_half_a_step() {
+    let row = [0.5, -1.27, 0.0, 0.004_9, -0.005_1];
+    let scale = format::i8_row_scale(&row);
+    assert_eq!(scale, (1.27f64 / 127.0) as f32);
+    let q: Vec<i8> = row.iter().map(|&v| format::quantize_i8(v, scale)).collect();
+    assert_eq!(q, [50, -127, 0, 0, -1]);
+    for (&v, &q) in row.iter().zip(&q) {
+        assert!((f64::from(q) * f64::from(scale) - v).abs() <= f64::from(scale) / 2.0);
+    }
+    // An all-zero row would have scale 0, which the loader refuses: it gets 1.
+    assert_eq!(format::i8_row_scale(&[0.0, -0.0]), 1.0);
+    // Values past the row's own range (a caller's bug) saturate at the symmetric bounds.
+    assert_eq!(format::quantize_i8(1e9, 1.0), 127);
+    assert_eq!(format::quantize_i8(-1e9, 1.0), -127);
 }

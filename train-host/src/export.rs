@@ -171,7 +171,7 @@ impl FoldedWeights {
         let bytes = match (name, stored) {
             (TensorName::EmbeddingScale | TensorName::Scale(_), _) => matrix
                 .chunks_exact(cols)
-                .flat_map(|row| row_scale(row).to_le_bytes())
+                .flat_map(|row| format::i8_row_scale(row).to_le_bytes())
                 .collect(),
             (_, Dtype::F32) => matrix
                 .iter()
@@ -181,7 +181,14 @@ impl FoldedWeights {
                 .iter()
                 .flat_map(|&v| f16::from_f64(v).to_le_bytes())
                 .collect(),
-            (_, Dtype::I8) => matrix.chunks_exact(cols).flat_map(quantize_row).collect(),
+            (_, Dtype::I8) => matrix
+                .chunks_exact(cols)
+                .flat_map(|row| {
+                    let scale = format::i8_row_scale(row);
+                    row.iter()
+                        .map(move |&v| format::quantize_i8(v, scale) as u8)
+                })
+                .collect(),
         };
         TensorBytes {
             name: name.to_string(),
@@ -193,27 +200,6 @@ impl FoldedWeights {
             bytes,
         }
     }
-}
-
-/// The symmetric i8 scale of a row: `max |w| / 127`, or 1 for an all-zero row, as the f32
-/// that is stored (quantisation divides by this stored value, so `q * scale` is as close to
-/// `w` as the stored scale allows).
-fn row_scale(row: &[f64]) -> f32 {
-    let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let scale = (max / 127.0) as f32;
-    if scale > 0.0 && scale.is_finite() {
-        scale
-    } else {
-        1.0
-    }
-}
-
-/// `round(w / scale)` in `-127..=127` for every value of the row.
-fn quantize_row(row: &[f64]) -> Vec<u8> {
-    let scale = f64::from(row_scale(row));
-    row.iter()
-        .map(|&v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8)
-        .collect()
 }
 
 /// Why a checkpoint cannot be exported.
