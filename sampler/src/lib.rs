@@ -58,11 +58,16 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+// A sampler without a single kernel could view no model at all.
+#[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
+compile_error!("namegen-sampler needs at least one of the features f32, f16 and i8");
+
 #[cfg(feature = "std")]
 pub mod batch;
 mod error;
 pub mod forward;
 mod json;
+mod layout;
 mod load;
 pub mod math;
 pub mod sample;
@@ -75,6 +80,7 @@ pub use batch::generate_batched;
 pub use error::LoadError;
 pub use forward::{Forward, TooWide};
 pub use json::JsonError;
+pub use layout::{Layout, LayoutError};
 pub use sample::{DefaultSampler, Name, SampleError, Sampler, Settings};
 pub use score::{Score, ScoreError, score};
 pub use tensor::{Matrix, Vector};
