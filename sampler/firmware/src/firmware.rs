@@ -16,7 +16,7 @@ use namegen_sampler::{DefaultSampler, ModelView, SampleError, Settings};
 // A file of its own so that the host tests can check it against `str::parse` (tests/tests).
 #[path = "decimal.rs"]
 mod decimal;
-use decimal::parse_decimal;
+use decimal::{parse_decimal, split_once};
 
 /// The folded model's tensors, one after another, as build.rs wrote them from the model file it
 /// checked. An immutable static lands in `.rodata`, which the linker keeps in flash; the sampler
@@ -126,8 +126,8 @@ fn read_cmdline(buffer: &mut [u8; CMDLINE_BYTES]) -> Result<&str, &'static str> 
 fn parse_cmdline(line: &str) -> Result<(u32, Settings<'_>), &'static str> {
     let mut count = DEFAULT_COUNT;
     let mut settings = Settings::default();
-    for (position, word) in line.split(' ').filter(|w| !w.is_empty()).enumerate() {
-        let Some((key, value)) = word.split_once('=') else {
+    for (position, word) in line.split_ascii_whitespace().enumerate() {
+        let Some((key, value)) = split_once(word, b'=') else {
             if position == 0 {
                 continue; // the program name
             }
