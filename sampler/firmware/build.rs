@@ -6,7 +6,7 @@
 //! firmware embeds is the checked model without its JSON header: the tensors one after another
 //! (`$OUT_DIR/model.bin`) and the header's config, vocabulary and dtype as a
 //! `namegen_sampler::Layout` constant (`$OUT_DIR/layout.rs`), which the device turns back into
-//! the same view with `ModelView::from_layout`. The JSON reader and the loader's checks (~16 KB
+//! the same view with `ModelView::from_layout`. The JSON reader and the loader's checks (~13 KB
 //! of code) and the header (~2 KB) stay off the device: a 64 KB part has no room for them next to
 //! the i8 model's 50 KB of weights.
 

@@ -1,7 +1,7 @@
 //! A folded model without its JSON header: the few values the header holds, as plain data a
 //! build script can write out as Rust, and the tensors' bytes one after another.
 //!
-//! [`ModelView::parse`] needs a JSON reader and a dozen checks (~16 KB of code on a Cortex-M);
+//! [`ModelView::parse`] needs a JSON reader and a dozen checks (~13 KB of code on a Cortex-M);
 //! a 64 KB part cannot hold them next to its 50 KB of weights. The split: a build script
 //! validates the whole file on the host with [`ModelView::parse`], writes [`ModelView::tensors`]
 //! one after another as the data to embed and the config, vocabulary and dtype as a
