@@ -1,7 +1,7 @@
 //! Vocabulary, encoding and windowing on ordinary and odd inputs.
 
 use namegen_model::vocab::VocabError;
-use namegen_model::{END_INDEX, MAX_VOCAB, Vocabulary, windows};
+use namegen_model::{Context, END_INDEX, MAX_VOCAB, Vocabulary, windows};
 
 fn encode(vocab: &Vocabulary, name: &str) -> Vec<u8> {
     let mut buf = [0u8; 64];
@@ -157,4 +157,18 @@ fn empty_name_gives_one_window() {
         .map(|(c, t)| (c.ids().to_vec(), t))
         .collect();
     assert_eq!(w, vec![(vec![0, 0, 0], END_INDEX)]);
+}
+
+#[test]
+fn a_context_keeps_the_last_block_size_symbols_oldest_first() {
+    for block_size in [1, 2, 3, namegen_model::config::MAX_BLOCK_SIZE] {
+        let mut context = Context::start(block_size);
+        let mut expected = vec![END_INDEX; block_size];
+        for id in 1..=20 {
+            context.push(id);
+            expected.remove(0);
+            expected.push(id);
+            assert_eq!(context.ids(), expected, "block size {block_size}");
+        }
+    }
 }

@@ -89,6 +89,11 @@ pub enum LoadError {
         /// Offset of the value.
         offset: usize,
     },
+    /// This build of the sampler has no kernel for the file's dtype (its cargo feature is off).
+    DtypeNotBuilt {
+        /// The file's dtype.
+        dtype: Dtype,
+    },
     /// A numeric metadata value is too long to be a valid number (or list of them).
     MetadataTooLong {
         /// The key.
@@ -242,6 +247,10 @@ impl fmt::Display for LoadError {
             Self::UnknownDtype { offset } => write!(
                 f,
                 "metadata \"dtype\" at byte {offset} is not f32, f16 or i8"
+            ),
+            Self::DtypeNotBuilt { dtype } => write!(
+                f,
+                "this sampler was built without the {dtype} kernel (cargo feature \"{dtype}\")"
             ),
             Self::MetadataTooLong { key, offset } => {
                 write!(f, "metadata {key:?} at byte {offset} is too long")

@@ -30,6 +30,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # A model without its header (small devices)
+//!
+//! [`ModelView::parse`] reads the file's JSON header and checks every byte; on a part whose
+//! flash barely holds the weights, a build script can do that on the host instead and embed
+//! only [`ModelView::tensors`] one after another plus a [`Layout`] (config, vocabulary, dtype),
+//! which [`ModelView::from_layout`] turns back into the same view, checking shapes and lengths
+//! only. `sampler/firmware/build.rs` does this for every firmware.
+//!
+//! # Features
+//!
+//! - `f32`, `f16`, `i8` (default): the kernel of each dtype. A model whose dtype's kernel is
+//!   off is refused ([`LoadError::DtypeNotBuilt`], [`LayoutError::DtypeNotBuilt`]); a firmware
+//!   embedding one model keeps its kernel alone. At least one is required.
+//! - `log-likelihood` (default): [`Name::log_likelihood`], f64 arithmetic the names themselves
+//!   do not depend on (the same names come out without it).
+//! - `std`: host conveniences (the batched generator, AVX2 kernels detected at run time).
+//!
 //! # Same names everywhere
 //!
 //! A model file, a seed and [`Settings`] name one list of names on every target (x86_64,
@@ -58,11 +75,16 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+// A sampler without a single kernel could view no model at all.
+#[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
+compile_error!("namegen-sampler needs at least one of the features f32, f16 and i8");
+
 #[cfg(feature = "std")]
 pub mod batch;
 mod error;
 pub mod forward;
 mod json;
+mod layout;
 mod load;
 pub mod math;
 pub mod sample;
@@ -75,6 +97,7 @@ pub use batch::generate_batched;
 pub use error::LoadError;
 pub use forward::{Forward, TooWide};
 pub use json::JsonError;
+pub use layout::{Layout, LayoutError};
 pub use sample::{DefaultSampler, Name, SampleError, Sampler, Settings};
 pub use score::{Score, ScoreError, score};
 pub use tensor::{Matrix, Vector};

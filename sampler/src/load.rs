@@ -191,6 +191,9 @@ impl<'a> Metadata<'a> {
                 .ok_or(LoadError::UnknownDtype {
                     offset: dtype.offset(),
                 })?;
+        if !Matrix::is_built(dtype) {
+            return Err(LoadError::DtypeNotBuilt { dtype });
+        }
         let vocab = required(self.vocab, keys::VOCAB)?;
         let vocab = Vocabulary::from_chars(vocab.chars()).map_err(|error| LoadError::Vocab {
             offset: vocab.offset(),

@@ -123,7 +123,8 @@ pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
     pub cut: bool,
     /// Natural-log likelihood of the name under the model itself (temperature 1, no top-k/p
     /// or length masks), the end symbol included unless the name was cut: the same number
-    /// [`crate::score()`] gives for it.
+    /// [`crate::score()`] gives for it. Only with the `log-likelihood` feature (a default).
+    #[cfg(feature = "log-likelihood")]
     pub log_likelihood: f64,
 }
 
@@ -239,6 +240,7 @@ impl<'p, const N: usize> InFlight<'p, N> {
                 text: String::new(),
                 chars: 0,
                 cut: false,
+                #[cfg(feature = "log-likelihood")]
                 log_likelihood: 0.0,
             },
             context: Context::start(model.config().block_size()),
@@ -257,6 +259,7 @@ impl<'p, const N: usize> InFlight<'p, N> {
         let vocab = model.vocab();
         let mut plain = [0.0f32; MAX_VOCAB];
         let plain = &mut plain[..z.len()];
+        #[cfg_attr(not(feature = "log-likelihood"), expect(unused_variables))]
         let max = exp_shifted(z, plain);
         let symbol = match self.prefix.next() {
             Some(ch) => vocab.encode(ch).unwrap_or(END_INDEX),
@@ -268,7 +271,10 @@ impl<'p, const N: usize> InFlight<'p, N> {
                 &mut self.rng,
             ),
         };
-        self.name.log_likelihood += log_probability(z, plain, max, symbol);
+        #[cfg(feature = "log-likelihood")]
+        {
+            self.name.log_likelihood += log_probability(z, plain, max, symbol);
+        }
         if symbol == END_INDEX {
             self.done = true;
             return;

@@ -10,15 +10,55 @@ use namegen_model::Dtype;
 pub struct Matrix<'a> {
     rows: usize,
     cols: usize,
-    dtype: Dtype,
+    kernel: Kernel,
     data: &'a [u8],
     scales: Vector<'a>,
+}
+
+/// The dtypes whose kernels this build has (cargo features `f32`, `f16`, `i8`): a firmware
+/// that embeds one model links only that model's kernel. With one feature on, this enum has
+/// one variant and every `match` on it compiles to straight-line code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    #[cfg(feature = "f32")]
+    F32,
+    #[cfg(feature = "f16")]
+    F16,
+    #[cfg(feature = "i8")]
+    I8,
+}
+
+impl Kernel {
+    fn of(dtype: Dtype) -> Option<Self> {
+        match dtype {
+            #[cfg(feature = "f32")]
+            Dtype::F32 => Some(Self::F32),
+            #[cfg(feature = "f16")]
+            Dtype::F16 => Some(Self::F16),
+            #[cfg(feature = "i8")]
+            Dtype::I8 => Some(Self::I8),
+            #[allow(unreachable_patterns, reason = "reached when a dtype's feature is off")]
+            _ => None,
+        }
+    }
+
+    const fn dtype(self) -> Dtype {
+        match self {
+            #[cfg(feature = "f32")]
+            Self::F32 => Dtype::F32,
+            #[cfg(feature = "f16")]
+            Self::F16 => Dtype::F16,
+            #[cfg(feature = "i8")]
+            Self::I8 => Dtype::I8,
+        }
+    }
 }
 
 impl<'a> Matrix<'a> {
     /// A view of `data`, which must hold exactly `rows * cols` elements of `dtype`, and of
     /// `scales`, which must hold `rows` f32 for i8 and be empty otherwise. `None` when the
-    /// lengths disagree; the loader has checked everything else.
+    /// lengths disagree or the dtype's kernel is not built ([`Matrix::is_built`]); the loader
+    /// has checked everything else.
     pub fn new(
         rows: usize,
         cols: usize,
@@ -26,16 +66,23 @@ impl<'a> Matrix<'a> {
         data: &'a [u8],
         scales: Vector<'a>,
     ) -> Option<Self> {
+        let kernel = Kernel::of(dtype)?;
         let expected_scales = if dtype == Dtype::I8 { rows } else { 0 };
         let elements = rows.checked_mul(cols)?;
         (data.len() == elements.checked_mul(dtype.size())? && scales.len() == expected_scales)
             .then_some(Self {
                 rows,
                 cols,
-                dtype,
+                kernel,
                 data,
                 scales,
             })
+    }
+
+    /// Whether this build has the kernel for `dtype`: the cargo feature of the same name
+    /// (`f32`, `f16`, `i8`; all three by default).
+    pub fn is_built(dtype: Dtype) -> bool {
+        Kernel::of(dtype).is_some()
     }
 
     /// Number of rows (outputs of a Linear layer, symbols of an embedding).
@@ -50,18 +97,28 @@ impl<'a> Matrix<'a> {
 
     /// How the values are stored.
     pub const fn dtype(&self) -> Dtype {
-        self.dtype
+        self.kernel.dtype()
+    }
+
+    /// The stored values, in place: `rows * cols` little-endian elements of the dtype.
+    pub const fn bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The row scales: `rows` values for i8, none otherwise.
+    pub const fn scales(&self) -> Vector<'a> {
+        self.scales
     }
 
     /// The raw little-endian bytes of row `row`.
     pub fn row_bytes(&self, row: usize) -> &'a [u8] {
-        let width = self.cols * self.dtype.size();
+        let width = self.cols * self.dtype().size();
         &self.data[row * width..(row + 1) * width]
     }
 
     /// The scale of row `row` (1 for f32 and f16).
     pub fn scale(&self, row: usize) -> f32 {
-        if self.dtype == Dtype::I8 {
+        if self.dtype() == Dtype::I8 {
             self.scales.get(row)
         } else {
             1.0
@@ -97,10 +154,13 @@ impl<'a> Matrix<'a> {
     pub fn matmul_group(&self, xt: &[[f32; GROUP]], out: &mut [[f32; GROUP]]) {
         assert_eq!(xt.len(), self.cols, "one input row per column");
         assert_eq!(out.len(), self.rows, "one output row per row");
-        match self.dtype {
-            Dtype::F32 => self.group_kernel::<F32Le, 32>(xt, out),
-            Dtype::F16 => self.group_kernel::<F16Le, 16>(xt, out),
-            Dtype::I8 => self.group_kernel::<I8, 8>(xt, out),
+        match self.kernel {
+            #[cfg(feature = "f32")]
+            Kernel::F32 => self.group_kernel::<F32Le, 32>(xt, out),
+            #[cfg(feature = "f16")]
+            Kernel::F16 => self.group_kernel::<F16Le, 16>(xt, out),
+            #[cfg(feature = "i8")]
+            Kernel::I8 => self.group_kernel::<I8, 8>(xt, out),
         }
     }
 
@@ -145,10 +205,13 @@ impl<'a> Matrix<'a> {
     fn rows_dot(&self, first: usize, x: &[f32], out: &mut [f32]) {
         assert_eq!(x.len(), self.cols, "one input per column");
         assert!(first + out.len() <= self.rows, "rows past the end");
-        match self.dtype {
-            Dtype::F32 => self.rows_kernel::<F32Le, 32>(first, x, out),
-            Dtype::F16 => self.rows_kernel::<F16Le, 16>(first, x, out),
-            Dtype::I8 => self.rows_kernel::<I8, 8>(first, x, out),
+        match self.kernel {
+            #[cfg(feature = "f32")]
+            Kernel::F32 => self.rows_kernel::<F32Le, 32>(first, x, out),
+            #[cfg(feature = "f16")]
+            Kernel::F16 => self.rows_kernel::<F16Le, 16>(first, x, out),
+            #[cfg(feature = "i8")]
+            Kernel::I8 => self.rows_kernel::<I8, 8>(first, x, out),
         }
     }
 
@@ -189,7 +252,7 @@ impl<'a> Matrix<'a> {
     pub fn row_into(&self, row: usize, out: &mut [f32]) {
         let scale = self.scale(row);
         self.row_raw_into(row, out);
-        if self.dtype == Dtype::I8 {
+        if self.dtype() == Dtype::I8 {
             out.iter_mut().take(self.cols).for_each(|v| *v *= scale);
         }
     }
@@ -200,10 +263,13 @@ impl<'a> Matrix<'a> {
     pub fn row_raw_into(&self, row: usize, out: &mut [f32]) {
         let bytes = self.row_bytes(row);
         let out = out.iter_mut().take(self.cols);
-        match self.dtype {
-            Dtype::F32 => decode_into::<F32Le, 32>(bytes, out),
-            Dtype::F16 => decode_into::<F16Le, 16>(bytes, out),
-            Dtype::I8 => decode_into::<I8, 8>(bytes, out),
+        match self.kernel {
+            #[cfg(feature = "f32")]
+            Kernel::F32 => decode_into::<F32Le, 32>(bytes, out),
+            #[cfg(feature = "f16")]
+            Kernel::F16 => decode_into::<F16Le, 16>(bytes, out),
+            #[cfg(feature = "i8")]
+            Kernel::I8 => decode_into::<I8, 8>(bytes, out),
         }
     }
 }
@@ -234,8 +300,10 @@ trait Decode<const CHUNK: usize> {
 }
 
 /// Little-endian IEEE binary32.
+#[cfg(feature = "f32")]
 struct F32Le;
 
+#[cfg(feature = "f32")]
 impl Decode<32> for F32Le {
     const SIZE: usize = 4;
     const SCALED: bool = false;
@@ -259,8 +327,10 @@ impl Decode<32> for F32Le {
 }
 
 /// Little-endian IEEE binary16, widened exactly with [`f16_to_f32`].
+#[cfg(feature = "f16")]
 struct F16Le;
 
+#[cfg(feature = "f16")]
 impl Decode<16> for F16Le {
     const SIZE: usize = 2;
     const SCALED: bool = false;
@@ -277,8 +347,10 @@ impl Decode<16> for F16Le {
 }
 
 /// Signed bytes, the quantised integers themselves (the row scale comes after the sum).
+#[cfg(feature = "i8")]
 struct I8;
 
+#[cfg(feature = "i8")]
 impl Decode<8> for I8 {
     const SIZE: usize = 1;
     const SCALED: bool = true;
@@ -399,6 +471,11 @@ impl<'a> Vector<'a> {
     /// True when there are no values.
     pub const fn is_empty(&self) -> bool {
         self.data.is_empty()
+    }
+
+    /// The values' bytes, in place.
+    pub const fn bytes(&self) -> &'a [u8] {
+        self.data
     }
 
     /// Value `index`. Panics past the end, like slice indexing.

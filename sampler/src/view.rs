@@ -14,10 +14,13 @@ pub struct Layer<'a> {
     pub bias: Vector<'a>,
 }
 
-/// A folded model whose bytes have been fully validated; borrows them, copies no weights.
+/// A folded model whose bytes have been validated; borrows them, copies no weights.
 ///
-/// Built by [`ModelView::parse`]; every invariant (shapes agree with the config, the
-/// vocabulary matches the embedding, scales finite and positive) holds for any instance.
+/// Built by [`ModelView::parse`], which checks everything (shapes agree with the config, the
+/// vocabulary matches the embedding, values finite, scales positive), or by
+/// [`ModelView::from_layout`] for data a build script took from a file `parse` accepted, which
+/// checks the shapes only. Either way every tensor has the shape its config calls for, so the
+/// sampler never reads out of bounds.
 #[derive(Clone, Debug)]
 pub struct ModelView<'a> {
     pub(crate) config: ModelConfig,

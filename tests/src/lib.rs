@@ -230,22 +230,28 @@ static FIRMWARE_BUILD: Mutex<()> = Mutex::new(());
 
 /// Builds the firmware for `machine` with `model` embedded and returns a copy of the ELF that
 /// no later build overwrites. `Err` carries cargo's message (for example a flash overflow).
+///
+/// Only the model's dtype kernel is linked (`--no-default-features --features <dtype>`), as a
+/// firmware for one model is meant to be built; a file the host cannot load gets the default
+/// features, so that the firmware's build script reports it.
 pub fn build_firmware(machine: &Machine, model: &Path, tag: &str) -> Result<PathBuf, String> {
     let _guard = FIRMWARE_BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let dir = repo_root().join("sampler").join("firmware");
-    cargo(
-        &dir,
-        &[
-            "build",
-            "--profile",
-            machine.profile,
-            "--target",
-            machine.target,
-            "--bin",
-            machine.name,
-        ],
-        &[("NAMEGEN_MODEL", model)],
-    )?;
+    let bytes = std::fs::read(model).unwrap_or_default();
+    let dtype = ModelView::parse(&bytes).map(|view| view.dtype().name());
+    let mut args = vec![
+        "build",
+        "--profile",
+        machine.profile,
+        "--target",
+        machine.target,
+        "--bin",
+        machine.name,
+    ];
+    if let Ok(dtype) = dtype {
+        args.extend(["--no-default-features", "--features", dtype]);
+    }
+    cargo(&dir, &args, &[("NAMEGEN_MODEL", model)])?;
     let built = device_target_dir()
         .join(machine.target)
         .join(machine.profile)

@@ -94,9 +94,21 @@ fn mps2_an386_prints_the_hosts_names_for_every_dtype() {
 }
 
 #[test]
-#[ignore = "waits for a smaller sampler: the i8 firmware needs ~92 KB of flash (model 52 KB + \
-            code ~36 KB) and ~10.6 KB of stack today; see sampler/firmware/README.md"]
 fn lm3s811evb_runs_the_i8_model_in_64k_flash_and_8k_ram() {
+    // The linker holds the firmware to the memory map, so the map must be the part's own.
+    let map = namegen_tests::repo_root().join("sampler/firmware/memory/lm3s811evb/memory.x");
+    let map = std::fs::read_to_string(&map).expect("the LM3S811 memory map");
+    for (region, bytes) in [("FLASH", LM3S811EVB.flash), ("RAM", LM3S811EVB.ram)] {
+        let line = map
+            .lines()
+            .find(|l| l.trim_start().starts_with(region))
+            .unwrap_or_else(|| panic!("memory.x has no {region} region:\n{map}"));
+        let length = format!("LENGTH = {}K", bytes / 1024);
+        assert!(
+            line.contains(&length),
+            "memory.x: {region} must be the part's {length}: {line}"
+        );
+    }
     check_machine(&LM3S811EVB, &["i8"]);
 }
 

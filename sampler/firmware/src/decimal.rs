@@ -8,7 +8,7 @@
 /// (`0.80000000` and `16777216` are refused, `0.8` and `16777215` are not).
 pub fn parse_decimal(text: &str) -> Option<f32> {
     const POWERS: [f32; 8] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let (whole, fraction) = split_once(text, b'.').unwrap_or((text, ""));
     let scale = *POWERS.get(fraction.len())?;
     if whole.is_empty() && fraction.is_empty() {
         return None;
@@ -19,4 +19,11 @@ pub fn parse_decimal(text: &str) -> Option<f32> {
         digits = digits.checked_mul(10)?.checked_add(digit)?;
     }
     (digits < 1 << 24).then(|| digits as f32 / scale)
+}
+
+/// `text` around the first `byte`, an ASCII character: `str::split_once` without core's general
+/// pattern searcher, which costs the firmware ~400 bytes of flash.
+pub fn split_once(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == byte)?;
+    Some((text.get(..at)?, text.get(at + 1..)?))
 }

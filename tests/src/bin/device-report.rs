@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         match measure(&machine, dtype, &settings) {
             Ok(row) => println!("| {label} | {dtype} | {row} |"),
             Err(e) => {
-                failed |= machine.name != LM3S811EVB.name;
+                failed = true;
                 // The linker's "will not fit in region 'FLASH': overflowed by N bytes" says most.
                 let reason = e
                     .lines()

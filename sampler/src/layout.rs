@@ -1,0 +1,171 @@
+//! A folded model without its JSON header: the few values the header holds, as plain data a
+//! build script can write out as Rust, and the tensors' bytes one after another.
+//!
+//! [`ModelView::parse`] needs a JSON reader and a dozen checks (~13 KB of code on a Cortex-M);
+//! a 64 KB part cannot hold them next to its 50 KB of weights. The split: a build script
+//! validates the whole file on the host with [`ModelView::parse`], writes [`ModelView::tensors`]
+//! one after another as the data to embed and the config, vocabulary and dtype as a
+//! [`Layout`]; the device rebuilds the same view with [`ModelView::from_layout`], which checks
+//! only what is cheap (the config, the vocabulary, the data's length).
+
+use core::fmt;
+
+use namegen_model::config::{ConfigError, MAX_HIDDEN_LAYERS};
+use namegen_model::vocab::VocabError;
+use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
+
+use crate::tensor::{Matrix, Vector};
+use crate::view::{Layer, ModelView};
+
+/// What a folded model's header says: with the tensors' bytes in the order of
+/// [`namegen_model::format::folded_tensors`] (what [`ModelView::tensors`] yields, each
+/// directly after the one before), enough for [`ModelView::from_layout`] to view the model.
+///
+/// The fields are those of the file's metadata, so a build script can write one out as a Rust
+/// constant from a [`ModelView`]'s [`ModelView::config`], [`ModelView::vocab`] and
+/// [`ModelView::dtype`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout<'l> {
+    /// How the embedding and the Linear weights are stored.
+    pub dtype: Dtype,
+    /// The vocabulary in index order, [`namegen_model::END`] first (its `Display` form).
+    pub symbols: &'l str,
+    /// Symbols of context.
+    pub block_size: usize,
+    /// Width of one symbol's embedding.
+    pub embed_dim: usize,
+    /// The hidden layers' widths.
+    pub hidden: &'l [usize],
+}
+
+/// Why [`ModelView::from_layout`] refused a layout or its data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LayoutError {
+    /// The vocabulary is not in the stored form.
+    Vocab(VocabError),
+    /// The sizes do not make a valid config.
+    Config(ConfigError),
+    /// This build of the sampler has no kernel for the dtype (its cargo feature is off).
+    DtypeNotBuilt(Dtype),
+    /// The data is not exactly the tensors the layout calls for.
+    DataLength {
+        /// Bytes the tensors take.
+        expected: usize,
+        /// Bytes given.
+        found: usize,
+    },
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Vocab(e) => write!(f, "{e}"),
+            Self::Config(e) => write!(f, "{e}"),
+            Self::DtypeNotBuilt(dtype) => write!(
+                f,
+                "this sampler was built without the {dtype} kernel (cargo feature \"{dtype}\")"
+            ),
+            Self::DataLength { expected, found } => write!(
+                f,
+                "the tensors take {expected} bytes, the data holds {found}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for LayoutError {}
+
+/// The first `len` bytes of `rest`, which moves past them.
+fn take<'a>(rest: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    let (head, tail) = rest.split_at_checked(len)?;
+    *rest = tail;
+    Some(head)
+}
+
+impl<'a> ModelView<'a> {
+    /// Views `data`, the tensors of `layout` one after another (see [`Layout`]), in place.
+    ///
+    /// Checks the vocabulary, the config, that the dtype's kernel is built in and that `data`
+    /// is exactly as long as the tensors, so every tensor view has its shape and no input
+    /// can make the sampler panic or read out of bounds. The values are not checked (finite,
+    /// scales positive, i8 weights above -128): that is [`ModelView::parse`]'s work, to be
+    /// done on the file `data` came from, for example by a build script; unchecked values can
+    /// only make the names meaningless. Allocates nothing, copies no weights.
+    pub fn from_layout(layout: &Layout<'_>, data: &'a [u8]) -> Result<Self, LayoutError> {
+        let vocab = Vocabulary::from_symbols(layout.symbols).map_err(LayoutError::Vocab)?;
+        let config = ModelConfig::new(
+            layout.block_size,
+            layout.embed_dim,
+            layout.hidden,
+            vocab.len(),
+        )
+        .map_err(LayoutError::Config)?;
+        let dtype = layout.dtype;
+        if !Matrix::is_built(dtype) {
+            return Err(LayoutError::DtypeNotBuilt(dtype));
+        }
+        // ModelConfig's width limits keep every size here far from overflowing, on 32-bit
+        // targets too: at most 9 layers of 4096 x 4096 f32.
+        let scale_bytes = if dtype == Dtype::I8 { 4 } else { 0 };
+        let matrix_bytes = |rows: usize, cols: usize| rows * (cols * dtype.size() + scale_bytes);
+        let mut expected = matrix_bytes(config.vocab_size(), config.embed_dim());
+        let mut i = 0;
+        while let Some((inputs, outputs)) = config.layer_dims(i) {
+            expected += matrix_bytes(outputs, inputs) + 4 * outputs;
+            i += 1;
+        }
+        let wrong_length = LayoutError::DataLength {
+            expected,
+            found: data.len(),
+        };
+        if data.len() != expected {
+            return Err(wrong_length);
+        }
+
+        // The length is right, so no step below can fail; they stay checked rather than trusted.
+        let mut rest = data;
+        let matrix = |rest: &mut &'a [u8], rows: usize, cols: usize| {
+            let values = take(rest, rows * cols * dtype.size())?;
+            let scales = Vector::new(take(rest, rows * scale_bytes)?)?;
+            Matrix::new(rows, cols, dtype, values, scales)
+        };
+        let (vocab_size, embed_dim) = (config.vocab_size(), config.embed_dim());
+        let embedding = matrix(&mut rest, vocab_size, embed_dim).ok_or(wrong_length)?;
+        let mut layers = [None; MAX_HIDDEN_LAYERS + 1];
+        for (i, layer) in layers.iter_mut().enumerate() {
+            if let Some((inputs, outputs)) = config.layer_dims(i) {
+                let weight = matrix(&mut rest, outputs, inputs).ok_or(wrong_length)?;
+                let bias = take(&mut rest, 4 * outputs).and_then(Vector::new);
+                let bias = bias.ok_or(wrong_length)?;
+                *layer = Some(Layer { weight, bias });
+            }
+        }
+        Ok(ModelView {
+            config,
+            vocab,
+            dtype,
+            embedding,
+            layers,
+        })
+    }
+
+    /// Every tensor's bytes, in place, in the order of
+    /// [`namegen_model::format::folded_tensors`]: written one after another, the data
+    /// [`ModelView::from_layout`] takes.
+    pub fn tensors(&self) -> impl Iterator<Item = (TensorName, &'a [u8])> + '_ {
+        let embedding = [
+            Some((TensorName::Embedding, self.embedding.bytes())),
+            (self.dtype == Dtype::I8)
+                .then(|| (TensorName::EmbeddingScale, self.embedding.scales().bytes())),
+        ];
+        let layers = self.layers().enumerate().flat_map(|(i, layer)| {
+            [
+                Some((TensorName::Weight(i), layer.weight.bytes())),
+                (self.dtype == Dtype::I8)
+                    .then(|| (TensorName::Scale(i), layer.weight.scales().bytes())),
+                Some((TensorName::Bias(i), layer.bias.bytes())),
+            ]
+        });
+        embedding.into_iter().chain(layers).flatten()
+    }
+}

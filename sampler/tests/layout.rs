@@ -1,0 +1,186 @@
+//! `ModelView::from_layout`: the view a build script's layout and data give is the view
+//! `ModelView::parse` gives for the file, and a layout that does not match its data is refused.
+
+mod common;
+
+use namegen_model::config::ConfigError;
+use namegen_model::format::folded_tensors;
+use namegen_model::vocab::VocabError;
+use namegen_model::{Dtype, TensorName};
+use namegen_sampler::{DefaultSampler, Layout, LayoutError, ModelView, Settings};
+
+/// What the firmware's build script makes of a file: its symbols, hidden widths and tensors.
+struct Split {
+    dtype: Dtype,
+    symbols: String,
+    block_size: usize,
+    embed_dim: usize,
+    hidden: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl Split {
+    fn of(view: &ModelView<'_>) -> Self {
+        Self {
+            dtype: view.dtype(),
+            symbols: view.vocab().to_string(),
+            block_size: view.config().block_size(),
+            embed_dim: view.config().embed_dim(),
+            hidden: view.config().hidden().to_vec(),
+            data: view
+                .tensors()
+                .flat_map(|(_, bytes)| bytes.to_vec())
+                .collect(),
+        }
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        Layout {
+            dtype: self.dtype,
+            symbols: &self.symbols,
+            block_size: self.block_size,
+            embed_dim: self.embed_dim,
+            hidden: &self.hidden,
+        }
+    }
+}
+
+fn shipped_and_valid_files() -> Vec<(String, Vec<u8>)> {
+    let mut files = common::valid_files();
+    for dtype in Dtype::ALL {
+        let path = format!(
+            "{}/../data/model-{dtype}.safetensors",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        files.push((path.clone(), std::fs::read(&path).expect("a shipped model")));
+    }
+    files
+}
+
+#[test]
+fn the_layout_and_the_tensors_give_the_parsed_view_back() {
+    for (name, bytes) in shipped_and_valid_files() {
+        let parsed = ModelView::parse(&bytes).expect(&name);
+        let tensors: Vec<TensorName> = parsed.tensors().map(|(t, _)| t).collect();
+        let expected: Vec<TensorName> = folded_tensors(parsed.config(), parsed.dtype()).collect();
+        assert_eq!(
+            tensors, expected,
+            "{name}: tensors() must follow folded_tensors"
+        );
+
+        let split = Split::of(&parsed);
+        let rebuilt = ModelView::from_layout(&split.layout(), &split.data).expect(&name);
+        assert_eq!(rebuilt.config(), parsed.config(), "{name}");
+        assert_eq!(rebuilt.vocab(), parsed.vocab(), "{name}");
+        assert_eq!(rebuilt.dtype(), parsed.dtype(), "{name}");
+        assert_eq!(
+            common::view_tensors(&rebuilt),
+            common::view_tensors(&parsed),
+            "{name}"
+        );
+        // The views read the data in place, each tensor where the previous one ended.
+        let mut at = split.data.as_ptr();
+        for (tensor, bytes) in rebuilt.tensors() {
+            assert_eq!(bytes.as_ptr(), at, "{name}: {tensor}");
+            at = at.wrapping_add(bytes.len());
+        }
+        assert_eq!(at, split.data.as_ptr_range().end, "{name}");
+
+        let settings = Settings {
+            seed: 5,
+            ..Settings::default()
+        };
+        let names = |view: &ModelView<'_>| -> Vec<String> {
+            let sampler = DefaultSampler::new(view, settings).expect("valid settings");
+            sampler
+                .take(20)
+                .map(|n| n.text.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(names(&rebuilt), names(&parsed), "{name}");
+    }
+}
+
+#[test]
+fn a_layout_that_does_not_match_its_data_is_refused() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/model-i8.safetensors"
+    ))
+    .expect("the shipped i8 model");
+    let split = Split::of(&ModelView::parse(&bytes).expect("the shipped model loads"));
+    let layout = split.layout();
+    let expected = split.data.len();
+    let refused = |layout: &Layout<'_>, data: &[u8]| {
+        ModelView::from_layout(layout, data).expect_err("must be refused")
+    };
+
+    let short = &split.data[..expected - 1];
+    assert_eq!(
+        refused(&layout, short),
+        LayoutError::DataLength {
+            expected,
+            found: expected - 1
+        }
+    );
+    let mut long = split.data.clone();
+    long.push(0);
+    assert_eq!(
+        refused(&layout, &long),
+        LayoutError::DataLength {
+            expected,
+            found: expected + 1
+        }
+    );
+    // The same bytes read as another dtype or another shape do not add up.
+    for other in [
+        Layout {
+            dtype: Dtype::F16,
+            ..layout
+        },
+        Layout {
+            embed_dim: 11,
+            ..layout
+        },
+        Layout {
+            hidden: &[100, 100, 100, 100],
+            ..layout
+        },
+        Layout {
+            symbols: ".abcdefghijklmnopqrstuvwxy",
+            ..layout
+        },
+    ] {
+        assert!(
+            matches!(
+                refused(&other, &split.data),
+                LayoutError::DataLength { found, .. } if found == expected
+            ),
+            "{other:?}"
+        );
+    }
+    let config = Layout {
+        block_size: 0,
+        ..layout
+    };
+    assert_eq!(
+        refused(&config, &split.data),
+        LayoutError::Config(ConfigError::BlockSize(0))
+    );
+    let vocab = Layout {
+        symbols: "abc",
+        ..layout
+    };
+    assert_eq!(
+        refused(&vocab, &split.data),
+        LayoutError::Vocab(VocabError::MissingTerminator)
+    );
+    let unsorted = Layout {
+        symbols: ".ba",
+        ..layout
+    };
+    assert_eq!(
+        refused(&unsorted, &split.data),
+        LayoutError::Vocab(VocabError::NotAscending { index: 2 })
+    );
+}
