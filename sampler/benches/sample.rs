@@ -1,28 +1,35 @@
 //! Sampling speed of the default architecture (3 x 10 embedding, 5 x 100 hidden, 27 symbols)
 //! with random weights, for each stored dtype, single thread: `unbatched` draws 256 names one
-//! by one with a [`Sampler`] (what a device runs), `batched` the same 256 names with
-//! [`generate_batched`], 64 in flight (what `namegen sample` runs); `forward` is one forward
-//! pass and `matvec` one 100 x 100 layer's matrix-vector product (portable code, no AVX).
+//! by one with a [`Sampler`] (what a device runs); `batched` the same 256 names with
+//! [`generate_batched`], 64 in flight, its logits cache on (what `namegen sample` runs);
+//! `batched-compute` the same without the cache (every symbol of every name runs the model);
+//! `batched-4096` 4,096 names with the cache, whose hit rate grows with the number of names;
+//! `forward` is one forward pass and `matvec` one 100 x 100 layer's matrix-vector product
+//! (portable code, no AVX).
 //!
-//! Throughput is counted in symbols drawn, the end symbol included (one forward pass each),
-//! the same unit as the PyTorch reference's 6,400 characters/s; names/s is that figure divided
-//! by the mean symbols per name, which each dtype prints once.
+//! Throughput is counted in symbols drawn, the end symbol included (one forward pass each
+//! without the cache), the same unit as the PyTorch reference's 6,400 characters/s; names/s is
+//! that figure divided by the mean symbols per name, which each dtype prints once, with the
+//! share of contexts the cache finds.
 //!
 //! Run with `cargo bench -p namegen-sampler --bench sample`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
-use namegen_model::{Dtype, ModelConfig, Rng, TensorName};
-use namegen_sampler::{Forward, ModelView, Sampler, Settings, generate_batched};
+use namegen_model::{Context, Dtype, ModelConfig, Rng, TensorName};
+use namegen_sampler::{
+    Forward, ModelView, Name, Sampler, Settings, generate_batched, generate_batched_with_cache,
+};
 use safetensors::tensor::TensorView;
 
 const VOCAB: &str = ".abcdefghijklmnopqrstuvwxyz";
 const NAMES: usize = 256;
 const BATCH: usize = 64;
+const MANY_NAMES: usize = 4096;
 
 /// A folded model file of the default config with random weights of a trained network's size
 /// (standard deviation 1.5 / sqrt(fan_in)), so names have a realistic spread of lengths.
@@ -116,19 +123,41 @@ fn encode_matrix(
     }
 }
 
+/// Symbols drawn for `names` (one forward pass each without the cache), and how many distinct
+/// contexts they were drawn from (the forward passes with a cache that holds them all).
+fn symbols_and_contexts(model: &ModelView<'_>, names: &[Name]) -> (usize, usize) {
+    let mut contexts = HashSet::new();
+    let mut symbols = 0;
+    for name in names {
+        let mut context = Context::start(model.config().block_size());
+        let mut chars = name.text.chars();
+        let drawn = name.chars + usize::from(!name.cut);
+        for _ in 0..drawn {
+            contexts.insert(context.ids().to_vec());
+            if let Some(ch) = chars.next() {
+                context.push(model.vocab().encode(ch).unwrap());
+            }
+        }
+        symbols += drawn;
+    }
+    (symbols, contexts.len())
+}
+
 fn bench(c: &mut Criterion) {
     for dtype in Dtype::ALL {
         let bytes = random_model(dtype);
         let model = ModelView::parse(&bytes).unwrap();
         let settings = Settings::default();
-        let names: Vec<_> = Sampler::<100>::new(&model, settings)
-            .unwrap()
-            .take(NAMES)
-            .collect();
-        let symbols: usize = names.iter().map(|n| n.chars + usize::from(!n.cut)).sum();
+        let names = generate_batched(&model, &settings, 0, MANY_NAMES, BATCH).unwrap();
+        let (symbols, contexts) = symbols_and_contexts(&model, &names[..NAMES]);
+        let (many_symbols, many_contexts) = symbols_and_contexts(&model, &names);
         println!(
-            "{dtype}: {NAMES} names of {:.2} symbols on average",
-            symbols as f64 / NAMES as f64
+            "{dtype}: {NAMES} names of {:.2} symbols on average, {:.1} % of them found in the \
+             cache; {MANY_NAMES} names of {:.2}, {:.1} % found",
+            symbols as f64 / NAMES as f64,
+            100.0 * (1.0 - contexts as f64 / symbols as f64),
+            many_symbols as f64 / MANY_NAMES as f64,
+            100.0 * (1.0 - many_contexts as f64 / many_symbols as f64),
         );
         let mut group = c.benchmark_group(dtype.name());
         group.throughput(Throughput::Elements(symbols as u64));
@@ -147,6 +176,30 @@ fn bench(c: &mut Criterion) {
                     black_box(&settings),
                     0,
                     NAMES,
+                    BATCH,
+                ))
+            })
+        });
+        group.bench_function("batched-compute", |b| {
+            b.iter(|| {
+                black_box(generate_batched_with_cache(
+                    &model,
+                    black_box(&settings),
+                    0,
+                    NAMES,
+                    BATCH,
+                    0,
+                ))
+            })
+        });
+        group.throughput(Throughput::Elements(many_symbols as u64));
+        group.bench_function("batched-4096", |b| {
+            b.iter(|| {
+                black_box(generate_batched(
+                    &model,
+                    black_box(&settings),
+                    0,
+                    MANY_NAMES,
                     BATCH,
                 ))
             })
