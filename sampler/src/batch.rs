@@ -168,8 +168,9 @@ fn key(context: &[u8]) -> u128 {
     u128::from_le_bytes(bytes)
 }
 
-/// [`layers`] compiled for AVX2: the same values, faster; see
-/// [`crate::forward::apply_avx2`].
+/// [`layers`] compiled for AVX2: the same Rust, so the same IEEE operations on the same values
+/// in the same order (Rust never fuses or reassociates them), only in 8-wide registers; the
+/// tests compare the batched names with the unbatched ones.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn layers_avx2(
@@ -183,7 +184,7 @@ fn layers_avx2(
 }
 
 /// [`layers`] compiled for AVX-512: one 16-wide register holds a whole group; the same
-/// values as the portable code (see [`crate::forward::apply_avx2`] for why).
+/// values as the portable code, as for [`layers_avx2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn layers_avx512(

@@ -59,6 +59,13 @@ impl<'a> Matrix<'a> {
         &self.data[row * width..(row + 1) * width]
     }
 
+    /// All the rows' bytes, row after row: lets a host kernel read a row's last, partial chunk
+    /// whole (see [`crate::avx`]).
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    pub(crate) const fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
     /// The scale of row `row` (1 for f32 and f16).
     pub fn scale(&self, row: usize) -> f32 {
         if self.dtype == Dtype::I8 {
