@@ -1,16 +1,23 @@
 //! Sampling speed of the default architecture (3 x 10 embedding, 5 x 100 hidden, 27 symbols)
-//! with random weights, for each stored dtype, single thread: `unbatched` draws 256 names one
-//! by one with a [`Sampler`] (what a device runs); `batched` the same 256 names with
-//! [`generate_batched`], 64 in flight, its logits cache on (what `namegen sample` runs);
-//! `batched-compute` the same without the cache (every symbol of every name runs the model);
-//! `batched-4096` 4,096 names with the cache, whose hit rate grows with the number of names;
-//! `forward` is one forward pass and `matvec` one 100 x 100 layer's matrix-vector product
-//! (portable code, no AVX).
+//! with random weights of a trained network's size, for each stored dtype, single thread:
+//! - `unbatched` draws 256 names one by one with a [`Sampler`] (what a device runs);
+//! - `batched` draws the same 256 names with [`generate_batched`], 64 in flight, its logits
+//!   cache on (what `namegen sample` runs);
+//! - `batched-compute` is the same without the cache: every symbol of every name runs the
+//!   model, the compute-only speed;
+//! - `batched-4096` draws 4,096 names with the cache, whose hit rate grows with the number of
+//!   names in one call (every name starts from the same context, and common prefixes repeat);
+//! - `forward` is one forward pass and `matvec` one 100 x 100 layer's matrix-vector product
+//!   (the portable code, no AVX).
+//!
+//! The group `trained-f32` runs the sampling cases on the shipped model, trained on
+//! `data/names.txt`, whose names repeat contexts more than random weights do.
 //!
 //! Throughput is counted in symbols drawn, the end symbol included (one forward pass each
 //! without the cache), the same unit as the PyTorch reference's 6,400 characters/s; names/s is
-//! that figure divided by the mean symbols per name, which each dtype prints once, with the
-//! share of contexts the cache finds.
+//! that figure divided by the mean symbols per name. Each group first prints the mean symbols
+//! per name and the share of symbols whose context the cache finds, for 256, 1,024 and 4,096
+//! names.
 //!
 //! Run with `cargo bench -p namegen-sampler --bench sample`.
 
@@ -18,11 +25,13 @@ use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
 use namegen_model::{Context, Dtype, ModelConfig, Rng, TensorName};
 use namegen_sampler::{
-    Forward, ModelView, Name, Sampler, Settings, generate_batched, generate_batched_with_cache,
+    DEFAULT_CACHE_BYTES, Forward, ModelView, Name, Sampler, Settings, generate_batched,
+    generate_batched_with_cache,
 };
 use safetensors::tensor::TensorView;
 
@@ -30,6 +39,8 @@ const VOCAB: &str = ".abcdefghijklmnopqrstuvwxyz";
 const NAMES: usize = 256;
 const BATCH: usize = 64;
 const MANY_NAMES: usize = 4096;
+/// The shipped model, trained on `data/names.txt`: the cache's hit rate on real names.
+const TRAINED: &[u8] = include_bytes!("../../data/model-f32.safetensors");
 
 /// A folded model file of the default config with random weights of a trained network's size
 /// (standard deviation 1.5 / sqrt(fan_in)), so names have a realistic spread of lengths.
@@ -143,67 +154,82 @@ fn symbols_and_contexts(model: &ModelView<'_>, names: &[Name]) -> (usize, usize)
     (symbols, contexts.len())
 }
 
+/// Prints the mean symbols per name and the share of symbols whose context the cache finds,
+/// for the first 256, 1,024 and 4,096 names; returns the symbols of the first 256 and of all.
+fn report(label: &str, model: &ModelView<'_>, names: &[Name]) -> (usize, usize) {
+    let mut line = format!("{label}:");
+    let mut symbols = [0; 2];
+    for count in [NAMES, 1024, MANY_NAMES] {
+        let (drawn, contexts) = symbols_and_contexts(model, &names[..count]);
+        line += &format!(
+            " {count} names: {:.2} symbols per name, {:.1} % found in the cache;",
+            drawn as f64 / count as f64,
+            100.0 * (1.0 - contexts as f64 / drawn as f64),
+        );
+        match count {
+            NAMES => symbols[0] = drawn,
+            MANY_NAMES => symbols[1] = drawn,
+            _ => {}
+        }
+    }
+    println!("{line}");
+    (symbols[0], symbols[1])
+}
+
+/// The unbatched and batched cases of `model` (see the module documentation), in a group
+/// named `label`, which is returned for more cases.
+fn bench_sampling<'c>(
+    c: &'c mut Criterion,
+    label: &str,
+    model: &ModelView<'_>,
+) -> BenchmarkGroup<'c, WallTime> {
+    let settings = Settings::default();
+    let names = generate_batched(model, &settings, 0, MANY_NAMES, BATCH).unwrap();
+    let (symbols, many_symbols) = report(label, model, &names);
+    let mut group = c.benchmark_group(label);
+    group.throughput(Throughput::Elements(symbols as u64));
+    group.bench_function("unbatched", |b| {
+        b.iter(|| {
+            let sampler = Sampler::<100>::new(model, black_box(settings)).unwrap();
+            sampler.take(NAMES).for_each(|name| {
+                black_box(name);
+            });
+        })
+    });
+    for (case, cache_bytes) in [("batched", DEFAULT_CACHE_BYTES), ("batched-compute", 0)] {
+        group.bench_function(case, |b| {
+            b.iter(|| {
+                black_box(generate_batched_with_cache(
+                    model,
+                    black_box(&settings),
+                    0,
+                    NAMES,
+                    BATCH,
+                    cache_bytes,
+                ))
+            })
+        });
+    }
+    group.throughput(Throughput::Elements(many_symbols as u64));
+    group.bench_function("batched-4096", |b| {
+        b.iter(|| {
+            black_box(generate_batched(
+                model,
+                black_box(&settings),
+                0,
+                MANY_NAMES,
+                BATCH,
+            ))
+        })
+    });
+    group
+}
+
 fn bench(c: &mut Criterion) {
     for dtype in Dtype::ALL {
         let bytes = random_model(dtype);
         let model = ModelView::parse(&bytes).unwrap();
-        let settings = Settings::default();
-        let names = generate_batched(&model, &settings, 0, MANY_NAMES, BATCH).unwrap();
-        let (symbols, contexts) = symbols_and_contexts(&model, &names[..NAMES]);
-        let (many_symbols, many_contexts) = symbols_and_contexts(&model, &names);
-        println!(
-            "{dtype}: {NAMES} names of {:.2} symbols on average, {:.1} % of them found in the \
-             cache; {MANY_NAMES} names of {:.2}, {:.1} % found",
-            symbols as f64 / NAMES as f64,
-            100.0 * (1.0 - contexts as f64 / symbols as f64),
-            many_symbols as f64 / MANY_NAMES as f64,
-            100.0 * (1.0 - many_contexts as f64 / many_symbols as f64),
-        );
-        let mut group = c.benchmark_group(dtype.name());
-        group.throughput(Throughput::Elements(symbols as u64));
-        group.bench_function("unbatched", |b| {
-            b.iter(|| {
-                let sampler = Sampler::<100>::new(&model, black_box(settings)).unwrap();
-                sampler.take(NAMES).for_each(|name| {
-                    black_box(name);
-                });
-            })
-        });
-        group.bench_function("batched", |b| {
-            b.iter(|| {
-                black_box(generate_batched(
-                    &model,
-                    black_box(&settings),
-                    0,
-                    NAMES,
-                    BATCH,
-                ))
-            })
-        });
-        group.bench_function("batched-compute", |b| {
-            b.iter(|| {
-                black_box(generate_batched_with_cache(
-                    &model,
-                    black_box(&settings),
-                    0,
-                    NAMES,
-                    BATCH,
-                    0,
-                ))
-            })
-        });
-        group.throughput(Throughput::Elements(many_symbols as u64));
-        group.bench_function("batched-4096", |b| {
-            b.iter(|| {
-                black_box(generate_batched(
-                    &model,
-                    black_box(&settings),
-                    0,
-                    MANY_NAMES,
-                    BATCH,
-                ))
-            })
-        });
+        let mut group = bench_sampling(c, dtype.name(), &model);
         group.throughput(Throughput::Elements(1));
         group.bench_function("forward", |b| {
             let mut forward = Forward::<100>::new();
@@ -219,6 +245,8 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
+    let model = ModelView::parse(TRAINED).unwrap();
+    bench_sampling(c, "trained-f32", &model).finish();
 }
 
 criterion_group! {
