@@ -92,15 +92,23 @@ fn kernel<const CHUNK: usize>(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
                 *sum = _mm256_blendv_ps(*sum, added, keep);
             }
         }
-        let mut values = [0.0f32; ROWS];
-        // SAFETY: `values` is 8 f32, the 32 bytes stored; no alignment is required.
-        unsafe { _mm256_storeu_ps(values.as_mut_ptr(), combine(sums)) };
-        for (r, (slot, value)) in out.iter_mut().zip(values).enumerate() {
-            *slot = if CHUNK == LANES {
-                value * matrix.scale(first + r)
-            } else {
-                value
-            };
+        let mut sums = combine(sums);
+        if CHUNK == LANES {
+            let mut scales = [0.0f32; ROWS];
+            for (r, scale) in scales.iter_mut().enumerate() {
+                *scale = matrix.scale((first + r).min(last_row));
+            }
+            sums = _mm256_mul_ps(sums, load(&scales));
+        }
+        if let Some(out) = out.first_chunk_mut::<ROWS>() {
+            // SAFETY: `out` is 8 f32, the 32 bytes stored; no alignment is required.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) };
+        } else {
+            let mut values = [0.0f32; ROWS];
+            // SAFETY: `values` is 8 f32, the 32 bytes stored; no alignment is required.
+            unsafe { _mm256_storeu_ps(values.as_mut_ptr(), sums) };
+            let rest = out.len();
+            out.copy_from_slice(&values[..rest]);
         }
     }
 }
