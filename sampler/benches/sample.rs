@@ -5,8 +5,9 @@
 //!   cache on (what `namegen sample` runs);
 //! - `batched-compute` is the same without the cache: every symbol of every name runs the
 //!   model, the compute-only speed;
-//! - `batched-4096` draws 4,096 names with the cache, whose hit rate grows with the number of
-//!   names in one call (every name starts from the same context, and common prefixes repeat);
+//! - `batched-1024` and `batched-4096` draw 1,024 and 4,096 names with the cache, whose hit
+//!   rate grows with the number of names in one call (every name starts from the same
+//!   context, and common prefixes repeat); `namegen sample -n 1000` makes one call of 1,000;
 //! - `forward` is one forward pass and `matvec` one 100 x 100 layer's matrix-vector product
 //!   (the portable code, no AVX).
 //!
@@ -155,25 +156,21 @@ fn symbols_and_contexts(model: &ModelView<'_>, names: &[Name]) -> (usize, usize)
 }
 
 /// Prints the mean symbols per name and the share of symbols whose context the cache finds,
-/// for the first 256, 1,024 and 4,096 names; returns the symbols of the first 256 and of all.
-fn report(label: &str, model: &ModelView<'_>, names: &[Name]) -> (usize, usize) {
+/// for the first 256, 1,024 and 4,096 names; returns their symbols.
+fn report(label: &str, model: &ModelView<'_>, names: &[Name]) -> [usize; 3] {
     let mut line = format!("{label}:");
-    let mut symbols = [0; 2];
-    for count in [NAMES, 1024, MANY_NAMES] {
+    let mut symbols = [0; 3];
+    for (count, slot) in [NAMES, 1024, MANY_NAMES].into_iter().zip(&mut symbols) {
         let (drawn, contexts) = symbols_and_contexts(model, &names[..count]);
         line += &format!(
             " {count} names: {:.2} symbols per name, {:.1} % found in the cache;",
             drawn as f64 / count as f64,
             100.0 * (1.0 - contexts as f64 / drawn as f64),
         );
-        match count {
-            NAMES => symbols[0] = drawn,
-            MANY_NAMES => symbols[1] = drawn,
-            _ => {}
-        }
+        *slot = drawn;
     }
     println!("{line}");
-    (symbols[0], symbols[1])
+    symbols
 }
 
 /// The unbatched and batched cases of `model` (see the module documentation), in a group
@@ -185,7 +182,7 @@ fn bench_sampling<'c>(
 ) -> BenchmarkGroup<'c, WallTime> {
     let settings = Settings::default();
     let names = generate_batched(model, &settings, 0, MANY_NAMES, BATCH).unwrap();
-    let (symbols, many_symbols) = report(label, model, &names);
+    let [symbols, symbols_1024, many_symbols] = report(label, model, &names);
     let mut group = c.benchmark_group(label);
     group.throughput(Throughput::Elements(symbols as u64));
     group.bench_function("unbatched", |b| {
@@ -210,18 +207,20 @@ fn bench_sampling<'c>(
             })
         });
     }
-    group.throughput(Throughput::Elements(many_symbols as u64));
-    group.bench_function("batched-4096", |b| {
-        b.iter(|| {
-            black_box(generate_batched(
-                model,
-                black_box(&settings),
-                0,
-                MANY_NAMES,
-                BATCH,
-            ))
-        })
-    });
+    for (count, symbols) in [(1024, symbols_1024), (MANY_NAMES, many_symbols)] {
+        group.throughput(Throughput::Elements(symbols as u64));
+        group.bench_function(format!("batched-{count}"), |b| {
+            b.iter(|| {
+                black_box(generate_batched(
+                    model,
+                    black_box(&settings),
+                    0,
+                    count,
+                    BATCH,
+                ))
+            })
+        });
+    }
     group
 }
 
