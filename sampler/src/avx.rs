@@ -4,9 +4,9 @@
 //!
 //! Why it is the same: every row keeps the 8 partial sums of [`crate::tensor::dot_f32`] in
 //! one register (element `j` into lane `j % 8`, chunk after chunk, a multiply then an add,
-//! never fused), and the combine tree `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))` is done with
-//! the same additions, only for 8 rows at once (addition is commutative bit for bit, and no
-//! association changes). Decoding is exact: f16 through F16C's `vcvtph2ps` (the tests compare
+//! never fused, `sum + w * x` with the operands in that order), and the combine tree
+//! `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))` is the same additions of the same operands in the
+//! same order, only for 8 rows at once; the i8 scale multiplies the sum last. Decoding is exact: f16 through F16C's `vcvtph2ps` (the tests compare
 //! it with [`crate::tensor::f16_to_f32`] on all 65,536 patterns) and i8 through integer
 //! widening. A row's last, partial chunk is read whole and its extra lanes are computed and
 //! then discarded by a blend, never added.
