@@ -1,28 +1,47 @@
 //! Sampling speed of the default architecture (3 x 10 embedding, 5 x 100 hidden, 27 symbols)
-//! with random weights, for each stored dtype, single thread: `unbatched` draws 256 names one
-//! by one with a [`Sampler`] (what a device runs), `batched` the same 256 names with
-//! [`generate_batched`], 64 in flight (what `namegen sample` runs); `forward` is one forward
-//! pass and `matvec` one 100 x 100 layer's matrix-vector product (portable code, no AVX).
+//! with random weights of a trained network's size, for each stored dtype, single thread:
+//! - `unbatched` draws 256 names one by one with a [`Sampler`] (what a device runs);
+//! - `batched` draws the same 256 names with [`generate_batched`], 64 in flight, its logits
+//!   cache on (what `namegen sample` runs);
+//! - `batched-compute` is the same without the cache: every symbol of every name runs the
+//!   model, the compute-only speed;
+//! - `batched-1024` and `batched-4096` draw 1,024 and 4,096 names with the cache, whose hit
+//!   rate grows with the number of names in one call (every name starts from the same
+//!   context, and common prefixes repeat); `namegen sample -n 1000` makes one call of 1,000;
+//! - `forward` is one forward pass and `matvec` one 100 x 100 layer's matrix-vector product
+//!   (the portable code, no AVX).
 //!
-//! Throughput is counted in symbols drawn, the end symbol included (one forward pass each),
-//! the same unit as the PyTorch reference's 6,400 characters/s; names/s is that figure divided
-//! by the mean symbols per name, which each dtype prints once.
+//! The group `trained-f32` runs the sampling cases on the shipped model, trained on
+//! `data/names.txt`, whose names repeat contexts more than random weights do.
+//!
+//! Throughput is counted in symbols drawn, the end symbol included (one forward pass each
+//! without the cache), the same unit as the PyTorch reference's 6,400 characters/s; names/s is
+//! that figure divided by the mean symbols per name. Each group first prints the mean symbols
+//! per name and the share of symbols whose context the cache finds, for 256, 1,024 and 4,096
+//! names.
 //!
 //! Run with `cargo bench -p namegen-sampler --bench sample`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
-use namegen_model::{Dtype, ModelConfig, Rng, TensorName};
-use namegen_sampler::{Forward, ModelView, Sampler, Settings, generate_batched};
+use namegen_model::{Context, Dtype, ModelConfig, Rng, TensorName};
+use namegen_sampler::{
+    DEFAULT_CACHE_BYTES, Forward, ModelView, Name, Sampler, Settings, generate_batched,
+    generate_batched_with_cache,
+};
 use safetensors::tensor::TensorView;
 
 const VOCAB: &str = ".abcdefghijklmnopqrstuvwxyz";
 const NAMES: usize = 256;
 const BATCH: usize = 64;
+const MANY_NAMES: usize = 4096;
+/// The shipped model, trained on `data/names.txt`: the cache's hit rate on real names.
+const TRAINED: &[u8] = include_bytes!("../../data/model-f32.safetensors");
 
 /// A folded model file of the default config with random weights of a trained network's size
 /// (standard deviation 1.5 / sqrt(fan_in)), so names have a realistic spread of lengths.
@@ -116,41 +135,100 @@ fn encode_matrix(
     }
 }
 
-fn bench(c: &mut Criterion) {
-    for dtype in Dtype::ALL {
-        let bytes = random_model(dtype);
-        let model = ModelView::parse(&bytes).unwrap();
-        let settings = Settings::default();
-        let names: Vec<_> = Sampler::<100>::new(&model, settings)
-            .unwrap()
-            .take(NAMES)
-            .collect();
-        let symbols: usize = names.iter().map(|n| n.chars + usize::from(!n.cut)).sum();
-        println!(
-            "{dtype}: {NAMES} names of {:.2} symbols on average",
-            symbols as f64 / NAMES as f64
+/// Symbols drawn for `names` (one forward pass each without the cache), and how many distinct
+/// contexts they were drawn from (the forward passes with a cache that holds them all).
+fn symbols_and_contexts(model: &ModelView<'_>, names: &[Name]) -> (usize, usize) {
+    let mut contexts = HashSet::new();
+    let mut symbols = 0;
+    for name in names {
+        let mut context = Context::start(model.config().block_size());
+        let mut chars = name.text.chars();
+        let drawn = name.chars + usize::from(!name.cut);
+        for _ in 0..drawn {
+            contexts.insert(context.ids().to_vec());
+            if let Some(ch) = chars.next() {
+                context.push(model.vocab().encode(ch).unwrap());
+            }
+        }
+        symbols += drawn;
+    }
+    (symbols, contexts.len())
+}
+
+/// Prints the mean symbols per name and the share of symbols whose context the cache finds,
+/// for the first 256, 1,024 and 4,096 names; returns their symbols.
+fn report(label: &str, model: &ModelView<'_>, names: &[Name]) -> [usize; 3] {
+    let mut line = format!("{label}:");
+    let mut symbols = [0; 3];
+    for (count, slot) in [NAMES, 1024, MANY_NAMES].into_iter().zip(&mut symbols) {
+        let (drawn, contexts) = symbols_and_contexts(model, &names[..count]);
+        line += &format!(
+            " {count} names: {:.2} symbols per name, {:.1} % found in the cache;",
+            drawn as f64 / count as f64,
+            100.0 * (1.0 - contexts as f64 / drawn as f64),
         );
-        let mut group = c.benchmark_group(dtype.name());
-        group.throughput(Throughput::Elements(symbols as u64));
-        group.bench_function("unbatched", |b| {
+        *slot = drawn;
+    }
+    println!("{line}");
+    symbols
+}
+
+/// The unbatched and batched cases of `model` (see the module documentation), in a group
+/// named `label`, which is returned for more cases.
+fn bench_sampling<'c>(
+    c: &'c mut Criterion,
+    label: &str,
+    model: &ModelView<'_>,
+) -> BenchmarkGroup<'c, WallTime> {
+    let settings = Settings::default();
+    let names = generate_batched(model, &settings, 0, MANY_NAMES, BATCH).unwrap();
+    let [symbols, symbols_1024, many_symbols] = report(label, model, &names);
+    let mut group = c.benchmark_group(label);
+    group.throughput(Throughput::Elements(symbols as u64));
+    group.bench_function("unbatched", |b| {
+        b.iter(|| {
+            let sampler = Sampler::<100>::new(model, black_box(settings)).unwrap();
+            sampler.take(NAMES).for_each(|name| {
+                black_box(name);
+            });
+        })
+    });
+    for (case, cache_bytes) in [("batched", DEFAULT_CACHE_BYTES), ("batched-compute", 0)] {
+        group.bench_function(case, |b| {
             b.iter(|| {
-                let sampler = Sampler::<100>::new(&model, black_box(settings)).unwrap();
-                sampler.take(NAMES).for_each(|name| {
-                    black_box(name);
-                });
-            })
-        });
-        group.bench_function("batched", |b| {
-            b.iter(|| {
-                black_box(generate_batched(
-                    &model,
+                black_box(generate_batched_with_cache(
+                    model,
                     black_box(&settings),
                     0,
                     NAMES,
                     BATCH,
+                    cache_bytes,
                 ))
             })
         });
+    }
+    for (count, symbols) in [(1024, symbols_1024), (MANY_NAMES, many_symbols)] {
+        group.throughput(Throughput::Elements(symbols as u64));
+        group.bench_function(format!("batched-{count}"), |b| {
+            b.iter(|| {
+                black_box(generate_batched(
+                    model,
+                    black_box(&settings),
+                    0,
+                    count,
+                    BATCH,
+                ))
+            })
+        });
+    }
+    group
+}
+
+fn bench(c: &mut Criterion) {
+    for dtype in Dtype::ALL {
+        let bytes = random_model(dtype);
+        let model = ModelView::parse(&bytes).unwrap();
+        let mut group = bench_sampling(c, dtype.name(), &model);
         group.throughput(Throughput::Elements(1));
         group.bench_function("forward", |b| {
             let mut forward = Forward::<100>::new();
@@ -166,6 +244,8 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
+    let model = ModelView::parse(TRAINED).unwrap();
+    bench_sampling(c, "trained-f32", &model).finish();
 }
 
 criterion_group! {

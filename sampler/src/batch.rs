@@ -1,28 +1,46 @@
 //! Many names in flight at once, for throughput on the host.
 //!
-//! Up to `batch` names advance together, in groups of [`GROUP`]: each step embeds every
-//! name's context, then each layer multiplies every group with
-//! [`crate::Matrix::matmul_group`], whose vector registers run across the names of a group
+//! Up to `batch` names advance together. Each step looks every name's context up in a cache
+//! of logits; the contexts not found there (each only once, however many names share it) are
+//! embedded into groups of [`GROUP`], then each layer multiplies every group with
+//! [`crate::Matrix::matmul_group`], whose vector registers run across the contexts of a group
 //! (activations are kept transposed, `[width][GROUP]`), so each weight is read once per group
-//! and no name needs a horizontal sum. A name that ends leaves its slot and the next name
-//! takes it, so the batch stays full. The arithmetic for each name is exactly the unbatched
-//! one (same dot-product order, same `tanh`, same draw from the same per-name stream), so the
-//! names are bit for bit those of [`crate::Sampler::name_at`], whatever the batch size.
+//! and no context needs a horizontal sum. A name that ends leaves its slot and the next name
+//! takes it, so the batch stays full.
+//!
+//! The cache is exact: the logits are a pure function of the context (`block_size` symbols),
+//! and the arithmetic for each context is exactly the unbatched one (same dot-product order,
+//! same `tanh`), whichever lane or step computes it. Each name then draws from its own stream,
+//! so the names are bit for bit those of [`crate::Sampler::name_at`], whatever the batch size
+//! and the cache size. Every name starts from the same all-`.` context and common prefixes
+//! repeat, so the more names one call generates, the more of their contexts are found: the
+//! default 27-symbol, 3-symbol-context model has only 19,683 contexts in all.
 
+use std::collections::HashMap;
 use std::vec;
 use std::vec::Vec;
 
-use namegen_model::MAX_VOCAB;
+use namegen_model::Dtype;
+use namegen_model::config::MAX_BLOCK_SIZE;
 
 use crate::sample::{DEFAULT_NAME_BYTES, InFlight, Name, SampleError, Settings, validate};
-use crate::tensor::GROUP;
-use crate::view::ModelView;
+
+use crate::tensor::{GROUP, Matrix, Vector};
+use crate::view::{Layer, ModelView};
+
+/// The logits [`generate_batched`] keeps, in bytes: 8 MiB, every context of the default model
+/// (19,683 of 27 f32: 2.1 MB) or 16,384 contexts of a 128-symbol one. The index adds about
+/// 32 bytes per context.
+pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// Names `first..first + count` of `settings`, up to `batch` of them in flight at a time
 /// (rounded up to a multiple of [`GROUP`]); the same names, in the same order, as
 /// [`crate::Sampler::name_at`] gives one by one. Each [`Name`] carries its text, its
 /// log-likelihood under the model and whether it was cut at `max_len`: what a command-line
 /// program prints.
+///
+/// Logits are memoised per context for the duration of the call, up to
+/// [`DEFAULT_CACHE_BYTES`]; see [`generate_batched_with_cache`].
 ///
 /// The buffers are sized by the model (no width limit), so only the settings can be wrong.
 pub fn generate_batched(
@@ -32,18 +50,51 @@ pub fn generate_batched(
     count: usize,
     batch: usize,
 ) -> Result<Vec<Name<DEFAULT_NAME_BYTES>>, SampleError> {
+    generate_batched_with_cache(model, settings, first, count, batch, DEFAULT_CACHE_BYTES)
+}
+
+/// [`generate_batched`] with the logits cache holding at most `cache_bytes` of logits
+/// (`4 * vocab_size` bytes per context, plus about 32 bytes of index); when a step would
+/// overflow it, the cache is emptied and refills. With `cache_bytes` 0 nothing is memoised
+/// and every name's every step runs the model: the compute-only speed, for benchmarks. The
+/// names are the same whatever `cache_bytes` is.
+pub fn generate_batched_with_cache(
+    model: &ModelView<'_>,
+    settings: &Settings<'_>,
+    first: u64,
+    count: usize,
+    batch: usize,
+    cache_bytes: usize,
+) -> Result<Vec<Name<DEFAULT_NAME_BYTES>>, SampleError> {
     validate(model, settings, DEFAULT_NAME_BYTES)?;
     let config = model.config();
     let (width, dim, vocab) = (config.max_width(), config.embed_dim(), config.vocab_size());
-    let groups = batch.clamp(1, count.max(1)).div_ceil(GROUP);
+    let capacity = cache_bytes / (4 * vocab);
+    let slot_count = batch.clamp(1, count.max(1)).next_multiple_of(GROUP);
     let mut done: Vec<Option<Name<DEFAULT_NAME_BYTES>>> = vec![None; count];
     let mut slots: Vec<Option<(usize, InFlight<'_, DEFAULT_NAME_BYTES>)>> =
-        (0..groups * GROUP).map(|_| None).collect();
+        (0..slot_count).map(|_| None).collect();
     let (mut x, mut y) = (
-        vec![[0.0f32; GROUP]; groups * width],
-        vec![[0.0f32; GROUP]; groups * width],
+        vec![[0.0f32; GROUP]; slot_count / GROUP * width],
+        vec![[0.0f32; GROUP]; slot_count / GROUP * width],
     );
     let mut row = vec![0.0f32; dim];
+    let widened: Vec<Vec<u8>> = model.layers().map(|layer| widen(&layer.weight)).collect();
+    let net: Vec<Layer<'_>> = model
+        .layers()
+        .zip(&widened)
+        .map(|(layer, bytes)| {
+            let (rows, cols) = (layer.weight.rows(), layer.weight.cols());
+            Matrix::new(rows, cols, Dtype::F32, bytes, Vector::default())
+                .map_or(*layer, |weight| Layer { weight, ..*layer })
+        })
+        .collect();
+    // Logits of `vocab` f32 per context, found by the context's symbols packed into a key.
+    let mut logits: Vec<f32> = Vec::new();
+    let mut known: HashMap<u128, usize> = HashMap::new();
+    // Per slot, where its logits are in `logits`; per computed context, where they go.
+    let mut sources = vec![0usize; slot_count];
+    let mut computed: Vec<usize> = Vec::with_capacity(slot_count);
     let mut next = 0;
     loop {
         for slot in slots.iter_mut().filter(|s| s.is_none()) {
@@ -56,12 +107,27 @@ pub fn generate_batched(
         if slots.iter().all(Option::is_none) {
             break;
         }
-        for (s, slot) in slots.iter().enumerate() {
+        if logits.len() / vocab + slot_count > capacity {
+            logits.clear();
+            known.clear();
+        }
+        computed.clear();
+        for (slot, found) in slots.iter().zip(&mut sources) {
             let Some(context) = slot.as_ref().and_then(|(_, name)| name.context()) else {
                 continue;
             };
-            let (group, b) = (s / GROUP, s % GROUP);
-            let xt = &mut x[group * width..];
+            if capacity > 0 {
+                if let Some(&at) = known.get(&key(context)) {
+                    *found = at;
+                    continue;
+                }
+                known.insert(key(context), logits.len() / vocab);
+            }
+            *found = logits.len() / vocab;
+            logits.resize(logits.len() + vocab, 0.0);
+            let lane = computed.len();
+            computed.push(*found);
+            let (xt, b) = (&mut x[lane / GROUP * width..], lane % GROUP);
             for (position, &symbol) in context.iter().enumerate() {
                 model.embedding().row_into(usize::from(symbol), &mut row);
                 for (k, &value) in row.iter().enumerate() {
@@ -69,30 +135,32 @@ pub fn generate_batched(
                 }
             }
         }
+        let groups = computed.len().div_ceil(GROUP);
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: `layers_avx512` requires only that the CPU supports AVX-512F, which was
             // detected at run time just above.
-            unsafe { layers_avx512(model, width, &mut x, &mut y) };
+            unsafe { layers_avx512(&net, width, groups, &mut x, &mut y) };
         } else if std::is_x86_feature_detected!("avx2") {
             // SAFETY: `layers_avx2` requires only that the CPU supports AVX2, which was
             // detected at run time just above.
-            unsafe { layers_avx2(model, width, &mut x, &mut y) };
+            unsafe { layers_avx2(&net, width, groups, &mut x, &mut y) };
         } else {
-            layers(model, width, &mut x, &mut y);
+            layers(&net, width, groups, &mut x, &mut y);
         }
         #[cfg(not(target_arch = "x86_64"))]
-        layers(model, width, &mut x, &mut y);
-        for (s, slot) in slots.iter_mut().enumerate() {
+        layers(&net, width, groups, &mut x, &mut y);
+        for (lane, &at) in computed.iter().enumerate() {
+            let xt = &x[lane / GROUP * width..][..vocab];
+            for (z, xt) in logits[at * vocab..][..vocab].iter_mut().zip(xt) {
+                *z = xt[lane % GROUP];
+            }
+        }
+        for (slot, &at) in slots.iter_mut().zip(&sources) {
             let Some((index, name)) = slot else {
                 continue;
             };
-            let (group, b) = (s / GROUP, s % GROUP);
-            let mut logits = [0.0f32; MAX_VOCAB];
-            for (z, xt) in logits.iter_mut().zip(&x[group * width..][..vocab]) {
-                *z = xt[b];
-            }
-            name.advance(&logits[..vocab], model, settings);
+            name.advance(&logits[at * vocab..][..vocab], model, settings);
             if name.context().is_none() {
                 let index = *index;
                 if let Some((_, name)) = slot.take() {
@@ -104,47 +172,77 @@ pub fn generate_batched(
     Ok(done.into_iter().flatten().collect())
 }
 
-/// [`layers`] compiled for AVX2: the same values, faster; see
-/// [`crate::forward::apply_avx2`].
+/// An f16 matrix's values as f32 bytes, for the group kernel, which multiplies f32 weights
+/// about half again as fast as it widens f16 ones; empty for other dtypes (a wrong length for
+/// [`Matrix::new`], which keeps the matrix as stored). Widening is exact, so the products are
+/// the same bits.
+fn widen(matrix: &Matrix<'_>) -> Vec<u8> {
+    if matrix.dtype() != Dtype::F16 {
+        return Vec::new();
+    }
+    let mut row = vec![0.0f32; matrix.cols()];
+    let mut bytes = Vec::with_capacity(matrix.rows() * matrix.cols() * 4);
+    for r in 0..matrix.rows() {
+        matrix.row_raw_into(r, &mut row);
+        bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    bytes
+}
+
+/// A context's symbols (at most [`MAX_BLOCK_SIZE`], all of one length within a call) as a
+/// hash key.
+fn key(context: &[u8]) -> u128 {
+    let mut bytes = [0u8; MAX_BLOCK_SIZE];
+    bytes[..context.len()].copy_from_slice(context);
+    u128::from_le_bytes(bytes)
+}
+
+/// [`layers`] compiled for AVX2: the same Rust, so the same IEEE operations on the same values
+/// in the same order (Rust never fuses or reassociates them), only in 8-wide registers; the
+/// tests compare the batched names with the unbatched ones.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn layers_avx2(
-    model: &ModelView<'_>,
+    net: &[Layer<'_>],
     width: usize,
+    groups: usize,
     x: &mut Vec<[f32; GROUP]>,
     y: &mut Vec<[f32; GROUP]>,
 ) {
-    layers(model, width, x, y);
+    layers(net, width, groups, x, y);
 }
 
 /// [`layers`] compiled for AVX-512: one 16-wide register holds a whole group; the same
-/// values as the portable code (see [`crate::forward::apply_avx2`] for why).
+/// values as the portable code, as for [`layers_avx2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn layers_avx512(
-    model: &ModelView<'_>,
+    net: &[Layer<'_>],
     width: usize,
+    groups: usize,
     x: &mut Vec<[f32; GROUP]>,
     y: &mut Vec<[f32; GROUP]>,
 ) {
-    layers(model, width, x, y);
+    layers(net, width, groups, x, y);
 }
 
-/// Runs every layer on every group of embedded contexts in `x` (groups `width` apart,
-/// transposed); the logits end in `x`. Slots without a name compute on stale values, which
-/// nobody reads.
+/// Runs the layers `net` on the first `groups` groups of embedded contexts in `x` (groups `width`
+/// apart, transposed); the logits end in `x`. Lanes without a context compute on stale
+/// values, which nobody reads.
 #[inline(always)]
 fn layers(
-    model: &ModelView<'_>,
+    net: &[Layer<'_>],
     width: usize,
+    groups: usize,
     x: &mut Vec<[f32; GROUP]>,
     y: &mut Vec<[f32; GROUP]>,
 ) {
-    let mut inputs = model.config().input_width();
-    let last = model.config().n_layers() - 1;
-    for (index, layer) in model.layers().enumerate() {
+    let mut inputs = net.first().map_or(0, |layer| layer.weight.cols());
+    let last = net.len().saturating_sub(1);
+    for (index, layer) in net.iter().enumerate() {
         let rows = layer.weight.rows();
-        for (xt, yt) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
+        let (xs, ys) = (x.chunks_exact(width), y.chunks_exact_mut(width));
+        for (xt, yt) in xs.zip(ys).take(groups) {
             let out = &mut yt[..rows];
             layer.weight.matmul_group(&xt[..inputs], out);
             for (values, bias) in out.iter_mut().zip(layer.bias.iter()) {

@@ -55,10 +55,14 @@
 //! fused multiply-add), the activation is plain IEEE arithmetic ([`math::tanh`]), decoding
 //! f16 and i8 is exact, and the draws come from the pinned PCG32 ([`namegen_model::Rng`])
 //! through the documented rule of [`sample`]: name `k` of seed `s` uses
-//! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, the same code runs
-//! compiled for AVX2 (and the batched generator for AVX-512) when the CPU has it; it computes
-//! the same bits (Rust neither fuses nor reassociates float operations; the tests compare the
-//! forward pass with a plain scalar one bit for bit, and batched names with unbatched ones).
+//! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, when the CPU has them,
+//! the forward pass multiplies with an AVX2 and F16C kernel written to the same order
+//! (`avx.rs`), and the batched generator runs the portable code compiled for AVX-512 or AVX2;
+//! both compute the same bits (Rust neither fuses nor reassociates float operations; the tests
+//! compare the forward pass with a plain scalar one bit for bit, F16C's f16 decoding with the
+//! portable one on every pattern, and batched names with unbatched ones). The batched
+//! generator also memoises logits per context, which changes no bit: they are a pure function
+//! of the context.
 //!
 //! # RAM
 //!
@@ -79,6 +83,8 @@ extern crate std;
 #[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
 compile_error!("namegen-sampler needs at least one of the features f32, f16 and i8");
 
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx;
 #[cfg(feature = "std")]
 pub mod batch;
 mod error;
@@ -93,7 +99,7 @@ pub mod tensor;
 pub mod view;
 
 #[cfg(feature = "std")]
-pub use batch::generate_batched;
+pub use batch::{DEFAULT_CACHE_BYTES, generate_batched, generate_batched_with_cache};
 pub use error::LoadError;
 pub use forward::{Forward, TooWide};
 pub use json::JsonError;

@@ -9,7 +9,8 @@ use namegen_model::{Context, Dtype, ModelConfig, Rng, windows};
 use namegen_sampler::math::tanh;
 use namegen_sampler::tensor::dot_f32;
 use namegen_sampler::{
-    Forward, ModelView, SampleError, Sampler, Settings, generate_batched, score,
+    Forward, ModelView, SampleError, Sampler, Settings, generate_batched,
+    generate_batched_with_cache, score,
 };
 
 /// The folded model's numbers as f64, decoded here from the spec's bytes (not by the sampler).
@@ -480,6 +481,17 @@ fn batched_generation_gives_the_same_names() {
                 one_by_one,
                 "{dtype} batch {batch}"
             );
+            // No cache, a cache smaller than one step's contexts (emptied every step) and one
+            // of a few steps' (emptied now and then): the same names.
+            let vocab = view.config().vocab_size();
+            for cache_bytes in [0, 4 * vocab * 3, 4 * vocab * 100] {
+                assert_eq!(
+                    generate_batched_with_cache(&view, &settings, 0, 40, batch, cache_bytes)
+                        .unwrap(),
+                    one_by_one,
+                    "{dtype} batch {batch} cache {cache_bytes}"
+                );
+            }
         }
         let mut sampler = Sampler::<100>::new(&view, settings).unwrap();
         assert_eq!(

@@ -1,0 +1,205 @@
+//! The one-name forward pass's matrix-vector product for x86_64 hosts with AVX2 and F16C:
+//! the same bits as [`crate::Matrix::matvec`], written with intrinsics because the compiler
+//! does not find this schedule on its own.
+//!
+//! Why it is the same: every row keeps the 8 partial sums of [`crate::tensor::dot_f32`] in
+//! one register (element `j` into lane `j % 8`, chunk after chunk, a multiply then an add,
+//! never fused, `sum + w * x` with the operands in that order), and the combine tree
+//! `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))` is the same additions of the same operands in the
+//! same order, only for 8 rows at once; the i8 scale multiplies the sum last. Decoding is
+//! exact: f16 through F16C's `vcvtph2ps` (the tests compare it with
+//! [`crate::tensor::f16_to_f32`] on all 65,536 patterns) and i8 through integer widening. A row's last, partial chunk is read whole and its extra lanes are computed and
+//! then discarded by a blend, never added.
+
+use core::arch::x86_64::{
+    __m256, _mm_cvtsi64_si128, _mm_loadu_si128, _mm256_add_ps, _mm256_blendv_ps,
+    _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32, _mm256_cvtepi32_ps,
+    _mm256_cvtph_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_permute2f128_ps, _mm256_set1_epi32,
+    _mm256_setr_epi32, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+};
+
+use namegen_model::Dtype;
+
+use crate::tensor::{LANES, Matrix};
+
+/// Rows computed together: 8 sums of 8 lanes, combined into one register.
+const ROWS: usize = 8;
+
+/// `out = W x`, bit for bit [`Matrix::matvec`]. Panics if `x` or `out` has the wrong length.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) fn matvec(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), matrix.cols(), "one input per column");
+    assert_eq!(out.len(), matrix.rows(), "one output per row");
+    match matrix.dtype() {
+        Dtype::F32 => kernel::<32>(matrix, x, out),
+        Dtype::F16 => kernel::<16>(matrix, x, out),
+        Dtype::I8 => kernel::<8>(matrix, x, out),
+    }
+}
+
+/// [`matvec`] for the dtype of `CHUNK` bytes per `LANES` values. Closures are avoided: one
+/// passed to a library function would not be inlined into it (it carries this function's
+/// target features, the library function does not).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn kernel<const CHUNK: usize>(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
+    let (x_chunks, x_tail) = x.as_chunks::<LANES>();
+    let (n, tail) = (x_chunks.len(), x_tail.len());
+    let mut x_last = [0.0f32; LANES];
+    x_last[..tail].copy_from_slice(x_tail);
+    let x_last = load(&x_last);
+    // Lanes of the partial chunk that belong to the row.
+    let keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+        _mm256_set1_epi32(tail as i32),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    ));
+    let data = matrix.bytes();
+    let row_len = matrix.cols() * CHUNK / LANES;
+    let last_row = matrix.rows().saturating_sub(1);
+    for (block, out) in out.chunks_mut(ROWS).enumerate() {
+        let first = block * ROWS;
+        // Each row from its start to the end of the matrix, in whole chunks; a block past the
+        // last row repeats it, and only the real rows are stored.
+        let mut rows: [&[[u8; CHUNK]]; ROWS] = [&[]; ROWS];
+        let mut whole: [&[[u8; CHUNK]]; ROWS] = [&[]; ROWS];
+        for (r, (row, whole)) in rows.iter_mut().zip(&mut whole).enumerate() {
+            *row = data[(first + r).min(last_row) * row_len..]
+                .as_chunks::<CHUNK>()
+                .0;
+            *whole = &row[..n];
+        }
+        let mut sums = [_mm256_setzero_ps(); ROWS];
+        for (i, xs) in x_chunks.iter().enumerate() {
+            let xs = load(xs);
+            for (sum, row) in sums.iter_mut().zip(whole) {
+                *sum = _mm256_add_ps(*sum, _mm256_mul_ps(decode(&row[i]), xs));
+            }
+        }
+        if tail > 0 {
+            for (r, (sum, row)) in sums.iter_mut().zip(rows).enumerate() {
+                // The next row's first values, or zeros after the matrix's last row.
+                let chunk = match row.get(n) {
+                    Some(chunk) => *chunk,
+                    None => {
+                        let mut chunk = [0; CHUNK];
+                        let start = (first + r).min(last_row) * row_len + n * CHUNK;
+                        let bytes = &data[start..][..row_len - n * CHUNK];
+                        chunk[..bytes.len()].copy_from_slice(bytes);
+                        chunk
+                    }
+                };
+                let added = _mm256_add_ps(*sum, _mm256_mul_ps(decode(&chunk), x_last));
+                *sum = _mm256_blendv_ps(*sum, added, keep);
+            }
+        }
+        let mut sums = combine(sums);
+        if CHUNK == LANES {
+            let mut scales = [0.0f32; ROWS];
+            for (r, scale) in scales.iter_mut().enumerate() {
+                *scale = matrix.scale((first + r).min(last_row));
+            }
+            sums = _mm256_mul_ps(sums, load(&scales));
+        }
+        if let Some(out) = out.first_chunk_mut::<ROWS>() {
+            // SAFETY: `out` is 8 f32, the 32 bytes stored; no alignment is required.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) };
+        } else {
+            let mut values = [0.0f32; ROWS];
+            // SAFETY: `values` is 8 f32, the 32 bytes stored; no alignment is required.
+            unsafe { _mm256_storeu_ps(values.as_mut_ptr(), sums) };
+            let rest = out.len();
+            out.copy_from_slice(&values[..rest]);
+        }
+    }
+}
+
+/// The `LANES` values stored in `bytes`, widened exactly: f32 when `CHUNK` is 32, f16 (F16C)
+/// when 16, i8 when 8.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode<const CHUNK: usize>(bytes: &[u8; CHUNK]) -> __m256 {
+    match CHUNK {
+        // SAFETY: `bytes` is the 32 bytes read; no alignment is required.
+        32 => unsafe { _mm256_loadu_ps(bytes.as_ptr().cast()) },
+        // SAFETY: `bytes` is the 16 bytes read; no alignment is required.
+        16 => _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }),
+        _ => {
+            let mut low = [0; 8];
+            low.copy_from_slice(&bytes[..8]);
+            let low = _mm_cvtsi64_si128(i64::from_le_bytes(low));
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(low))
+        }
+    }
+}
+
+/// Eight values from `x`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load(x: &[f32; LANES]) -> __m256 {
+    // SAFETY: `x` is 8 f32, the 32 bytes read; no alignment is required.
+    unsafe { _mm256_loadu_ps(x.as_ptr()) }
+}
+
+/// Row `r`'s `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))` in lane `r`, for the 8 rows' lanes
+/// `s0..s7` in `s[r]`: the tree of [`crate::tensor::dot_f32`], level by level.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn combine(s: [__m256; ROWS]) -> __m256 {
+    // [s0+s4, s1+s5, s2+s6, s3+s7] of row k, then of row k + 4.
+    let p0 = pair_sums(s[0], s[4]);
+    let p1 = pair_sums(s[1], s[5]);
+    let p2 = pair_sums(s[2], s[6]);
+    let p3 = pair_sums(s[3], s[7]);
+    // [(s0+s4)+(s2+s6), (s1+s5)+(s3+s7)] of rows 0 and 1, then of 4 and 5; rows 2, 3, 6, 7.
+    let low = _mm256_add_ps(
+        _mm256_shuffle_ps::<0b01_00_01_00>(p0, p1),
+        _mm256_shuffle_ps::<0b11_10_11_10>(p0, p1),
+    );
+    let high = _mm256_add_ps(
+        _mm256_shuffle_ps::<0b01_00_01_00>(p2, p3),
+        _mm256_shuffle_ps::<0b11_10_11_10>(p2, p3),
+    );
+    // Rows 0..3, then 4..7.
+    _mm256_add_ps(
+        _mm256_shuffle_ps::<0b10_00_10_00>(low, high),
+        _mm256_shuffle_ps::<0b11_01_11_01>(low, high),
+    )
+}
+
+/// The sums of the two halves of `a`, then of `b`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn pair_sums(a: __m256, b: __m256) -> __m256 {
+    _mm256_add_ps(
+        _mm256_permute2f128_ps::<0x20>(a, b),
+        _mm256_permute2f128_ps::<0x31>(a, b),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LANES, decode};
+    use crate::tensor::f16_to_f32;
+
+    #[test]
+    fn f16c_decodes_every_bit_pattern_as_the_portable_code() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c")) {
+            return;
+        }
+        for first in (0..=u16::MAX).step_by(LANES) {
+            let patterns: [u16; LANES] = core::array::from_fn(|i| first + i as u16);
+            let mut bytes = [0u8; 16];
+            for (chunk, bits) in bytes.chunks_exact_mut(2).zip(patterns) {
+                chunk.copy_from_slice(&bits.to_le_bytes());
+            }
+            let mut got = [0.0f32; LANES];
+            // SAFETY: AVX2 and F16C were detected above; `got` is the 32 bytes stored.
+            unsafe {
+                core::arch::x86_64::_mm256_storeu_ps(got.as_mut_ptr(), decode::<16>(&bytes));
+            }
+            for (got, bits) in got.into_iter().zip(patterns) {
+                assert_eq!(got.to_bits(), f16_to_f32(bits).to_bits(), "{bits:#06x}");
+            }
+        }
+    }
+}
