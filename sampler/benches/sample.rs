@@ -124,10 +124,9 @@ fn encode_matrix(
             let mut row_scales = Vec::new();
             let mut data = Vec::new();
             for row in values.chunks(cols) {
-                let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                let scale = if max == 0.0 { 1.0 } else { max / 127.0 };
-                row_scales.extend((scale as f32).to_le_bytes());
-                data.extend(row.iter().map(|v| (v / scale).round() as i8 as u8));
+                let scale = format::i8_row_scale(row);
+                row_scales.extend(scale.to_le_bytes());
+                data.extend(row.iter().map(|&v| format::quantize_i8(v, scale) as u8));
             }
             *scales = Some(row_scales);
             (safetensors::Dtype::I8, data)
