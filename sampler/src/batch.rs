@@ -1,7 +1,8 @@
 //! Many names in flight at once, for throughput on the host.
 //!
 //! Up to `batch` names advance together. Each step looks every name's context up in a cache
-//! of logits; the contexts not found there (each only once, however many names share it) are
+//! of logits and their temperature-1 softmax weights (the `expf` every draw starts from); the
+//! contexts not found there (each only once, however many names share it) are
 //! embedded into groups of [`GROUP`], then each layer multiplies every group with
 //! [`crate::Matrix::matmul_group`], whose vector registers run across the contexts of a group
 //! (activations are kept transposed, `[width][GROUP]`), so each weight is read once per group
@@ -23,14 +24,14 @@ use std::vec::Vec;
 use namegen_model::Dtype;
 use namegen_model::config::MAX_BLOCK_SIZE;
 
-use crate::sample::{DEFAULT_NAME_BYTES, InFlight, Name, SampleError, Settings, validate};
+use crate::sample::{DEFAULT_NAME_BYTES, InFlight, Name, SampleError, Settings, Step, validate};
 
 use crate::tensor::{GROUP, Matrix, Vector};
 use crate::view::{Layer, ModelView};
 
-/// The logits [`generate_batched`] keeps, in bytes: 8 MiB, every context of the default model
-/// (19,683 of 27 f32: 2.1 MB) or 16,384 contexts of a 128-symbol one. The index adds about
-/// 32 bytes per context.
+/// What [`generate_batched`] keeps per context, in bytes: 8 MiB, every context of the default
+/// model (19,683 of 27 logits and 27 weights in f32: 4.3 MB) or 8,160 contexts of a
+/// 128-symbol one. The index adds about 32 bytes per context.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// Names `first..first + count` of `settings`, up to `batch` of them in flight at a time
@@ -53,8 +54,9 @@ pub fn generate_batched(
     generate_batched_with_cache(model, settings, first, count, batch, DEFAULT_CACHE_BYTES)
 }
 
-/// [`generate_batched`] with the logits cache holding at most `cache_bytes` of logits
-/// (`4 * vocab_size` bytes per context, plus about 32 bytes of index); when a step would
+/// [`generate_batched`] with the cache holding at most `cache_bytes` (`8 * vocab_size + 4`
+/// bytes per context: the logits, their temperature-1 weights and the largest logit, plus
+/// about 32 bytes of index); when a step would
 /// overflow it, the cache is emptied and refills. With `cache_bytes` 0 nothing is memoised
 /// and every name's every step runs the model: the compute-only speed, for benchmarks. The
 /// names are the same whatever `cache_bytes` is.
@@ -69,7 +71,7 @@ pub fn generate_batched_with_cache(
     validate(model, settings, DEFAULT_NAME_BYTES)?;
     let config = model.config();
     let (width, dim, vocab) = (config.max_width(), config.embed_dim(), config.vocab_size());
-    let capacity = cache_bytes / (4 * vocab);
+    let capacity = cache_bytes / (8 * vocab + 4);
     let slot_count = batch.clamp(1, count.max(1)).next_multiple_of(GROUP);
     let mut done: Vec<Option<Name<DEFAULT_NAME_BYTES>>> = vec![None; count];
     let mut slots: Vec<Option<(usize, InFlight<'_, DEFAULT_NAME_BYTES>)>> =
@@ -89,8 +91,11 @@ pub fn generate_batched_with_cache(
                 .map_or(*layer, |weight| Layer { weight, ..*layer })
         })
         .collect();
-    // Logits of `vocab` f32 per context, found by the context's symbols packed into a key.
+    // Per context, found by its symbols packed into a key: `vocab` logits, their `vocab`
+    // temperature-1 weights and the largest logit (a [`Step`] each).
     let mut logits: Vec<f32> = Vec::new();
+    let mut weights: Vec<f32> = Vec::new();
+    let mut maxes: Vec<f32> = Vec::new();
     let mut known: HashMap<u128, usize> = HashMap::new();
     // Per slot, where its logits are in `logits`; per computed context, where they go.
     let mut sources = vec![0usize; slot_count];
@@ -109,6 +114,8 @@ pub fn generate_batched_with_cache(
         }
         if logits.len() / vocab + slot_count > capacity {
             logits.clear();
+            weights.clear();
+            maxes.clear();
             known.clear();
         }
         computed.clear();
@@ -125,6 +132,8 @@ pub fn generate_batched_with_cache(
             }
             *found = logits.len() / vocab;
             logits.resize(logits.len() + vocab, 0.0);
+            weights.resize(weights.len() + vocab, 0.0);
+            maxes.push(0.0);
             let lane = computed.len();
             computed.push(*found);
             let (xt, b) = (&mut x[lane / GROUP * width..], lane % GROUP);
@@ -152,15 +161,22 @@ pub fn generate_batched_with_cache(
         layers(&net, width, groups, &mut x, &mut y);
         for (lane, &at) in computed.iter().enumerate() {
             let xt = &x[lane / GROUP * width..][..vocab];
-            for (z, xt) in logits[at * vocab..][..vocab].iter_mut().zip(xt) {
+            let z = &mut logits[at * vocab..][..vocab];
+            for (z, xt) in z.iter_mut().zip(xt) {
                 *z = xt[lane % GROUP];
             }
+            maxes[at] = Step::new(z, &mut weights[at * vocab..][..vocab]).max;
         }
         for (slot, &at) in slots.iter_mut().zip(&sources) {
             let Some((index, name)) = slot else {
                 continue;
             };
-            name.advance(&logits[at * vocab..][..vocab], model, settings);
+            let step = Step {
+                z: &logits[at * vocab..][..vocab],
+                plain: &weights[at * vocab..][..vocab],
+                max: maxes[at],
+            };
+            name.advance_with(&step, model, settings);
             if name.context().is_none() {
                 let index = *index;
                 if let Some((_, name)) = slot.take() {

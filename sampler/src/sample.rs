@@ -256,16 +256,26 @@ impl<'p, const N: usize> InFlight<'p, N> {
 
     /// Takes the next symbol (from the prefix, or drawn from the logits `z`).
     pub(crate) fn advance(&mut self, z: &[f32], model: &ModelView<'_>, settings: &Settings<'_>) {
-        let vocab = model.vocab();
         let mut plain = [0.0f32; MAX_VOCAB];
-        let plain = &mut plain[..z.len()];
-        #[cfg_attr(not(feature = "log-likelihood"), expect(unused_variables))]
-        let max = exp_shifted(z, plain);
+        let step = Step::new(z, &mut plain[..z.len()]);
+        self.advance_with(&step, model, settings);
+    }
+
+    /// [`InFlight::advance`] from a [`Step`] already computed (the batched generator keeps
+    /// one per context).
+    #[inline(always)]
+    pub(crate) fn advance_with(
+        &mut self,
+        step: &Step<'_>,
+        model: &ModelView<'_>,
+        settings: &Settings<'_>,
+    ) {
+        let vocab = model.vocab();
         let symbol = match self.prefix.next() {
             Some(ch) => vocab.encode(ch).unwrap_or(END_INDEX),
             None => draw(
-                z,
-                plain,
+                step.z,
+                step.plain,
                 settings,
                 self.name.chars < settings.min_len,
                 &mut self.rng,
@@ -273,7 +283,7 @@ impl<'p, const N: usize> InFlight<'p, N> {
         };
         #[cfg(feature = "log-likelihood")]
         {
-            self.name.log_likelihood += log_probability(z, plain, max, symbol);
+            self.name.log_likelihood += step.log_probability(symbol);
         }
         if symbol == END_INDEX {
             self.done = true;
@@ -302,31 +312,43 @@ impl<'p, const N: usize> InFlight<'p, N> {
 /// [`crate::score()`] add up.
 pub(crate) fn log_softmax_at(z: &[f32], symbol: u8) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
-    let plain = &mut plain[..z.len()];
-    let max = exp_shifted(z, plain);
-    log_probability(z, plain, max, symbol)
+    Step::new(z, &mut plain[..z.len()]).log_probability(symbol)
 }
 
-/// Writes `expf(z_i - max z)` (f32, `libm::expf`) for every symbol into `out` and returns
-/// `max z`: the unnormalised probabilities at temperature 1.
-fn exp_shifted(z: &[f32], out: &mut [f32]) -> f32 {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for (w, &v) in out.iter_mut().zip(z) {
-        *w = libm::expf(v - max);
+/// One step's logits `z` with the temperature-1 weights every draw starts from,
+/// `expf(z_i - max z)` (`libm::expf`, f32). A pure function of the logits, so the batched
+/// generator computes it once per context.
+#[derive(Clone, Copy)]
+pub(crate) struct Step<'s> {
+    /// The logits.
+    pub(crate) z: &'s [f32],
+    /// `expf(z_i - max z)` for every symbol: the unnormalised probabilities at temperature 1.
+    pub(crate) plain: &'s [f32],
+    /// `max z`.
+    pub(crate) max: f32,
+}
+
+impl<'s> Step<'s> {
+    /// Writes the weights of `z` into `plain` (as long as `z`) and views both.
+    pub(crate) fn new(z: &'s [f32], plain: &'s mut [f32]) -> Self {
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for (w, &v) in plain.iter_mut().zip(z) {
+            *w = libm::expf(v - max);
+        }
+        Self { z, plain, max }
     }
-    max
-}
 
-/// `log softmax(z)[symbol]` from [`exp_shifted`]'s output: `(z_s - max) - ln(sum)`, the sum
-/// of the f32 weights taken in f64 in index order.
-fn log_probability(z: &[f32], plain: &[f32], max: f32, symbol: u8) -> f64 {
-    let sum: f64 = plain.iter().map(|&w| f64::from(w)).sum();
-    f64::from(z[usize::from(symbol)] - max) - libm::log(sum)
+    /// `log softmax(z)[symbol]`: `(z_s - max) - ln(sum)`, the sum of the f32 weights taken in
+    /// f64 in index order.
+    fn log_probability(&self, symbol: u8) -> f64 {
+        let sum: f64 = self.plain.iter().map(|&w| f64::from(w)).sum();
+        f64::from(self.z[usize::from(symbol)] - self.max) - libm::log(sum)
+    }
 }
 
 /// One character, as the module documentation specifies.
 ///
-/// `plain` is [`exp_shifted`]`(z)`: at temperature 1 with nothing masked those are exactly
+/// `plain` is [`Step::plain`]: at temperature 1 with nothing masked those are exactly
 /// the weights of step 3 (`x / 1.0 == x`), so they are reused rather than recomputed.
 pub(crate) fn draw(
     z: &[f32],
