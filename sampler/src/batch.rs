@@ -18,6 +18,7 @@
 //! default 27-symbol, 3-symbol-context model has only 19,683 contexts in all.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::vec;
 use std::vec::Vec;
 
@@ -123,14 +124,18 @@ pub fn generate_batched_with_cache(
             let Some(context) = slot.as_ref().and_then(|(_, name)| name.context()) else {
                 continue;
             };
-            if capacity > 0 {
-                if let Some(&at) = known.get(&key(context)) {
-                    *found = at;
-                    continue;
-                }
-                known.insert(key(context), logits.len() / vocab);
-            }
             *found = logits.len() / vocab;
+            if capacity > 0 {
+                match known.entry(key(context)) {
+                    Entry::Occupied(entry) => {
+                        *found = *entry.get();
+                        continue;
+                    }
+                    Entry::Vacant(entry) => {
+                        entry.insert(*found);
+                    }
+                }
+            }
             logits.resize(logits.len() + vocab, 0.0);
             weights.resize(weights.len() + vocab, 0.0);
             maxes.push(0.0);
