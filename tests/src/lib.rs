@@ -130,6 +130,21 @@ pub fn host_names(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
         .collect()
 }
 
+/// Asserts that a device's name is the host's, bit for bit (the log-likelihood's bits too, so
+/// -0.0 and NaN cannot pass for their neighbours); `what` names the case in the message.
+pub fn assert_same_name(got: &HostName, expected: &HostName, what: &str) {
+    assert_eq!(got.text, expected.text, "{what}");
+    assert_eq!(got.cut, expected.cut, "{what}: {}", expected.text);
+    assert_eq!(
+        got.log_likelihood.to_bits(),
+        expected.log_likelihood.to_bits(),
+        "{what}: {}: {} vs {}",
+        expected.text,
+        got.log_likelihood,
+        expected.log_likelihood
+    );
+}
+
 /// A float a JS driver printed with `String()`, which round-trips (std's parser is exact);
 /// panics on anything else.
 pub fn js_float(value: &serde_json::Value) -> f64 {

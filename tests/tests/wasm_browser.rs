@@ -8,8 +8,8 @@ use std::process::Command;
 
 use namegen_sampler::{Forward, ModelView, score};
 use namegen_tests::{
-    HostName, HostSettings, device_target_dir, host_names, js_name, model_path, node, scratch_dir,
-    wasm_dir, web_dir,
+    HostName, HostSettings, assert_same_name, device_target_dir, host_names, js_name, model_path,
+    node, scratch_dir, wasm_dir, web_dir,
 };
 use serde_json::{Value, json};
 
@@ -66,14 +66,7 @@ fn assert_same_names(page: &Value, host: &[HostName], what: &str) {
     let page = page_names(page);
     assert_eq!(page.len(), host.len(), "{what}: number of names");
     for ((shown, text), expected) in page.iter().zip(host) {
-        assert_eq!(shown.text, expected.text, "{what}");
-        assert_eq!(shown.cut, expected.cut, "{what}: {}", expected.text);
-        assert_eq!(
-            shown.log_likelihood.to_bits(),
-            expected.log_likelihood.to_bits(),
-            "{what}: {}",
-            expected.text
-        );
+        assert_same_name(shown, expected, what);
         let mark = if expected.cut { "\u{2026}" } else { "" };
         let visible = format!("{}{mark}{:.2}", expected.text, expected.log_likelihood);
         assert_eq!(text, &visible, "{what}: what the page shows");

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
 use namegen_tests::{
-    DTYPES, HostName, HostSettings, build_wasm, host_names, js_float, js_name, model_path, node,
-    scratch_dir,
+    DTYPES, HostName, HostSettings, assert_same_name, build_wasm, host_names, js_float, js_name,
+    model_path, node, scratch_dir,
 };
 use serde_json::{Value, json};
 
@@ -156,16 +156,7 @@ fn names_match_the_host_for_every_dtype() {
             let host = host_names(&bytes, s);
             assert_eq!(wasm.len(), s.count);
             for (w, h) in wasm.iter().zip(&host) {
-                assert_eq!(w.text, h.text, "{dtype} {s:?}");
-                assert_eq!(w.cut, h.cut, "{dtype} {s:?} {}", h.text);
-                assert_eq!(
-                    w.log_likelihood.to_bits(),
-                    h.log_likelihood.to_bits(),
-                    "{dtype} {s:?} {}: {} vs {}",
-                    h.text,
-                    w.log_likelihood,
-                    h.log_likelihood
-                );
+                assert_same_name(w, h, &format!("{dtype} {s:?}"));
                 assert!(h.text.starts_with(&s.prefix));
                 cut_seen |= h.cut;
             }
