@@ -18,9 +18,15 @@ if ! command -v qemu-system-arm >/dev/null; then
 fi
 
 step "Chromium, Node and npm packages for the WASM tests"
-if ! command -v chromium >/dev/null || ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+# Only what is missing: a machine whose Node.js comes from NodeSource already has npm, and
+# Debian's npm package conflicts with that nodejs.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium nodejs npm
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 (cd tests/web && npm ci --no-audit --no-fund)
 
