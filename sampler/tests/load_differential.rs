@@ -286,15 +286,34 @@ proptest! {
     }
 }
 
-/// Writes the valid files as the fuzz target's seed corpus.
+/// The fuzz target's seed corpus is the valid files above, so it starts from every dtype and
+/// header form the loader accepts. `NAMEGEN_WRITE_FUZZ_SEEDS=1` rewrites it from them.
 #[test]
-#[ignore = "writes files; run by hand to refresh sampler/fuzz/seeds/load"]
-fn write_fuzz_seeds() {
+fn fuzz_seeds_are_the_valid_files() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/load");
-    std::fs::create_dir_all(&dir).unwrap();
+    let write = std::env::var_os("NAMEGEN_WRITE_FUZZ_SEEDS").is_some_and(|v| v == "1");
+    let mut expected = Vec::new();
     for (name, bytes) in valid_files() {
-        std::fs::write(dir.join(name.replace(' ', "-")), bytes).unwrap();
+        let path = dir.join(name.replace(' ', "-"));
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == bytes,
+            "{} is stale or missing: rerun with NAMEGEN_WRITE_FUZZ_SEEDS=1",
+            path.display()
+        );
+        expected.push(path);
     }
+    let mut found: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected, "{} holds other files", dir.display());
 }
 
 /// The models shipped in `data/` load alike; anything else there (the unfolded checkpoint)
