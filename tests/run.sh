@@ -11,23 +11,21 @@ step "rustup targets and components"
 rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32-unknown-unknown
 rustup component add rustfmt clippy
 
-step "QEMU for the firmware tests"
-if ! command -v qemu-system-arm >/dev/null; then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
-fi
-
-step "Chromium, Node and npm packages for the WASM tests"
-# Only what is missing: a machine whose Node.js comes from NodeSource already has npm, and
+step "Debian packages: QEMU for the firmware tests, Chromium, Node and npm for the WASM tests"
+# Only the missing ones: a machine whose Node.js comes from NodeSource already has npm, and
 # Debian's npm package conflicts with that nodejs.
 missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
+need() { command -v "$1" >/dev/null || missing+=("$2"); }
+need qemu-system-arm qemu-system-arm
+need chromium chromium
+need node nodejs
+need npm npm
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
+
+step "npm packages for the WASM page test"
 (cd tests/web && npm ci --no-audit --no-fund)
 
 step "numpy and safetensors for the Python interop test"
