@@ -292,11 +292,13 @@ proptest! {
 fn fuzz_seeds_are_the_valid_files() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/load");
     let write = std::env::var_os("NAMEGEN_WRITE_FUZZ_SEEDS").is_some_and(|v| v == "1");
+    if write {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
     let mut expected = Vec::new();
     for (name, bytes) in valid_files() {
         let path = dir.join(name.replace(' ', "-"));
         if write {
-            std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(&path, &bytes).unwrap();
         }
         let committed = std::fs::read(&path).unwrap_or_default();
