@@ -8,14 +8,20 @@
 //! `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))` is the same additions of the same operands in the
 //! same order, only for 8 rows at once; the i8 scale multiplies the sum last. Decoding is
 //! exact: f16 through F16C's `vcvtph2ps` (the tests compare it with
-//! [`crate::tensor::f16_to_f32`] on all 65,536 patterns) and i8 through integer widening. A row's last, partial chunk is read whole and its extra lanes are computed and
-//! then discarded by a blend, never added.
+//! [`crate::tensor::f16_to_f32`] on all 65,536 patterns) and i8 through integer widening.
+//!
+//! A row's last, partial chunk is read as the row's last 8 values, moved down to the lanes the
+//! scalar code adds them to, and the lanes past the row's end get +0 weights and +0 inputs:
+//! a partial sum starts at +0 and can never become -0 (an exact cancellation gives +0), so
+//! adding +0 leaves every sum as it was. Reading backwards keeps every load inside its row,
+//! so the rows are addressed with pointers whose bounds are checked once per matrix.
 
 use core::arch::x86_64::{
-    __m256, _mm_cvtsi64_si128, _mm_loadu_si128, _mm256_add_ps, _mm256_blendv_ps,
+    __m256, _mm_loadl_epi64, _mm_loadu_si128, _mm256_add_epi32, _mm256_add_ps, _mm256_and_ps,
     _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32, _mm256_cvtepi32_ps,
-    _mm256_cvtph_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_permute2f128_ps, _mm256_set1_epi32,
-    _mm256_setr_epi32, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+    _mm256_cvtph_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_permute2f128_ps,
+    _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_setr_epi32, _mm256_setzero_ps,
+    _mm256_shuffle_ps, _mm256_storeu_ps,
 };
 
 use namegen_model::Dtype;
@@ -45,51 +51,47 @@ pub(crate) fn matvec(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
 fn kernel<const CHUNK: usize>(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
     let (x_chunks, x_tail) = x.as_chunks::<LANES>();
     let (n, tail) = (x_chunks.len(), x_tail.len());
+    let data = matrix.bytes();
+    let row_len = matrix.cols() * CHUNK / LANES;
+    if n == 0 || data.len() != matrix.rows() * row_len {
+        // No whole chunk to read the tail from (or an empty matrix): the portable code.
+        return matrix.matvec(x, out);
+    }
     let mut x_last = [0.0f32; LANES];
     x_last[..tail].copy_from_slice(x_tail);
     let x_last = load(&x_last);
-    // Lanes of the partial chunk that belong to the row.
-    let keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
-        _mm256_set1_epi32(tail as i32),
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-    ));
-    let data = matrix.bytes();
-    let row_len = matrix.cols() * CHUNK / LANES;
-    let last_row = matrix.rows().saturating_sub(1);
+    // The tail is read as the row's last `LANES` values: lane `l` takes the value in lane
+    // `l + LANES - tail`, and lanes past the tail get +0 weights, so their sums are unchanged.
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let shift = _mm256_add_epi32(lanes, _mm256_set1_epi32((LANES - tail) as i32));
+    let keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), lanes));
+    let last_row = matrix.rows() - 1;
     for (block, out) in out.chunks_mut(ROWS).enumerate() {
         let first = block * ROWS;
-        // Each row from its start to the end of the matrix, in whole chunks; a block past the
-        // last row repeats it, and only the real rows are stored.
-        let mut rows: [&[[u8; CHUNK]]; ROWS] = [&[]; ROWS];
-        let mut whole: [&[[u8; CHUNK]]; ROWS] = [&[]; ROWS];
-        for (r, (row, whole)) in rows.iter_mut().zip(&mut whole).enumerate() {
-            *row = data[(first + r).min(last_row) * row_len..]
-                .as_chunks::<CHUNK>()
-                .0;
-            *whole = &row[..n];
+        // A block past the last row repeats it, and only the real rows are stored.
+        let mut rows = [data.as_ptr(); ROWS];
+        for (r, row) in rows.iter_mut().enumerate() {
+            // SAFETY: the row is at most `last_row`, so it starts inside `data`, which holds
+            // `rows * row_len` bytes (checked above).
+            *row = unsafe { row.add((first + r).min(last_row) * row_len) };
         }
         let mut sums = [_mm256_setzero_ps(); ROWS];
         for (i, xs) in x_chunks.iter().enumerate() {
             let xs = load(xs);
-            for (sum, row) in sums.iter_mut().zip(whole) {
-                *sum = _mm256_add_ps(*sum, _mm256_mul_ps(decode(&row[i]), xs));
+            for (sum, row) in sums.iter_mut().zip(rows) {
+                // SAFETY: chunk `i < n` of a row ends at `(i + 1) * CHUNK <= n * CHUNK`, within
+                // the row's `row_len` bytes.
+                let w = unsafe { decode::<CHUNK>(row.add(i * CHUNK)) };
+                *sum = _mm256_add_ps(*sum, _mm256_mul_ps(w, xs));
             }
         }
         if tail > 0 {
-            for (r, (sum, row)) in sums.iter_mut().zip(rows).enumerate() {
-                // The next row's first values, or zeros after the matrix's last row.
-                let chunk = match row.get(n) {
-                    Some(chunk) => *chunk,
-                    None => {
-                        let mut chunk = [0; CHUNK];
-                        let start = (first + r).min(last_row) * row_len + n * CHUNK;
-                        let bytes = &data[start..][..row_len - n * CHUNK];
-                        chunk[..bytes.len()].copy_from_slice(bytes);
-                        chunk
-                    }
-                };
-                let added = _mm256_add_ps(*sum, _mm256_mul_ps(decode(&chunk), x_last));
-                *sum = _mm256_blendv_ps(*sum, added, keep);
+            for (sum, row) in sums.iter_mut().zip(rows) {
+                // SAFETY: `row_len >= n * CHUNK >= CHUNK` (n > 0), so the row's last `CHUNK`
+                // bytes are within it.
+                let w = unsafe { decode::<CHUNK>(row.add(row_len - CHUNK)) };
+                let w = _mm256_and_ps(_mm256_permutevar8x32_ps(w, shift), keep);
+                *sum = _mm256_add_ps(*sum, _mm256_mul_ps(w, x_last));
             }
         }
         let mut sums = combine(sums);
@@ -113,20 +115,20 @@ fn kernel<const CHUNK: usize>(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The `LANES` values stored in `bytes`, widened exactly: f32 when `CHUNK` is 32, f16 (F16C)
-/// when 16, i8 when 8.
+/// The `LANES` values stored in the `CHUNK` bytes at `bytes`, widened exactly: f32 when
+/// `CHUNK` is 32, f16 (F16C) when 16, i8 when 8.
+///
+/// # Safety
+/// `CHUNK` bytes from `bytes` on must be readable; no alignment is required.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn decode<const CHUNK: usize>(bytes: &[u8; CHUNK]) -> __m256 {
+unsafe fn decode<const CHUNK: usize>(bytes: *const u8) -> __m256 {
+    // SAFETY (all three): the caller guarantees the `CHUNK` bytes read.
     match CHUNK {
-        // SAFETY: `bytes` is the 32 bytes read; no alignment is required.
-        32 => unsafe { _mm256_loadu_ps(bytes.as_ptr().cast()) },
-        // SAFETY: `bytes` is the 16 bytes read; no alignment is required.
-        16 => _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }),
+        32 => unsafe { _mm256_loadu_ps(bytes.cast()) },
+        16 => _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bytes.cast()) }),
         _ => {
-            let mut low = [0; 8];
-            low.copy_from_slice(&bytes[..8]);
-            let low = _mm_cvtsi64_si128(i64::from_le_bytes(low));
+            let low = unsafe { _mm_loadl_epi64(bytes.cast()) };
             _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(low))
         }
     }
@@ -195,7 +197,10 @@ mod tests {
             let mut got = [0.0f32; LANES];
             // SAFETY: AVX2 and F16C were detected above; `got` is the 32 bytes stored.
             unsafe {
-                core::arch::x86_64::_mm256_storeu_ps(got.as_mut_ptr(), decode::<16>(&bytes));
+                core::arch::x86_64::_mm256_storeu_ps(
+                    got.as_mut_ptr(),
+                    decode::<16>(bytes.as_ptr()),
+                );
             }
             for (got, bits) in got.into_iter().zip(patterns) {
                 assert_eq!(got.to_bits(), f16_to_f32(bits).to_bits(), "{bits:#06x}");

@@ -564,6 +564,10 @@ fn forward_is_bit_identical_to_the_documented_scalar_order() {
         for (block, embed, hidden, vocab) in [
             (3, 4, vec![16, 13], VOCAB),
             (3, 10, vec![100; 5], ".abcdefghijklmnopqrstuvwxyz"),
+            // Inputs narrower than one 8-lane chunk, layers narrower than a block of 8 rows.
+            (1, 5, vec![3, 8, 17], VOCAB),
+            // Whole chunks only (8 and 24 inputs), and a single row past whole blocks.
+            (2, 4, vec![24, 9], VOCAB),
         ] {
             let spec = tame(FileSpec::folded_with(
                 block, embed, &hidden, vocab, dtype, 21,
