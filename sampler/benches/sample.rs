@@ -1,7 +1,7 @@
 //! Sampling speed of the default architecture (3 x 10 embedding, 5 x 100 hidden, 27 symbols)
 //! with random weights of a trained network's size, for each stored dtype, single thread:
 //! - `unbatched` draws 256 names one by one with a [`Sampler`] (what a device runs);
-//! - `batched` draws the same 256 names with [`generate_batched`], 64 in flight, its logits
+//! - `batched` draws the same 256 names with [`generate_batched`], 256 in flight, its logits
 //!   cache on (what `namegen sample` runs);
 //! - `batched-compute` is the same without the cache: every symbol of every name runs the
 //!   model, the compute-only speed;
@@ -38,7 +38,7 @@ use safetensors::tensor::TensorView;
 
 const VOCAB: &str = ".abcdefghijklmnopqrstuvwxyz";
 const NAMES: usize = 256;
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 const MANY_NAMES: usize = 4096;
 /// The shipped model, trained on `data/names.txt`: the cache's hit rate on real names.
 const TRAINED: &[u8] = include_bytes!("../../data/model-f32.safetensors");

@@ -115,9 +115,8 @@ pub(crate) fn layers<const W: usize>(
 }
 
 /// [`apply`] for x86_64 hosts with AVX2 and F16C: the same bits (see [`crate::avx`]; the tests
-/// compare it with a scalar forward pass), faster than the portable code compiled for AVX2:
-/// one name at a time, f32 a fifth, i8 two fifths, and f16, widened by F16C, nearly five
-/// times.
+/// compare it with a scalar forward pass), faster than the portable code compiled for AVX2,
+/// which cannot keep 8 rows' sums in registers nor widen f16 in one instruction.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,f16c")]
 pub(crate) fn apply_avx2(layer: &Layer<'_>, x: &[f32], out: &mut [f32], activate: bool) {

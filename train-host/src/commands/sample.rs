@@ -11,8 +11,9 @@ use namegen_sampler::{ModelView, Name, Settings, generate_batched};
 use super::CommandError;
 use super::train::load_dataset;
 
-/// Names generated at once; any value gives the same names.
-const BATCH: usize = 64;
+/// Names generated at once; any value gives the same names. 256 rather than fewer: each step
+/// then has enough contexts the cache has not seen to fill the batched kernel's groups.
+const BATCH: usize = 256;
 
 /// With `--exclude-training`, give up after this many candidates per requested name.
 const MAX_TRIES_PER_NAME: usize = 1000;
