@@ -1,8 +1,8 @@
 //! Sampling speed of the default architecture (3 x 10 embedding, 5 x 100 hidden, 27 symbols)
 //! with random weights of a trained network's size, for each stored dtype, single thread:
 //! - `unbatched` draws 256 names one by one with a [`Sampler`] (what a device runs);
-//! - `batched` draws the same 256 names with [`generate_batched`], 256 in flight, its logits
-//!   cache on (what `namegen sample` runs);
+//! - `batched` draws the same 256 names with [`generate_batched`], [`DEFAULT_BATCH`] in
+//!   flight, its logits cache on (what `namegen sample` runs);
 //! - `batched-compute` is the same without the cache: every symbol of every name runs the
 //!   model, the compute-only speed;
 //! - `batched-1024` and `batched-4096` draw 1,024 and 4,096 names with the cache, whose hit
@@ -31,14 +31,13 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterio
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
 use namegen_model::{Context, Dtype, ModelConfig, Rng, TensorName};
 use namegen_sampler::{
-    DEFAULT_CACHE_BYTES, Forward, ModelView, Name, Sampler, Settings, generate_batched,
-    generate_batched_with_cache,
+    DEFAULT_BATCH, DEFAULT_CACHE_BYTES, Forward, ModelView, Name, Sampler, Settings,
+    generate_batched, generate_batched_with_cache,
 };
 use safetensors::tensor::TensorView;
 
 const VOCAB: &str = ".abcdefghijklmnopqrstuvwxyz";
 const NAMES: usize = 256;
-const BATCH: usize = 256;
 const MANY_NAMES: usize = 4096;
 /// The shipped model, trained on `data/names.txt`: the cache's hit rate on real names.
 const TRAINED: &[u8] = include_bytes!("../../data/model-f32.safetensors");
@@ -180,7 +179,7 @@ fn bench_sampling<'c>(
     model: &ModelView<'_>,
 ) -> BenchmarkGroup<'c, WallTime> {
     let settings = Settings::default();
-    let names = generate_batched(model, &settings, 0, MANY_NAMES, BATCH).unwrap();
+    let names = generate_batched(model, &settings, 0, MANY_NAMES, DEFAULT_BATCH).unwrap();
     let [symbols, symbols_1024, many_symbols] = report(label, model, &names);
     let mut group = c.benchmark_group(label);
     group.throughput(Throughput::Elements(symbols as u64));
@@ -200,7 +199,7 @@ fn bench_sampling<'c>(
                     black_box(&settings),
                     0,
                     NAMES,
-                    BATCH,
+                    DEFAULT_BATCH,
                     cache_bytes,
                 ))
             })
@@ -215,7 +214,7 @@ fn bench_sampling<'c>(
                     black_box(&settings),
                     0,
                     count,
-                    BATCH,
+                    DEFAULT_BATCH,
                 ))
             })
         });

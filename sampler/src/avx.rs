@@ -53,8 +53,8 @@ fn kernel<const CHUNK: usize>(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
     let (n, tail) = (x_chunks.len(), x_tail.len());
     let data = matrix.bytes();
     let row_len = matrix.cols() * CHUNK / LANES;
-    if n == 0 || data.len() != matrix.rows() * row_len {
-        // No whole chunk to read the tail from (or an empty matrix): the portable code.
+    if n == 0 || matrix.rows() == 0 || data.len() != matrix.rows() * row_len {
+        // No whole chunk to read the tail from, or no row: the portable code.
         return matrix.matvec(x, out);
     }
     let mut x_last = [0.0f32; LANES];

@@ -99,7 +99,9 @@ pub mod tensor;
 pub mod view;
 
 #[cfg(feature = "std")]
-pub use batch::{DEFAULT_CACHE_BYTES, generate_batched, generate_batched_with_cache};
+pub use batch::{
+    DEFAULT_BATCH, DEFAULT_CACHE_BYTES, generate_batched, generate_batched_with_cache,
+};
 pub use error::LoadError;
 pub use forward::{Forward, TooWide};
 pub use json::JsonError;

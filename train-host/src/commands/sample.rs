@@ -6,14 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use namegen_sampler::{ModelView, Name, Settings, generate_batched};
+use namegen_sampler::{DEFAULT_BATCH, ModelView, Name, Settings, generate_batched};
 
 use super::CommandError;
 use super::train::load_dataset;
-
-/// Names generated at once; any value gives the same names. 256 rather than fewer: each step
-/// then has enough contexts the cache has not seen to fill the batched kernel's groups.
-const BATCH: usize = 256;
 
 /// With `--exclude-training`, give up after this many candidates per requested name.
 const MAX_TRIES_PER_NAME: usize = 1000;
@@ -94,9 +90,9 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode, CommandError> {
         let wanted = if known.is_empty() {
             args.count - names.len()
         } else {
-            BATCH
+            DEFAULT_BATCH
         };
-        let batch = generate_batched(&model, &settings, next, wanted, BATCH)?;
+        let batch = generate_batched(&model, &settings, next, wanted, DEFAULT_BATCH)?;
         next += wanted as u64;
         let fresh = batch
             .into_iter()
