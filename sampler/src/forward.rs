@@ -86,6 +86,11 @@ impl<const W: usize> Forward<W> {
 }
 
 /// Runs every layer on the embedded context in `x`; returns how many logits `x` then holds.
+///
+/// Each layer multiplies `x` into `y`, then writes its activations back into `x`. Writing to
+/// the other buffer, rather than in place, keeps `tanh` a plain vector loop: in place, LLVM
+/// stores the inputs that `tanh` leaves as they are (`|x| < 0.0004`) with a masked store,
+/// which on AMD's cores costs more than the whole activation.
 pub(crate) fn layers<const W: usize>(
     model: &ModelView<'_>,
     x: &mut [f32; W],
@@ -97,18 +102,17 @@ pub(crate) fn layers<const W: usize>(
     let last = model.config().n_layers() - 1;
     for (index, layer) in model.layers().enumerate() {
         let rows = layer.weight.rows();
-        let (input, out) = (&x[..width], &mut y[..rows]);
+        let (input, out) = (&mut x[..], &mut y[..rows]);
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if avx2 {
             // SAFETY: `apply_avx2` requires only that the CPU supports AVX2 and F16C, which
             // were detected at run time above.
-            unsafe { apply_avx2(layer, input, out, index != last) };
+            unsafe { apply_avx2(layer, input, width, out, index != last) };
         } else {
-            apply(layer, input, out, index != last);
+            apply(layer, input, width, out, index != last);
         }
         #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-        apply(layer, input, out, index != last);
-        core::mem::swap(x, y);
+        apply(layer, input, width, out, index != last);
         width = rows;
     }
     width
@@ -119,25 +123,43 @@ pub(crate) fn layers<const W: usize>(
 /// which cannot keep 8 rows' sums in registers nor widen f16 in one instruction.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,f16c")]
-pub(crate) fn apply_avx2(layer: &Layer<'_>, x: &[f32], out: &mut [f32], activate: bool) {
-    crate::avx::matvec(&layer.weight, x, out);
-    finish(layer, out, activate);
+pub(crate) fn apply_avx2(
+    layer: &Layer<'_>,
+    x: &mut [f32],
+    width: usize,
+    out: &mut [f32],
+    activate: bool,
+) {
+    crate::avx::matvec(&layer.weight, &x[..width], out);
+    finish(layer, out, x, activate);
 }
 
-/// One layer: `out = W x + b`, then `tanh` if `activate`.
+/// One layer on the `width` inputs in `x`: `out = W x + b`, then `tanh` if `activate`, written
+/// back into `x`; `out` is scratch space as long as the layer's output.
 #[inline(always)]
-pub(crate) fn apply(layer: &Layer<'_>, x: &[f32], out: &mut [f32], activate: bool) {
-    layer.weight.matvec(x, out);
-    finish(layer, out, activate);
+pub(crate) fn apply(
+    layer: &Layer<'_>,
+    x: &mut [f32],
+    width: usize,
+    out: &mut [f32],
+    activate: bool,
+) {
+    layer.weight.matvec(&x[..width], out);
+    finish(layer, out, x, activate);
 }
 
-/// Adds the bias to `out = W x`, then `tanh` if `activate`.
+/// `x = sums + b`, then `tanh` if `activate`, for the products `sums = W x`.
 #[inline(always)]
-fn finish(layer: &Layer<'_>, out: &mut [f32], activate: bool) {
-    for (value, bias) in out.iter_mut().zip(layer.bias.iter()) {
-        *value += bias;
-    }
+fn finish(layer: &Layer<'_>, sums: &[f32], x: &mut [f32], activate: bool) {
+    let values = sums
+        .iter()
+        .zip(layer.bias.iter())
+        .map(|(sum, bias)| sum + bias);
     if activate {
-        out.iter_mut().for_each(|v| *v = crate::math::tanh(*v));
+        x.iter_mut()
+            .zip(values)
+            .for_each(|(x, v)| *x = crate::math::tanh(v));
+    } else {
+        x.iter_mut().zip(values).for_each(|(x, v)| *x = v);
     }
 }

@@ -332,9 +332,7 @@ impl<'s> Step<'s> {
     /// Writes the weights of `z` into `plain` (as long as `z`) and views both.
     pub(crate) fn new(z: &'s [f32], plain: &'s mut [f32]) -> Self {
         let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for (w, &v) in plain.iter_mut().zip(z) {
-            *w = libm::expf(v - max);
-        }
+        exp_weights(z, max, 1.0, plain);
         Self { z, plain, max }
     }
 
@@ -375,9 +373,7 @@ pub(crate) fn draw(
         weights.copy_from_slice(plain);
     } else {
         let max = allowed.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for (w, &v) in weights.iter_mut().zip(z).skip(first) {
-            *w = libm::expf((v - max) / s.temperature);
-        }
+        exp_weights(allowed, max, s.temperature, &mut weights[first..]);
     }
     // Whether symbol j ranks before symbol i: larger weight, or equal and lower index.
     if s.top_k > 0 {
@@ -418,6 +414,22 @@ pub(crate) fn draw(
         }
     }
     last as u8
+}
+
+/// `out[i] = libm::expf((z[i] - max) / temperature)` for `out` as long as `z` (dividing by 1
+/// is exact, so temperature 1 gives `expf(z[i] - max)`). On x86_64 hosts with AVX2, 8 at a
+/// time with the same bits (`avx.rs`; its tests compare the two on every argument a draw can
+/// have); elsewhere one at a time.
+fn exp_weights(z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `avx::exp_weights` requires only that the CPU supports AVX2, which was
+        // detected just above.
+        return unsafe { crate::avx::exp_weights(z, max, temperature, out) };
+    }
+    for (w, &v) in out.iter_mut().zip(z) {
+        *w = libm::expf((v - max) / temperature);
+    }
 }
 
 /// Whether symbol `j` ranks before symbol `i`: a larger weight, or an equal one and a lower
