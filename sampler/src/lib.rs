@@ -66,9 +66,10 @@
 //!
 //! # RAM
 //!
-//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 872
+//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 1,272
 //! bytes on 64-bit targets and less on 32-bit ones, asserted below 1.5 KB at compile time:
-//! two activation buffers of 100 `f32` ([`Forward`]), the settings and a name counter. While a
+//! two activation buffers of 100 `f32` ([`Forward`]), the logits every name starts from (100
+//! `f32`, computed once), the settings and a name counter. While a
 //! name is drawn, the stack also holds the name being built (160 bytes) and, per draw, the
 //! weights of the symbols (at most 128 `f32`). The model itself stays in the file's bytes
 //! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the vocabulary
