@@ -66,7 +66,7 @@
 //!
 //! # RAM
 //!
-//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 1,272
+//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 1,280
 //! bytes on 64-bit targets and less on 32-bit ones, asserted below 1.5 KB at compile time:
 //! two activation buffers of 100 `f32` ([`Forward`]), the logits every name starts from (100
 //! `f32`, computed once), the settings and a name counter. While a

@@ -134,20 +134,21 @@ pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
 /// `W` is the widest layer its buffers hold (checked against the model by [`Sampler::new`]),
 /// `N` the bytes of each [`Name`]. All its state is fixed-size: `2 * W` f32 of activations,
 /// `W` f32 for the logits every name starts from, the settings, the model reference and a
-/// name counter: 1,272 bytes for [`DefaultSampler`] on 64-bit targets, asserted below 1.5 KB
+/// name counter: 1,280 bytes for [`DefaultSampler`] on 64-bit targets, asserted below 1.5 KB
 /// at compile time.
 ///
-/// Every name's first symbol is drawn after the same context (the start, all `.`), so
-/// [`Sampler::new`] runs the model on it once and each name then needs one forward pass per
-/// symbol after the first: about 1 in 8 fewer for names of 7 characters.
+/// Every name's first symbol is drawn after the same context (the start, all `.`), so the
+/// sampler runs the model on it once, for its first name, and each name then needs one
+/// forward pass per symbol after the first: about 1 in 8 fewer for names of 7 characters.
 #[derive(Clone, Debug)]
 pub struct Sampler<'m, 'a, 'p, const W: usize = DEFAULT_WIDTH, const N: usize = DEFAULT_NAME_BYTES>
 {
     model: &'m ModelView<'a>,
     settings: Settings<'p>,
     forward: Forward<W>,
-    /// The logits after the start context (the first `vocab_size` values).
-    start: [f32; W],
+    /// The logits after the start context (the first `vocab_size` values), once a name needed
+    /// them.
+    start: Option<[f32; W]>,
     next_index: u64,
 }
 
@@ -162,15 +163,11 @@ impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
     pub fn new(model: &'m ModelView<'a>, settings: Settings<'p>) -> Result<Self, SampleError> {
         Forward::<W>::check(model)?;
         validate(model, &settings, N)?;
-        let mut forward = Forward::new();
-        let mut start = [0.0; W];
-        let logits = forward.logits(model, Context::start(model.config().block_size()).ids());
-        start[..logits.len()].copy_from_slice(logits);
         Ok(Self {
             model,
             settings,
-            forward,
-            start,
+            forward: Forward::new(),
+            start: None,
             next_index: 0,
         })
     }
@@ -178,9 +175,16 @@ impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
     /// Name `index` of this seed and these settings, whatever came before.
     pub fn name_at(&mut self, index: u64) -> Name<N> {
         let mut name = InFlight::new(self.model, &self.settings, index);
-        // A new name's context is the start, whose logits `new` kept.
+        // A new name's context is the start; its logits are computed by the first name only.
+        let start = self.start.get_or_insert_with(|| {
+            let mut start = [0.0; W];
+            let context = Context::start(self.model.config().block_size());
+            let logits = self.forward.logits(self.model, context.ids());
+            start[..logits.len()].copy_from_slice(logits);
+            start
+        });
         let vocab = self.model.config().vocab_size();
-        name.advance(&self.start[..vocab], self.model, &self.settings);
+        name.advance(&start[..vocab], self.model, &self.settings);
         while let Some(context) = name.context() {
             let logits = self.forward.logits(self.model, context);
             name.advance(logits, self.model, &self.settings);
