@@ -31,18 +31,19 @@
 //! compare both on every f32 in the range the draws use and on every exponent besides.
 
 use core::arch::x86_64::{
-    __m256, __m256i, _mm_loadl_epi64, _mm_loadu_si128, _mm256_add_epi32, _mm256_add_ps,
+    __m256, __m256i, _CMP_LT_OQ, _mm_loadl_epi64, _mm_loadu_si128, _mm256_add_epi32, _mm256_add_ps,
     _mm256_and_ps, _mm256_and_si256, _mm256_blendv_ps, _mm256_castps_si256, _mm256_castsi256_ps,
-    _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32, _mm256_cvtepi32_ps, _mm256_cvtph_ps,
-    _mm256_cvttps_epi32, _mm256_div_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_mul_ps,
-    _mm256_or_si256, _mm256_permute2f128_ps, _mm256_permutevar8x32_ps, _mm256_set1_epi32,
-    _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_ps,
-    _mm256_slli_epi32, _mm256_srai_epi32, _mm256_storeu_ps, _mm256_sub_ps,
+    _mm256_cmp_ps, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32, _mm256_cvtepi32_ps, _mm256_cvtph_ps,
+    _mm256_cvttps_epi32, _mm256_div_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps,
+    _mm256_movemask_ps, _mm256_mul_ps, _mm256_or_si256, _mm256_permute2f128_ps,
+    _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32,
+    _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_ps, _mm256_slli_epi32,
+    _mm256_srai_epi32, _mm256_storeu_ps, _mm256_sub_ps,
 };
 
 use namegen_model::Dtype;
 
-use crate::tensor::{LANES, Matrix};
+use crate::tensor::{LANES, Matrix, Vector};
 
 /// Rows computed together: 8 sums of 8 lanes, combined into one register.
 const ROWS: usize = 8;
@@ -194,6 +195,60 @@ fn pair_sums(a: __m256, b: __m256) -> __m256 {
     )
 }
 
+/// `x = sums + bias`, then [`crate::math::tanh`] if `activate`: the same bits as the portable
+/// loop, for `sums`, `bias` and `x` of one length, at least `LANES`. The last chunk overlaps
+/// the one before it rather than going one value at a time (each value is a pure function of
+/// its own sum and bias, so computing some twice changes nothing).
+#[target_feature(enable = "avx2")]
+pub(crate) fn finish(sums: &[f32], bias: &Vector<'_>, x: &mut [f32], activate: bool) {
+    let n = sums.len();
+    assert!(n >= LANES, "at least one whole chunk");
+    assert!(
+        bias.len() == n && x.len() == n,
+        "one bias and one output per sum"
+    );
+    let bias = bias.bytes().as_ptr();
+    for start in (0..n).step_by(LANES) {
+        let first = start.min(n - LANES);
+        // SAFETY: `first + LANES <= n`, and `sums`, `x` and `bias` (4 bytes per value) hold
+        // `n` values (checked above); no alignment is required.
+        unsafe {
+            let v = _mm256_add_ps(
+                _mm256_loadu_ps(sums.as_ptr().add(first)),
+                _mm256_loadu_ps(bias.add(4 * first).cast()),
+            );
+            let v = if activate { tanh_lanes(v) } else { v };
+            _mm256_storeu_ps(x.as_mut_ptr().add(first), v);
+        }
+    }
+}
+
+/// [`crate::math::tanh`] of each lane, its operations in its order.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn tanh_lanes(x: __m256) -> __m256 {
+    use crate::math::{ALPHA, BETA, CLAMP, TINY};
+    // `x.clamp(-CLAMP, CLAMP)`: `max(-CLAMP, x)` keeps x when it is NaN, as clamp does.
+    let clamped = _mm256_min_ps(
+        _mm256_set1_ps(CLAMP),
+        _mm256_max_ps(_mm256_set1_ps(-CLAMP), x),
+    );
+    let x2 = _mm256_mul_ps(clamped, clamped);
+    let mut p = _mm256_set1_ps(ALPHA[0]);
+    for &alpha in &ALPHA[1..] {
+        p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(alpha));
+    }
+    p = _mm256_mul_ps(p, clamped);
+    let mut q = _mm256_set1_ps(BETA[0]);
+    for &beta in &BETA[1..] {
+        q = _mm256_add_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(beta));
+    }
+    let ratio = _mm256_div_ps(p, q);
+    let magnitude = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff)));
+    let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(magnitude, _mm256_set1_ps(TINY));
+    _mm256_blendv_ps(ratio, x, tiny)
+}
+
 /// `out[i] = libm::expf((z[i] - max) / temperature)`, bit for bit, for `z` and `out` of the
 /// same length. `temperature` 1 divides exactly, so it also gives `expf(z[i] - max)`.
 #[target_feature(enable = "avx2")]
@@ -310,7 +365,7 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    use super::{LANES, decode, exp_weights};
+    use super::{LANES, decode, exp_weights, tanh_lanes};
     use crate::tensor::f16_to_f32;
 
     /// `exp_weights(z, max, temperature)` against `libm::expf` on every `z` of `bits`, in calls
@@ -328,6 +383,31 @@ mod tests {
                 got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
                 "expf(({z:e} - {max:e}) / {temperature}) = {got:e}, libm {want:e}"
             );
+        }
+    }
+
+    #[test]
+    fn tanh_lanes_are_the_portable_tanh_bit_for_bit() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        // Every 61st bit pattern of both signs, as the portable function's own test.
+        let inputs: Vec<u32> = (0..=u32::MAX).step_by(61).collect();
+        for bits in inputs.chunks_exact(LANES) {
+            let x: [f32; LANES] = core::array::from_fn(|i| f32::from_bits(bits[i]));
+            let mut got = [0.0f32; LANES];
+            // SAFETY: AVX2 was detected above; `x` and `got` are the 32 bytes read and stored.
+            unsafe {
+                let lanes = tanh_lanes(core::arch::x86_64::_mm256_loadu_ps(x.as_ptr()));
+                core::arch::x86_64::_mm256_storeu_ps(got.as_mut_ptr(), lanes);
+            }
+            for (x, got) in x.into_iter().zip(got) {
+                let want = crate::math::tanh(x);
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "tanh({x:e}) = {got:e}, portable {want:e}"
+                );
+            }
         }
     }
 

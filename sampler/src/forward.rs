@@ -131,7 +131,11 @@ pub(crate) fn apply_avx2(
     activate: bool,
 ) {
     crate::avx::matvec(&layer.weight, &x[..width], out);
-    finish(layer, out, x, activate);
+    if out.len() < crate::tensor::LANES {
+        finish(layer, out, x, activate);
+    } else {
+        crate::avx::finish(out, &layer.bias, &mut x[..out.len()], activate);
+    }
 }
 
 /// One layer on the `width` inputs in `x`: `out = W x + b`, then `tanh` if `activate`, written

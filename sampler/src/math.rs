@@ -18,12 +18,12 @@
 //! reference to 1e-5.
 
 /// Beyond this the approximation is within rounding of +-1; clamping keeps it there.
-const CLAMP: f32 = 7.905_311;
+pub(crate) const CLAMP: f32 = 7.905_311;
 /// Below this `tanh(x)` rounds to `x`, and the rational form would lose relative accuracy.
-const TINY: f32 = 0.0004;
+pub(crate) const TINY: f32 = 0.0004;
 /// Numerator coefficients of `x^13, x^11, ..., x^1` (Eigen's, written as the shortest decimals
 /// of the same f32 values).
-const ALPHA: [f32; 7] = [
+pub(crate) const ALPHA: [f32; 7] = [
     -2.760_768_4e-16,
     2.000_188e-13,
     -8.604_672e-11,
@@ -33,7 +33,7 @@ const ALPHA: [f32; 7] = [
     4.893_524_6e-3,
 ];
 /// Denominator coefficients of `x^6, x^4, x^2, x^0`.
-const BETA: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_7e-3, 4.893_525e-3];
+pub(crate) const BETA: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_7e-3, 4.893_525e-3];
 
 /// `tanh(x)` to within 4e-7, the same bits on every target; see the module documentation for
 /// the exact sequence of operations (Horner's rule in `x^2`, highest power first). NaN stays
