@@ -1,6 +1,10 @@
 //! Sampling speed of the default architecture (3 x 10 embedding, 5 x 100 hidden, 27 symbols)
 //! with random weights of a trained network's size, for each stored dtype, single thread:
-//! - `unbatched` draws 256 names one by one with a [`Sampler`] (what a device runs);
+//! - `unbatched` draws 256 names one by one with a [`Sampler`] over a view whose weights
+//!   [`ModelView::pack_weights`] copied into the AVX2 kernel's order (what a host runs one
+//!   name at a time);
+//! - `unbatched-in-place` draws the same names from the view as parsed, its weights read where
+//!   they are in the file, as a device reads them from flash;
 //! - `batched` draws the same 256 names with [`generate_batched`], [`DEFAULT_BATCH`] in
 //!   flight, its logits cache on (what `namegen sample` runs);
 //! - `batched-compute` is the same without the cache: every symbol of every name runs the
@@ -8,8 +12,9 @@
 //! - `batched-1024` and `batched-4096` draw 1,024 and 4,096 names with the cache, whose hit
 //!   rate grows with the number of names in one call (every name starts from the same
 //!   context, and common prefixes repeat); `namegen sample -n 1000` makes one call of 1,000;
-//! - `forward` is one forward pass and `matvec` one 100 x 100 layer's matrix-vector product
-//!   (the portable code, no AVX).
+//! - `forward` is one forward pass (packed weights), `forward-in-place` the same on the view as
+//!   parsed, and `matvec` one 100 x 100 layer's matrix-vector product (the portable code, no
+//!   AVX).
 //!
 //! The group `trained-f32` runs the sampling cases on the shipped model, trained on
 //! `data/names.txt`, whose names repeat contexts more than random weights do.
@@ -171,6 +176,13 @@ fn report(label: &str, model: &ModelView<'_>, names: &[Name]) -> [usize; 3] {
     symbols
 }
 
+/// `model` with its weights packed for the host's kernel.
+fn packed<'a>(model: &ModelView<'a>) -> ModelView<'a> {
+    let mut packed = model.clone();
+    packed.pack_weights();
+    packed
+}
+
 /// The unbatched and batched cases of `model` (see the module documentation), in a group
 /// named `label`, which is returned for more cases.
 fn bench_sampling<'c>(
@@ -183,14 +195,17 @@ fn bench_sampling<'c>(
     let [symbols, symbols_1024, many_symbols] = report(label, model, &names);
     let mut group = c.benchmark_group(label);
     group.throughput(Throughput::Elements(symbols as u64));
-    group.bench_function("unbatched", |b| {
-        b.iter(|| {
-            let sampler = Sampler::<100>::new(model, black_box(settings)).unwrap();
-            sampler.take(NAMES).for_each(|name| {
-                black_box(name);
-            });
-        })
-    });
+    let packed = packed(model);
+    for (case, model) in [("unbatched", &packed), ("unbatched-in-place", model)] {
+        group.bench_function(case, |b| {
+            b.iter(|| {
+                let sampler = Sampler::<100>::new(model, black_box(settings)).unwrap();
+                sampler.take(NAMES).for_each(|name| {
+                    black_box(name);
+                });
+            })
+        });
+    }
     for (case, cache_bytes) in [("batched", DEFAULT_CACHE_BYTES), ("batched-compute", 0)] {
         group.bench_function(case, |b| {
             b.iter(|| {
@@ -228,10 +243,13 @@ fn bench(c: &mut Criterion) {
         let model = ModelView::parse(&bytes).unwrap();
         let mut group = bench_sampling(c, dtype.name(), &model);
         group.throughput(Throughput::Elements(1));
-        group.bench_function("forward", |b| {
-            let mut forward = Forward::<100>::new();
-            b.iter(|| black_box(forward.logits(&model, black_box(&[0, 5, 9]))[0]))
-        });
+        let packed = packed(&model);
+        for (case, model) in [("forward", &packed), ("forward-in-place", &model)] {
+            group.bench_function(case, |b| {
+                let mut forward = Forward::<100>::new();
+                b.iter(|| black_box(forward.logits(model, black_box(&[0, 5, 9]))[0]))
+            });
+        }
         let layer = model.layers().nth(1).unwrap();
         let (x, mut y) = ([0.5f32; 100], [0.0f32; 100]);
         group.bench_function("matvec", |b| {

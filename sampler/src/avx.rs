@@ -1,7 +1,8 @@
 //! Kernels for x86_64 hosts with AVX2 and F16C, written with intrinsics because the compiler
 //! does not find these schedules on its own: the one-name forward pass's matrix-vector product
-//! (the same bits as [`crate::Matrix::matvec`]) and the draw's weights `expf((z - m) / T)` (the
-//! same bits as `libm::expf`).
+//! (the same bits as [`crate::Matrix::matvec`], from the weights in place or from a
+//! [`Packed`] copy), its bias and `tanh` (the same bits as [`crate::math::tanh`]), and the
+//! draw's weights `expf((z - m) / T)` (the same bits as `libm::expf`).
 //!
 //! # The matrix-vector product
 //!
@@ -18,17 +19,24 @@
 //! a partial sum starts at +0 and can never become -0 (an exact cancellation gives +0), so
 //! adding +0 leaves every sum as it was. Reading backwards keeps every load inside its row,
 //! so the rows are addressed with pointers whose bounds are checked once per matrix.
+//! [`Packed`] weights have that padding stored (zero bytes are +0 in every dtype), so its
+//! kernel reads every chunk alike.
 //!
-//! # The weights
+//! # The activation
+//!
+//! [`finish`] adds the bias and runs [`crate::math::tanh`]'s sequence of operations on 8
+//! lanes, its `if` a blend; the tests compare it with the scalar function on every 61st f32.
+//!
+//! # The draw's weights
 //!
 //! [`exp_weights`] runs `libm::expf` (FreeBSD's `e_expf.c`) on 8 lanes at once: the same
 //! argument reduction and polynomial, operation for operation, with its branches on the
-//! argument's range turned into selects. Its one rounding step that is not plain arithmetic,
-//! `scalbnf(y, k)`, multiplies by `2^k`, which is exact while the result stays normal; the
-//! vector code adds `k` to the exponent instead. That is the same below libm's own threshold
-//! `|x| < 87.33655` (`ln 2^126`): there `e^x` is normal, and so is `y 2^k`. A lane past it
-//! (an overflow, an underflow, NaN) goes to `libm::expf` itself. The tests
-//! compare both on every f32 in the range the draws use and on every exponent besides.
+//! argument's range turned into selects. Its last step, `scalbnf(y, k)`, multiplies by `2^k`,
+//! which is exact while the result stays normal; the vector code adds `k` to the exponent
+//! instead. That is the same below libm's own threshold `|x| < 87.33655` (`ln 2^126`): there
+//! `e^x` is normal, and so is `y 2^k`. A lane past it (an overflow, an underflow, NaN) goes to
+//! `libm::expf` itself. The tests compare both on every f32 in the range the draws use
+//! (0 down to -104) and on every 61st f32 besides.
 
 use core::arch::x86_64::{
     __m256, __m256i, _CMP_LT_OQ, _mm_loadl_epi64, _mm_loadu_si128, _mm256_add_epi32, _mm256_add_ps,
@@ -111,24 +119,154 @@ fn kernel<const CHUNK: usize>(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
                 *sum = _mm256_add_ps(*sum, _mm256_mul_ps(w, x_last));
             }
         }
-        let mut sums = combine(sums);
-        if CHUNK == LANES {
-            let mut scales = [0.0f32; ROWS];
-            for (r, scale) in scales.iter_mut().enumerate() {
-                *scale = matrix.scale((first + r).min(last_row));
+        store::<CHUNK>(matrix, first, sums, out);
+    }
+}
+
+/// Combines the 8 rows' sums of the block that starts at row `first`, applies the i8 row
+/// scales (`CHUNK == LANES`), and stores the block's rows that exist into `out`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store<const CHUNK: usize>(
+    matrix: &Matrix<'_>,
+    first: usize,
+    sums: [__m256; ROWS],
+    out: &mut [f32],
+) {
+    let mut sums = combine(sums);
+    if CHUNK == LANES {
+        let mut scales = [0.0f32; ROWS];
+        for (r, scale) in scales.iter_mut().enumerate() {
+            *scale = matrix.scale((first + r).min(matrix.rows() - 1));
+        }
+        sums = _mm256_mul_ps(sums, load(&scales));
+    }
+    if let Some(out) = out.first_chunk_mut::<ROWS>() {
+        // SAFETY: `out` is 8 f32, the 32 bytes stored; no alignment is required.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) };
+    } else {
+        let mut values = [0.0f32; ROWS];
+        // SAFETY: `values` is 8 f32, the 32 bytes stored; no alignment is required.
+        unsafe { _mm256_storeu_ps(values.as_mut_ptr(), sums) };
+        let rest = out.len();
+        out.copy_from_slice(&values[..rest]);
+    }
+}
+
+/// A matrix's stored bytes in the order [`matvec_packed`] reads them: block by block of 8
+/// rows, chunk by chunk, the 8 rows' chunks one after another. The kernel then streams one
+/// run of memory front to back, from a 64-byte boundary, so no load straddles two cache
+/// lines; in the row order, 8 rows are read side by side and rows of 100 f32 start at every
+/// 16-byte offset, so a quarter of the loads straddle. Bytes past a row's end and rows past
+/// the matrix's end are zero: +0 in every dtype, the padding the exactness argument of the
+/// module documentation asks for.
+pub(crate) struct Packed {
+    /// The packed bytes start at `start`, the first 64-byte boundary of the allocation.
+    bytes: std::vec::Vec<u8>,
+    start: usize,
+    len: usize,
+    rows: usize,
+    cols: usize,
+    dtype: Dtype,
+}
+
+impl Packed {
+    /// `matrix`'s bytes, packed.
+    pub(crate) fn new(matrix: &Matrix<'_>) -> Self {
+        let (rows, cols, dtype) = (matrix.rows(), matrix.cols(), matrix.dtype());
+        let chunk = LANES * dtype.size();
+        let chunks = cols.div_ceil(LANES);
+        let len = rows.div_ceil(ROWS) * chunks * ROWS * chunk;
+        let mut bytes = std::vec![0u8; len + 63];
+        let start = bytes.as_ptr().align_offset(64).min(63);
+        let data = &mut bytes[start..start + len];
+        for row in 0..rows {
+            let (block, r) = (row / ROWS, row % ROWS);
+            for (c, piece) in matrix.row_bytes(row).chunks(chunk).enumerate() {
+                let at = ((block * chunks + c) * ROWS + r) * chunk;
+                data[at..at + piece.len()].copy_from_slice(piece);
             }
-            sums = _mm256_mul_ps(sums, load(&scales));
         }
-        if let Some(out) = out.first_chunk_mut::<ROWS>() {
-            // SAFETY: `out` is 8 f32, the 32 bytes stored; no alignment is required.
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) };
-        } else {
-            let mut values = [0.0f32; ROWS];
-            // SAFETY: `values` is 8 f32, the 32 bytes stored; no alignment is required.
-            unsafe { _mm256_storeu_ps(values.as_mut_ptr(), sums) };
-            let rest = out.len();
-            out.copy_from_slice(&values[..rest]);
+        Self {
+            bytes,
+            start,
+            len,
+            rows,
+            cols,
+            dtype,
         }
+    }
+
+    /// The packed bytes.
+    fn data(&self) -> &[u8] {
+        &self.bytes[self.start..self.start + self.len]
+    }
+}
+
+impl core::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Packed")
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("dtype", &self.dtype)
+            .field("bytes", &self.len)
+            .finish()
+    }
+}
+
+/// [`matvec`] reading the weights from `packed`, [`Packed::new`] of `matrix` (whose scales
+/// it uses): the same sums of the same products in the same order, so the same bits. Panics if
+/// `packed` has another shape or dtype, or `x` or `out` the wrong length.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) fn matvec_packed(matrix: &Matrix<'_>, packed: &Packed, x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), matrix.cols(), "one input per column");
+    assert_eq!(out.len(), matrix.rows(), "one output per row");
+    let shape = (packed.rows, packed.cols, packed.dtype);
+    assert_eq!(
+        shape,
+        (matrix.rows(), matrix.cols(), matrix.dtype()),
+        "packed from matrix"
+    );
+    if x.is_empty() {
+        // No chunk at all (which no model's config allows): the portable code.
+        return matrix.matvec(x, out);
+    }
+    match matrix.dtype() {
+        Dtype::F32 => packed_kernel::<32>(matrix, packed.data(), x, out),
+        Dtype::F16 => packed_kernel::<16>(matrix, packed.data(), x, out),
+        Dtype::I8 => packed_kernel::<8>(matrix, packed.data(), x, out),
+    }
+}
+
+/// [`matvec_packed`] for the dtype of `CHUNK` bytes per `LANES` values.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn packed_kernel<const CHUNK: usize>(matrix: &Matrix<'_>, data: &[u8], x: &[f32], out: &mut [f32]) {
+    let (x_chunks, x_tail) = x.as_chunks::<LANES>();
+    let mut x_last = [0.0f32; LANES];
+    x_last[..x_tail.len()].copy_from_slice(x_tail);
+    let x_last = load(&x_last);
+    let block_len = x.len().div_ceil(LANES) * ROWS * CHUNK;
+    for (block, (out, weights)) in out
+        .chunks_mut(ROWS)
+        .zip(data.chunks_exact(block_len))
+        .enumerate()
+    {
+        let mut sums = [_mm256_setzero_ps(); ROWS];
+        for (i, chunk) in weights.chunks_exact(ROWS * CHUNK).enumerate() {
+            // The last chunk of a row with a tail is padded with +0, as is its input.
+            let xs = match x_chunks.get(i) {
+                Some(xs) => load(xs),
+                None => x_last,
+            };
+            for (r, sum) in sums.iter_mut().enumerate() {
+                // SAFETY: `chunk` holds `ROWS * CHUNK` bytes, row `r < ROWS` the `CHUNK` at
+                // `r * CHUNK`.
+                let w = unsafe { decode::<CHUNK>(chunk.as_ptr().add(r * CHUNK)) };
+                *sum = _mm256_add_ps(*sum, _mm256_mul_ps(w, xs));
+            }
+        }
+        store::<CHUNK>(matrix, block * ROWS, sums, out);
     }
 }
 

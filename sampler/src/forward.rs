@@ -98,6 +98,8 @@ pub(crate) fn layers<const W: usize>(
 ) -> usize {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c");
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    let packed = model.packed.as_deref();
     let mut width = model.config().input_width();
     let last = model.config().n_layers() - 1;
     for (index, layer) in model.layers().enumerate() {
@@ -105,9 +107,10 @@ pub(crate) fn layers<const W: usize>(
         let (input, out) = (&mut x[..], &mut y[..rows]);
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if avx2 {
+            let packed = packed.and_then(|packed| packed.get(index));
             // SAFETY: `apply_avx2` requires only that the CPU supports AVX2 and F16C, which
             // were detected at run time above.
-            unsafe { apply_avx2(layer, input, width, out, index != last) };
+            unsafe { apply_avx2(layer, packed, input, width, out, index != last) };
         } else {
             apply(layer, input, width, out, index != last);
         }
@@ -125,12 +128,16 @@ pub(crate) fn layers<const W: usize>(
 #[target_feature(enable = "avx2,f16c")]
 pub(crate) fn apply_avx2(
     layer: &Layer<'_>,
+    packed: Option<&crate::avx::Packed>,
     x: &mut [f32],
     width: usize,
     out: &mut [f32],
     activate: bool,
 ) {
-    crate::avx::matvec(&layer.weight, &x[..width], out);
+    match packed {
+        Some(packed) => crate::avx::matvec_packed(&layer.weight, packed, &x[..width], out),
+        None => crate::avx::matvec(&layer.weight, &x[..width], out),
+    }
     if out.len() < crate::tensor::LANES {
         finish(layer, out, x, activate);
     } else {

@@ -57,10 +57,12 @@
 //! through the documented rule of [`sample`]: name `k` of seed `s` uses
 //! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, when the CPU has them,
 //! the forward pass multiplies with an AVX2 and F16C kernel written to the same order
-//! (`avx.rs`), and the batched generator runs the portable code compiled for AVX-512 or AVX2;
-//! both compute the same bits (Rust neither fuses nor reassociates float operations; the tests
-//! compare the forward pass with a plain scalar one bit for bit, F16C's f16 decoding with the
-//! portable one on every pattern, and batched names with unbatched ones). The batched
+//! (`avx.rs`; from the weights in place, or from the copy `ModelView::pack_weights` makes),
+//! as do its `tanh` and the draw's `expf`, and the batched generator runs the portable code
+//! compiled for AVX-512 or AVX2; all compute the same bits (Rust neither fuses nor
+//! reassociates float operations; the tests compare the forward pass with a plain scalar one
+//! bit for bit, F16C's f16 decoding with the portable one on every pattern, the vector `tanh`
+//! and `expf` with the scalar ones, and batched names with unbatched ones). The batched
 //! generator also memoises logits per context, which changes no bit: they are a pure function
 //! of the context.
 //!
@@ -73,7 +75,8 @@
 //! name is drawn, the stack also holds the name being built (160 bytes) and, per draw, the
 //! weights of the symbols (at most 128 `f32`). The model itself stays in the file's bytes
 //! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the vocabulary
-//! table (1,328 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary).
+//! table (1,328 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary; 16 more with
+//! `std`, for the host's optional packed copy of the weights, `ModelView::pack_weights`).
 #![no_std]
 #![warn(missing_docs)]
 

@@ -515,6 +515,8 @@ impl<'a> ModelView<'a> {
             dtype,
             embedding,
             layers,
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            packed: None,
         })
     }
 }

@@ -14,7 +14,8 @@ pub struct Layer<'a> {
     pub bias: Vector<'a>,
 }
 
-/// A folded model whose bytes have been validated; borrows them, copies no weights.
+/// A folded model whose bytes have been validated; borrows them, copies no weights (unless a
+/// host asks for a packed copy: `ModelView::pack_weights`, with `std`).
 ///
 /// Built by [`ModelView::parse`], which checks everything (shapes agree with the config, the
 /// vocabulary matches the embedding, values finite, scales positive), or by
@@ -28,6 +29,10 @@ pub struct ModelView<'a> {
     pub(crate) dtype: Dtype,
     pub(crate) embedding: Matrix<'a>,
     pub(crate) layers: [Option<Layer<'a>>; MAX_HIDDEN_LAYERS + 1],
+    /// The layers' weights in the AVX2 kernel's order, once [`ModelView::pack_weights`] has
+    /// copied them.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    pub(crate) packed: Option<std::sync::Arc<[crate::avx::Packed]>>,
 }
 
 impl<'a> ModelView<'a> {
@@ -54,5 +59,22 @@ impl<'a> ModelView<'a> {
     /// The Linear layers in order, the output layer last.
     pub fn layers(&self) -> impl Iterator<Item = &Layer<'a>> {
         self.layers.iter().flatten()
+    }
+
+    /// Host only: copies the layers' weights, once, into the order in which the x86_64 AVX2
+    /// kernel reads them (8 rows at a time, chunk by chunk, from a 64-byte boundary), so that
+    /// one name at a time runs faster: on the benchmark machine a forward pass takes about 8 %
+    /// less. Every result stays the same bits. The copy is as large as the weights (about
+    /// 180 KB for the default model in f32); the view still borrows everything else. On other
+    /// targets, or a CPU without AVX2 and F16C, this does nothing.
+    #[cfg(feature = "std")]
+    pub fn pack_weights(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+            let packed = self
+                .layers()
+                .map(|layer| crate::avx::Packed::new(&layer.weight));
+            self.packed = Some(packed.collect());
+        }
     }
 }

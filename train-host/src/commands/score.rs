@@ -27,10 +27,11 @@ pub struct ScoreArgs {
 /// Runs `namegen score`: one line per name, `name  log-likelihood  perplexity`.
 pub fn run(args: &ScoreArgs) -> Result<ExitCode, CommandError> {
     let bytes = super::read(&args.model)?;
-    let model = ModelView::parse(&bytes).map_err(|source| CommandError::Model {
+    let mut model = ModelView::parse(&bytes).map_err(|source| CommandError::Model {
         path: args.model.clone(),
         source,
     })?;
+    model.pack_weights();
     let mut forward = Box::new(Forward::<MAX_WIDTH>::new());
     let mut rows = Vec::new();
     for name in &args.names {
