@@ -82,9 +82,7 @@ fn kernel<const CHUNK: usize>(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
         // No whole chunk to read the tail from, or no row: the portable code.
         return matrix.matvec(x, out);
     }
-    let mut x_last = [0.0f32; LANES];
-    x_last[..tail].copy_from_slice(x_tail);
-    let x_last = load(&x_last);
+    let x_last = load_padded(x_tail);
     // The tail is read as the row's last `LANES` values: lane `l` takes the value in lane
     // `l + LANES - tail`, and lanes past the tail get +0 weights, so their sums are unchanged.
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -243,9 +241,7 @@ pub(crate) fn matvec_packed(matrix: &Matrix<'_>, packed: &Packed, x: &[f32], out
 #[target_feature(enable = "avx2,f16c")]
 fn packed_kernel<const CHUNK: usize>(matrix: &Matrix<'_>, data: &[u8], x: &[f32], out: &mut [f32]) {
     let (x_chunks, x_tail) = x.as_chunks::<LANES>();
-    let mut x_last = [0.0f32; LANES];
-    x_last[..x_tail.len()].copy_from_slice(x_tail);
-    let x_last = load(&x_last);
+    let x_last = load_padded(x_tail);
     let block_len = x.len().div_ceil(LANES) * ROWS * CHUNK;
     for (block, (out, weights)) in out
         .chunks_mut(ROWS)
@@ -295,6 +291,15 @@ unsafe fn decode<const CHUNK: usize>(bytes: *const u8) -> __m256 {
 fn load(x: &[f32; LANES]) -> __m256 {
     // SAFETY: `x` is 8 f32, the 32 bytes read; no alignment is required.
     unsafe { _mm256_loadu_ps(x.as_ptr()) }
+}
+
+/// The up to `LANES` values of `values`, the lanes past them +0. Panics on more.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_padded(values: &[f32]) -> __m256 {
+    let mut padded = [0.0f32; LANES];
+    padded[..values.len()].copy_from_slice(values);
+    load(&padded)
 }
 
 /// Row `r`'s `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))` in lane `r`, for the 8 rows' lanes
@@ -399,9 +404,7 @@ pub(crate) fn exp_weights(z: &[f32], max: f32, temperature: f32, out: &mut [f32]
         *out = exp_lanes(_mm256_div_ps(_mm256_sub_ps(load(z), max), temperature));
     }
     if !z_tail.is_empty() {
-        let mut padded = [0.0f32; LANES];
-        padded[..z_tail.len()].copy_from_slice(z_tail);
-        let x = _mm256_div_ps(_mm256_sub_ps(load(&padded), max), temperature);
+        let x = _mm256_div_ps(_mm256_sub_ps(load_padded(z_tail), max), temperature);
         out_tail.copy_from_slice(&exp_lanes(x)[..z_tail.len()]);
     }
 }
@@ -518,10 +521,15 @@ mod tests {
         for (&z, got) in z.iter().zip(got) {
             let want = libm::expf((z - max) / temperature);
             assert!(
-                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                same_bits(got, want),
                 "expf(({z:e} - {max:e}) / {temperature}) = {got:e}, libm {want:e}"
             );
         }
+    }
+
+    /// The same bits, or NaN both (a NaN's payload is not part of either function's result).
+    fn same_bits(got: f32, want: f32) -> bool {
+        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan())
     }
 
     #[test]
@@ -542,7 +550,7 @@ mod tests {
             for (x, got) in x.into_iter().zip(got) {
                 let want = crate::math::tanh(x);
                 assert!(
-                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    same_bits(got, want),
                     "tanh({x:e}) = {got:e}, portable {want:e}"
                 );
             }
