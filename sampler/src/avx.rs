@@ -320,7 +320,8 @@ fn group_rows<const R: usize>(
     }
     // The lanes in the order of the combine tree `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))`, so
     // each finished sum joins the tree at once: per row and half, `pair` holds s0 then
-    // s0+s4 (s1, s1+s5), `single` s2 (s3), and `left` the first half of the tree.
+    // s0+s4 (s1, s1+s5), `single` s2 (s3), `left` the first half of the tree and `total`
+    // the whole.
     let zero = [[_mm256_setzero_ps(); 2]; R];
     let (mut pair, mut single, mut left, mut total) = (zero, zero, zero, zero);
     for (k, lane) in [0, 4, 2, 6, 1, 5, 3, 7].into_iter().enumerate() {
