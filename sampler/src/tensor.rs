@@ -274,8 +274,8 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// Inputs [`Matrix::matmul_group`] multiplies at once: one 16-wide AVX-512 register of f32
-/// (two AVX2 ones).
+/// Inputs [`Matrix::matmul_group`] multiplies at once: two 8-wide AVX2 registers of f32
+/// (one 16-wide AVX-512 register).
 pub const GROUP: usize = 16;
 
 /// Rows the matrix-vector kernel computes together. Four rows of eight lanes are enough
