@@ -205,9 +205,8 @@ pub fn generate_batched_with_cache(
 }
 
 /// Every layer's weights decoded as stored ([`Matrix::row_raw_into`], row after row), for
-/// [`crate::avx::matmul_group`], on x86_64 hosts with AVX2 (AVX-512 ones included: there the
-/// portable kernel compiled for AVX-512 measured 6 to 19 % slower than this one); `None`
-/// elsewhere.
+/// [`crate::avx::matmul_group`], on x86_64 hosts with AVX2 (AVX-512 ones included; the module
+/// doc gives why); `None` elsewhere.
 fn avx2_weights(model: &ModelView<'_>) -> Option<Vec<Vec<f32>>> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
@@ -333,8 +332,8 @@ mod tests {
     use super::{GROUP, ModelView, decode, layers, layers_avx2, portable_group};
 
     /// The portable path is the one every host without AVX2 runs; the names test compares the
-    /// AVX2 path with the unbatched sampler, so this ties the portable one to it, layer for
-    /// layer, on the shipped models and three groups of random inputs.
+    /// AVX2 path with the unbatched sampler, so this ties the portable one to it: the logits
+    /// after all the layers, on the shipped models and three groups of random inputs.
     #[test]
     fn portable_layers_are_the_avx2_layers_bit_for_bit() {
         if !std::is_x86_feature_detected!("avx2") {

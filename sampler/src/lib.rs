@@ -58,13 +58,12 @@
 //! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, when the CPU has them,
 //! the forward pass multiplies with an AVX2 and F16C kernel written to the same order
 //! (`avx.rs`; from the weights in place, or from the copy `ModelView::pack_weights` makes),
-//! as do its `tanh` and the draw's `expf`, and the batched generator an AVX2 kernel across
-//! 16 contexts; all compute the same bits (Rust neither fuses nor
-//! reassociates float operations; the tests compare the forward pass with a plain scalar one
-//! bit for bit, F16C's f16 decoding with the portable one on every pattern, the vector `tanh`
-//! and `expf` with the scalar ones, and batched names with unbatched ones). The batched
-//! generator also memoises logits per context, which changes no bit: they are a pure function
-//! of the context.
+//! as do its `tanh` and the draw's `expf`, and the batched generator runs an AVX2 kernel
+//! across 16 contexts; all compute the same bits (Rust neither fuses nor reassociates float
+//! operations; the tests compare the forward pass with a plain scalar one bit for bit, F16C's
+//! f16 decoding with the portable one on every pattern, the vector `tanh` and `expf` with the
+//! scalar ones, and batched names with unbatched ones). The batched generator also memoises
+//! logits per context, which changes no bit: they are a pure function of the context.
 //!
 //! # RAM
 //!
