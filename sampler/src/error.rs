@@ -200,6 +200,18 @@ pub enum LoadError {
         /// Index of the value in the tensor, row-major.
         index: usize,
     },
+    /// The values are finite but so large that f32 arithmetic could overflow for some
+    /// context: a decoded embedding value, or a layer's output before `tanh` (the logits for
+    /// the last layer), may exceed [`crate::MAX_MAGNITUDE`] in magnitude, which could make
+    /// the logits infinite or NaN. Checked last, once every other check has passed.
+    MayOverflow {
+        /// The embedding; the bias of the layer when it alone is out of range; else the
+        /// layer's weight (the layer's weights, and for the first layer the embedding, add up
+        /// to too much).
+        tensor: TensorName,
+        /// The embedding's row (symbol) or the layer's output.
+        row: usize,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -326,6 +338,14 @@ impl fmt::Display for LoadError {
                     "tensor {tensor}: value {index} is -128, outside -127..=127"
                 )
             }
+            // The limit written out rather than formatted from `MAX_MAGNITUDE`: formatting an
+            // f64 links core's float printing, 7 KB gzipped in the WASM module. A test ties the
+            // text to the constant.
+            Self::MayOverflow { tensor, row } => write!(
+                f,
+                "tensor {tensor}: values too large for f32 arithmetic: row {row} can exceed \
+                 1e37 in magnitude for some context, which could make the logits infinite or NaN"
+            ),
         }
     }
 }

@@ -88,9 +88,12 @@ impl<'a> ModelView<'a> {
     /// Checks the vocabulary, the config, that the dtype's kernel is built in and that `data`
     /// is exactly as long as the tensors, so every tensor view has its shape and no input
     /// can make the sampler panic or read out of bounds. The values are not checked (finite,
-    /// scales positive, i8 weights above -128): that is [`ModelView::parse`]'s work, to be
-    /// done on the file `data` came from, for example by a build script; unchecked values can
-    /// only make the names meaningless. Allocates nothing, copies no weights.
+    /// scales positive, i8 weights above -128, small enough that no logit can overflow):
+    /// that is [`ModelView::parse`]'s work, to be done on the file `data` came from, for
+    /// example by a build script, and this trusts it was done: on a part too small for the
+    /// JSON reader, those checks would take flash it does not have (the overflow bound alone
+    /// is f64 arithmetic, which a Cortex-M3 emulates in software). Unchecked values can only
+    /// make the names meaningless. Allocates nothing, copies no weights.
     pub fn from_layout(layout: &Layout<'_>, data: &'a [u8]) -> Result<Self, LayoutError> {
         let vocab = Vocabulary::from_symbols(layout.symbols).map_err(LayoutError::Vocab)?;
         let config = ModelConfig::new(

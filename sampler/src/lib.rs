@@ -90,6 +90,7 @@ compile_error!("namegen-sampler needs at least one of the features f32, f16 and 
 mod avx;
 #[cfg(feature = "std")]
 pub mod batch;
+mod bound;
 mod error;
 pub mod forward;
 mod json;
@@ -105,6 +106,7 @@ pub mod view;
 pub use batch::{
     DEFAULT_BATCH, DEFAULT_CACHE_BYTES, generate_batched, generate_batched_with_cache,
 };
+pub use bound::MAX_MAGNITUDE;
 pub use error::LoadError;
 pub use forward::{Forward, TooWide};
 pub use json::JsonError;

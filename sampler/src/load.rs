@@ -426,8 +426,11 @@ impl<'a> ModelView<'a> {
     /// Checks, in this order: the header length against the file, the header's JSON, the
     /// metadata (format, version, dtype, vocabulary, config), that exactly the tensors the
     /// config and dtype call for are present, each one's dtype, shape and offsets, that the
-    /// tensors tile the data section without overlap or gap, and that every value is finite,
-    /// every scale positive and every i8 weight in `-127..=127`. The first failure is
+    /// tensors tile the data section without overlap or gap, that every value is finite,
+    /// every scale positive and every i8 weight in `-127..=127`, and last that the values are
+    /// small enough for f32: no context can take any value of the forward pass beyond
+    /// [`crate::MAX_MAGNITUDE`], so an accepted model gives finite logits for every context
+    /// and the sampler's draws and log-likelihoods never meet a NaN. The first failure is
     /// returned. Never panics, allocates nothing, and accepts nothing the `safetensors`
     /// crate (0.8) refuses. Weights are not copied: the view reads them from `bytes`, at
     /// any alignment.
@@ -509,7 +512,7 @@ impl<'a> ModelView<'a> {
                 *layer = Some(Layer { weight, bias });
             }
         }
-        Ok(ModelView {
+        let view = ModelView {
             config,
             vocab,
             dtype,
@@ -517,7 +520,9 @@ impl<'a> ModelView<'a> {
             layers,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             packed: None,
-        })
+        };
+        crate::bound::check(&view)?;
+        Ok(view)
     }
 }
 

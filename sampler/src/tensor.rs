@@ -272,6 +272,33 @@ impl<'a> Matrix<'a> {
             Kernel::I8 => decode_into::<I8, 8>(bytes, out),
         }
     }
+
+    /// Value `col` of row `row` as stored, without the i8 scale: the number the kernels
+    /// multiply by, decoded by the same function. Panics out of range, like slice indexing.
+    pub(crate) fn raw(&self, row: usize, col: usize) -> f32 {
+        assert!(col < self.cols, "column past the end");
+        let size = self.dtype().size();
+        let bytes = &self.row_bytes(row)[col * size..][..size];
+        match self.kernel {
+            #[cfg(feature = "f32")]
+            Kernel::F32 => F32Le::one(bytes),
+            #[cfg(feature = "f16")]
+            Kernel::F16 => F16Le::one(bytes),
+            #[cfg(feature = "i8")]
+            Kernel::I8 => I8::one(bytes),
+        }
+    }
+
+    /// Value `col` of row `row` as [`Matrix::row_into`] writes it: the same f32 bits,
+    /// `q * scale` rounded to f32 for i8 (which may overflow to infinity).
+    pub(crate) fn value(&self, row: usize, col: usize) -> f32 {
+        let raw = self.raw(row, col);
+        if self.dtype() == Dtype::I8 {
+            raw * self.scale(row)
+        } else {
+            raw
+        }
+    }
 }
 
 /// Inputs [`Matrix::matmul_group`] multiplies at once: two 8-wide AVX2 registers of f32

@@ -18,10 +18,10 @@ pub struct Layer<'a> {
 /// host asks for a packed copy: `ModelView::pack_weights`, with `std`).
 ///
 /// Built by [`ModelView::parse`], which checks everything (shapes agree with the config, the
-/// vocabulary matches the embedding, values finite, scales positive), or by
-/// [`ModelView::from_layout`] for data a build script took from a file `parse` accepted, which
-/// checks the shapes only. Either way every tensor has the shape its config calls for, so the
-/// sampler never reads out of bounds.
+/// vocabulary matches the embedding, values finite, scales positive, weights small enough
+/// that no logit can overflow), or by [`ModelView::from_layout`] for data a build script took
+/// from a file `parse` accepted, which checks the shapes only. Either way every tensor has
+/// the shape its config calls for, so the sampler never reads out of bounds.
 #[derive(Clone, Debug)]
 pub struct ModelView<'a> {
     pub(crate) config: ModelConfig,

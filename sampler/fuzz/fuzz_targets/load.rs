@@ -1,16 +1,48 @@
 //! Any bytes through the loader: it must never panic, and whatever it accepts must hold up to
-//! every promise the view makes, read through the public accessors.
+//! every promise the view makes, read through the public accessors, and give finite logits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use namegen_model::config::{MAX_BLOCK_SIZE, MAX_WIDTH};
 use namegen_model::{Dtype, TensorName};
-use namegen_sampler::{Matrix, ModelView};
+use namegen_sampler::{Forward, Matrix, ModelView};
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(view) = ModelView::parse(bytes) {
         check(&view);
+        check_logits(&view);
     }
 });
+
+/// The loader bounds every value of the forward pass over all contexts, so any context must
+/// give finite logits; a few that differ in every position (the start, the last symbol
+/// repeated, the symbols in order and in reverse) stand for all of them.
+fn check_logits(view: &ModelView<'_>) {
+    // Every model the format allows fits buffers of the widest layer it allows.
+    Forward::<MAX_WIDTH>::check(view).expect("an accepted model fits the widest buffers");
+    let mut forward = Forward::<MAX_WIDTH>::new();
+    let config = view.config();
+    let (vocab, block) = (config.vocab_size(), config.block_size());
+    let mut context = [0u8; MAX_BLOCK_SIZE];
+    for kind in 0..4 {
+        for (i, slot) in context[..block].iter_mut().enumerate() {
+            let symbol = match kind {
+                0 => 0,
+                1 => vocab - 1,
+                2 => i % vocab,
+                _ => vocab - 1 - i % vocab,
+            };
+            *slot = u8::try_from(symbol).expect("vocabularies hold at most 128 symbols");
+        }
+        let logits = forward.logits(view, &context[..block]);
+        assert_eq!(logits.len(), vocab);
+        assert!(
+            logits.iter().all(|z| z.is_finite()),
+            "context {:?} gives logits {logits:?}",
+            &context[..block]
+        );
+    }
+}
 
 fn check(view: &ModelView<'_>) {
     let config = view.config();

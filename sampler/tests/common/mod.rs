@@ -559,6 +559,22 @@ pub fn bad_files() -> Vec<BadFile> {
         E::NonFinite { tensor: T::Embedding, index: 19 });
     case!(files, "i8 weight -128", with_tensor(&i8_spec, "layers.2.weight", |t| t.data[6] = 0x80),
         E::QuantOutOfRange { tensor: T::Weight(2), index: 6 });
+
+    // Finite values too large for f32 arithmetic: the bound every value of the forward pass
+    // must keep for every context (1e37). Value 19 of layers.1.weight is in row 19 / 8 = 2.
+    case!(files, "3e38 hidden weight", with_f32(&f32_spec, "layers.1.weight", 19, 3e38),
+        E::MayOverflow { tensor: T::Weight(1), row: 2 });
+    case!(files, "3e38 embedding", with_f32(&f32_spec, "emb.weight", 9, 3e38),
+        E::MayOverflow { tensor: T::Embedding, row: 2 });
+    case!(files, "3e38 last bias", with_f32(&f32_spec, "layers.2.bias", 3, 3e38),
+        E::MayOverflow { tensor: T::Bias(2), row: 3 });
+    case!(files, "1e38 f16 bias", with_f32(&f16_spec, "layers.1.bias", 5, 1e38),
+        E::MayOverflow { tensor: T::Bias(1), row: 5 });
+    case!(files, "3e38 i8 scale", with_f32(&i8_spec, "layers.1.scale", 6, 3e38),
+        E::MayOverflow { tensor: T::Weight(1), row: 6 });
+    // q * 3e38 overflows to infinity when the forward pass decodes the row.
+    case!(files, "3e38 i8 embedding scale", with_f32(&i8_spec, "emb.scale", 3, 3e38),
+        E::MayOverflow { tensor: T::Embedding, row: 3 });
     files
 }
 
