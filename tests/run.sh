@@ -59,8 +59,8 @@ step "WASM module: formatting and lints (its own workspace, sampler/wasm)"
     cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
 )
 
-step "fuzz targets: formatting (they build with nightly and cargo-fuzz: sampler/fuzz/README.md)"
-rustfmt --check --edition 2024 sampler/fuzz/fuzz_targets/*.rs
+step "fuzz targets: formatting (they build with nightly and cargo-fuzz: sampler/fuzz/README.md, files/fuzz/README.md)"
+rustfmt --check --edition 2024 sampler/fuzz/fuzz_targets/*.rs files/fuzz/fuzz_targets/*.rs
 
 step "tests"
 cargo test --workspace

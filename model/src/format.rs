@@ -15,6 +15,20 @@ pub const FOLDED_FORMAT: &str = "namegen-folded";
 /// `format_version` written and accepted by this version of the contract.
 pub const FORMAT_VERSION: &str = "1";
 
+/// The largest file either format can be: every limit of [`crate::config`] at its maximum
+/// (the widest embedding, every hidden layer `MAX_WIDTH` wide, the largest vocabulary), every
+/// tensor f32, and a 1 MiB header. A host refuses a larger file before reading it.
+pub const MAX_FILE_BYTES: u64 = {
+    use crate::config::MAX_WIDTH;
+    use crate::vocab::MAX_VOCAB;
+    let (width, layers, vocab) = (MAX_WIDTH as u64, MAX_HIDDEN_LAYERS as u64, MAX_VOCAB as u64);
+    let embedding = vocab * width;
+    let weights = width * width * layers + width * vocab;
+    // gamma, beta, running mean and running variance: more than a folded model's biases.
+    let batchnorm = 4 * (width * layers + vocab);
+    4 * (embedding + weights + batchnorm) + (1 << 20)
+};
+
 /// The `__metadata__` keys. Every value is a string, as safetensors requires.
 pub mod keys {
     /// [`super::UNFOLDED_FORMAT`] or [`super::FOLDED_FORMAT`].
@@ -344,6 +358,21 @@ impl fmt::Display for MetadataError {
 }
 
 impl core::error::Error for MetadataError {}
+
+impl MetadataError {
+    /// The metadata key whose value is at fault, for messages that name it.
+    pub const fn key(&self) -> &'static str {
+        match self {
+            Self::NotANumber { key } => key,
+            Self::Config(ConfigError::BlockSize(_)) => keys::BLOCK_SIZE,
+            Self::Config(ConfigError::EmbedDim(_)) => keys::EMBED_DIM,
+            Self::Config(ConfigError::VocabSize(_)) => keys::VOCAB,
+            Self::Config(ConfigError::HiddenLayers(_) | ConfigError::HiddenWidth { .. }) => {
+                keys::HIDDEN
+            }
+        }
+    }
+}
 
 impl From<ConfigError> for MetadataError {
     fn from(e: ConfigError) -> Self {

@@ -23,10 +23,10 @@
 //! let scored = score(&model, &mut Forward::<100>::new(), "emma")?;
 //! println!("{:.3} nats, perplexity {:.2}", scored.log_likelihood, scored.perplexity());
 //!
-//! // On the host (`std` feature): names 0..1000 of the same settings, 64 in flight at a time;
+//! // On the host (`std` feature): names 0..1000 of the same settings, DEFAULT_BATCH in flight;
 //! // exactly the names the sampler above gives one by one.
 //! # #[cfg(feature = "std")]
-//! let names = namegen_sampler::generate_batched(&model, &settings, 0, 1000, 64)?;
+//! let names = namegen_sampler::generate_batched(&model, &settings, 0, 1000, namegen_sampler::DEFAULT_BATCH)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -2,8 +2,8 @@
 //! single-precision arithmetic.
 //!
 //! Why not `libm::tanhf`: it picks one of several formulas by the argument's range, and with
-//! activations spread over every range those branches are unpredictable; its 400 calls per
-//! character cost more than all the matrix arithmetic together (about 8 ns each on the
+//! activations spread over every range those branches are unpredictable; its 500 calls per
+//! character (one per hidden unit) cost more than all the matrix arithmetic together (about 8 ns each on the
 //! benchmark machine, and no way to vectorise them). This function is one fixed sequence of
 //! comparisons, multiplications, additions and one division, so:
 //! - it gives the same bits on every target (IEEE `+ - * /` are correctly rounded everywhere,

@@ -301,8 +301,7 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// Inputs [`Matrix::matmul_group`] multiplies at once: two 8-wide AVX2 registers of f32
-/// (one 16-wide AVX-512 register).
+/// Inputs [`Matrix::matmul_group`] multiplies at once: two 8-wide AVX2 registers of f32.
 pub const GROUP: usize = 16;
 
 /// Rows the matrix-vector kernel computes together. Four rows of eight lanes are enough

@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 use namegen_model::Dtype;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, write_atomically};
 use crate::export::{ExportCheck, FoldedWeights, UnfoldedWeights, provenance};
 use crate::verify::Report;
+use namegen_files::checkpoint::Checkpoint;
+use namegen_files::input::{ReadError, read_bounded};
+
+/// The largest card read: a card is a few kilobytes.
+const MAX_CARD_BYTES: u64 = 1 << 20;
 
 /// `model.safetensors` -> `model.card.json`.
 pub fn path_for(model: &Path) -> PathBuf {
@@ -103,15 +107,14 @@ impl ModelCard {
         }
     }
 
-    /// Reads a card written by [`ModelCard::save`].
-    pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let io = |source| CheckpointError::Io {
+    /// Reads a card written by [`ModelCard::to_bytes`].
+    pub fn load(path: &Path) -> Result<Self, ReadError> {
+        let bytes = read_bounded(path, MAX_CARD_BYTES, "model card")?;
+        serde_json::from_slice(&bytes).map_err(|e| ReadError::Io {
+            what: "model card",
             path: path.to_owned(),
-            source,
-        };
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        serde_json::from_str(&text)
-            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
     }
 
     /// Adds `namegen verify`'s figures.
@@ -119,9 +122,8 @@ impl ModelCard {
         self.verification = serde_json::to_value(report).ok();
     }
 
-    /// Writes the card atomically, pretty-printed.
-    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
-        write_atomically(path, text.as_bytes())
+    /// The card's file: pretty-printed JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        (serde_json::to_string_pretty(self).unwrap_or_default() + "\n").into_bytes()
     }
 }

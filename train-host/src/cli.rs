@@ -1,13 +1,12 @@
-//! The `namegen` command line: one [`Command`] variant per subcommand, each run by a function
-//! in its own module under [`crate::commands`]. New commands (export, verify, sample, ...) are
-//! added as another variant and module.
+//! The `namegen` command line: one [`Command`] variant per subcommand (pipeline, train, bench,
+//! stats, export, verify, sample, score, split), each run by a function in its own module
+//! under [`crate::commands`].
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::commands;
-use crate::trainer::{Backend, GradPath};
 
 /// namegen: a character-level name generator (makemore part 3) trained with burn on the CPU.
 #[derive(Debug, Parser)]
@@ -52,24 +51,6 @@ pub enum BenchTarget {
     Train(commands::bench::BenchArgs),
 }
 
-/// `--backend` on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendArg {
-    /// burn's pure-Rust flex backend.
-    Flex,
-    /// burn's ndarray backend.
-    Ndarray,
-}
-
-impl From<BackendArg> for Backend {
-    fn from(arg: BackendArg) -> Self {
-        match arg {
-            BackendArg::Flex => Backend::Flex,
-            BackendArg::Ndarray => Backend::Ndarray,
-        }
-    }
-}
-
 /// `--dtype` on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DtypeArg {
@@ -87,24 +68,6 @@ impl From<DtypeArg> for namegen_model::Dtype {
             DtypeArg::F32 => Self::F32,
             DtypeArg::F16 => Self::F16,
             DtypeArg::I8 => Self::I8,
-        }
-    }
-}
-
-/// `--grad` on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GradArg {
-    /// The closed-form backward pass.
-    Manual,
-    /// burn's autodiff.
-    Autodiff,
-}
-
-impl From<GradArg> for GradPath {
-    fn from(arg: GradArg) -> Self {
-        match arg {
-            GradArg::Manual => GradPath::Manual,
-            GradArg::Autodiff => GradPath::Autodiff,
         }
     }
 }

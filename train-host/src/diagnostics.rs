@@ -4,12 +4,9 @@
 //! ratio (log10), recorded every few steps; the loss of every step; and activation and
 //! gradient histograms of the last recorded step. Saved as JSON; [`crate::plots`] draws it.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::backward::Gradients;
-use crate::checkpoint::{CheckpointError, write_atomically};
 use crate::network::{Mlp, TrainForward, values};
 
 /// A tanh output counts as saturated above this magnitude (the lecture's threshold).
@@ -270,10 +267,11 @@ impl Diagnostics {
         lines
     }
 
-    /// Writes [`Diagnostics::to_json`] to `path` atomically.
-    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let text = serde_json::to_string_pretty(&self.to_json()).unwrap_or_default();
-        write_atomically(path, text.as_bytes())
+    /// The bytes of the diagnostics file: [`Diagnostics::to_json`], pretty-printed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_string_pretty(&self.to_json())
+            .unwrap_or_default()
+            .into_bytes()
     }
 }
 

@@ -12,9 +12,9 @@ use namegen_model::format::{self, keys};
 use namegen_model::reference::{Folded, Unfolded};
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
-use crate::checkpoint::Checkpoint;
-use crate::safetensors_file::{self, TensorBytes};
 use crate::verify::{Bound, ContextSet, LogitSource, SamplerLogits};
+use namegen_files::checkpoint::Checkpoint;
+use namegen_files::safetensors_file::{self, TensorBytes};
 
 /// An unfolded checkpoint's numbers widened to f64, the precision of the fold.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,6 +153,29 @@ impl FoldedWeights {
         safetensors_file::encode(&metadata, &tensors)
     }
 
+    /// Refuses values that `dtype` (f32 for the vectors) cannot store: rounding them would
+    /// give infinities.
+    fn check_range(&self, dtype: Dtype) -> Result<(), ExportError> {
+        for name in format::folded_tensors(&self.config, dtype) {
+            let stored = name.dtype(Some(dtype));
+            let (values, largest) = match (name, stored) {
+                (TensorName::EmbeddingScale | TensorName::Scale(_), _) => continue,
+                (TensorName::Embedding, _) => (&self.embedding, largest(stored)),
+                (TensorName::Weight(i), _) => (&self.weights[i], largest(stored)),
+                _ => (&self.biases[name.layer().unwrap_or(0)], largest(Dtype::F32)),
+            };
+            if let Some(&value) = values.iter().find(|v| v.abs() > largest) {
+                return Err(ExportError::OutOfRange {
+                    tensor: name.to_string(),
+                    value,
+                    dtype: stored,
+                    largest,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// One tensor of the folded file: matrices rounded to `dtype` (with per-row scales for
     /// i8), vectors as f32.
     fn encode(&self, name: TensorName, dtype: Dtype) -> TensorBytes {
@@ -202,6 +225,15 @@ impl FoldedWeights {
     }
 }
 
+/// The largest magnitude `dtype` stores without becoming infinite (i8 rows are scaled to fit,
+/// their scale being f32).
+fn largest(dtype: Dtype) -> f64 {
+    match dtype {
+        Dtype::F16 => f64::from(f16::MAX),
+        _ => f64::from(f32::MAX),
+    }
+}
+
 /// Why a checkpoint cannot be exported.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -221,7 +253,32 @@ pub enum ExportError {
         /// The f32 bound.
         bound: f64,
     },
-    /// The sampler refused the file just written: a bug in the writer, never the user's.
+    /// A folded value does not fit the dtype (f16 holds magnitudes up to 65,504): the
+    /// checkpoint's weights or BatchNorm statistics are too large for it.
+    #[error(
+        "the folded {tensor} holds {value:e}, which {dtype} cannot store (largest {largest:e}): \
+         the checkpoint's weights or BatchNorm statistics are too large for {dtype}; export \
+         another dtype"
+    )]
+    OutOfRange {
+        /// The tensor.
+        tensor: String,
+        /// The value.
+        value: f64,
+        /// The dtype asked for.
+        dtype: Dtype,
+        /// The largest magnitude it holds.
+        largest: f64,
+    },
+    /// The folded weights are so large that some context could drive a logit past what f32
+    /// arithmetic holds, so the sampler refuses them: the checkpoint's doing, not the writer's.
+    #[error(
+        "the folded model's weights are too large to sample from ({0}): the checkpoint's \
+         weights or BatchNorm statistics are extreme; retrain with a smaller learning rate"
+    )]
+    MayOverflow(namegen_sampler::LoadError),
+    /// The sampler refused the file just written for any other reason: a bug in the writer,
+    /// never the user's.
     #[error("internal error: the written model does not load: {0}")]
     SelfCheck(namegen_sampler::LoadError),
 }
@@ -266,8 +323,12 @@ pub fn provenance(checkpoint: &Checkpoint) -> BTreeMap<String, String> {
 pub fn export(checkpoint: &Checkpoint, dtype: Dtype) -> Result<Exported, ExportError> {
     let mut unfolded = UnfoldedWeights::new(checkpoint);
     let folded = unfolded.with_reference(FoldedWeights::fold)?;
+    folded.check_range(dtype)?;
     let bytes = folded.to_safetensors(&checkpoint.vocab, dtype, &provenance(checkpoint));
-    let view = namegen_sampler::ModelView::parse(&bytes).map_err(ExportError::SelfCheck)?;
+    let view = namegen_sampler::ModelView::parse(&bytes).map_err(|e| match e {
+        namegen_sampler::LoadError::MayOverflow { .. } => ExportError::MayOverflow(e),
+        e => ExportError::SelfCheck(e),
+    })?;
     let config = checkpoint.config;
     let contexts = ContextSet::new(config.vocab_size(), config.block_size(), 0);
     let mut a = vec![0.0; contexts.len() * config.vocab_size()];

@@ -3,20 +3,23 @@
 //! `namegen` program.
 //!
 //! The shared contract (vocabulary, config, split, PRNG, file formats) lives in
-//! `namegen-model`; this crate adds everything that needs `std` and burn.
+//! `namegen-model`, the reading and writing of files in `namegen-files`; this crate adds the
+//! trainer (burn), the fold's export and verification, and the program.
 #![warn(missing_docs)]
+// Results through `outln!` (a closed stdout ends the command quietly), messages through
+// `note!` (a closed stderr is ignored): `println!` would panic on either.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod backward;
 pub mod card;
-pub mod checkpoint;
 pub mod cli;
 pub mod commands;
-pub mod dataset;
+pub mod console;
 pub mod diagnostics;
 pub mod export;
+pub mod interrupt;
 pub mod network;
 pub mod plots;
-pub mod safetensors_file;
 pub mod trainer;
 pub mod verify;
 

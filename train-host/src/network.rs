@@ -18,7 +18,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use namegen_model::ModelConfig;
 
-use crate::checkpoint::{Checkpoint, LayerWeights};
+use namegen_files::checkpoint::{Checkpoint, LayerWeights};
 
 /// One Linear layer and the BatchNorm after it.
 #[derive(Module, Debug)]

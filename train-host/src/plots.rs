@@ -5,7 +5,6 @@
 //! The font is embedded (DejaVu Sans Mono, `assets/`), so the plots look the same on every
 //! machine and need no system fonts.
 
-use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::types::RangedCoordf64;
@@ -19,10 +18,10 @@ const SIZE: (u32, u32) = (1000, 500);
 
 /// Why a plot could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot draw {path}: {reason}")]
+#[error("cannot draw {plot}: {reason}")]
 pub struct PlotError {
-    /// The PNG file.
-    pub path: PathBuf,
+    /// The PNG file's name.
+    pub plot: &'static str,
     /// What went wrong.
     pub reason: String,
 }
@@ -36,22 +35,19 @@ fn register_font() {
     });
 }
 
-/// Writes `loss.png`, `activations.png`, `gradients.png` and `update_ratio.png` into `dir`
-/// and returns their paths.
-pub fn draw_all(diagnostics: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+/// The PNG files [`render_all`] draws, in its order.
+pub const FILES: [&str; 4] = [
+    "loss.png",
+    "activations.png",
+    "gradients.png",
+    "update_ratio.png",
+];
+
+/// Draws the plots of [`FILES`] and returns each PNG file's bytes, in that order; writing them
+/// is the caller's (through `namegen_files::output::Outputs`, like every file).
+pub fn render_all(diagnostics: &Loaded) -> Result<[Vec<u8>; 4], PlotError> {
     register_font();
-    std::fs::create_dir_all(dir).map_err(|e| PlotError {
-        path: dir.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let paths = [
-        "loss.png",
-        "activations.png",
-        "gradients.png",
-        "update_ratio.png",
-    ]
-    .map(|name| dir.join(name));
-    loss(&paths[0], &diagnostics.losses)?;
+    let loss = loss(FILES[0], &diagnostics.losses)?;
     let stats = |i: usize| diagnostics.last_tanh.get(i);
     let activation_labels: Vec<String> = (0..diagnostics.activation_histograms.len())
         .map(|i| match stats(i) {
@@ -70,20 +66,20 @@ pub fn draw_all(diagnostics: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, PlotEr
             None => format!("layer {i} (tanh)"),
         })
         .collect();
-    histograms(
-        &paths[1],
+    let activations = histograms(
+        FILES[1],
         "activation distribution (tanh outputs)",
         &diagnostics.activation_histograms,
         &activation_labels,
     )?;
-    histograms(
-        &paths[2],
+    let gradients = histograms(
+        FILES[2],
         "gradient distribution (at tanh outputs)",
         &diagnostics.gradient_histograms,
         &gradient_labels,
     )?;
-    update_ratios(&paths[3], &diagnostics.update_ratios)?;
-    Ok(paths.to_vec())
+    let update_ratios = update_ratios(FILES[3], &diagnostics.update_ratios)?;
+    Ok([loss, activations, gradients, update_ratios])
 }
 
 /// Pads a range that would otherwise be empty, so that a chart can be built over it.
@@ -118,19 +114,18 @@ struct Axes<'t> {
 type Chart<'a> = ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// Draws one PNG the way every plot here looks (white, captioned, labelled mesh), lets
-/// `series` add the lines, then a legend when `legend` is set. Failures name `path`.
+/// `series` add the lines, then a legend when `legend` is set, and returns the PNG's bytes.
+/// Failures name `name`.
 fn plot(
-    path: &Path,
+    name: &'static str,
     caption: &str,
     axes: Axes<'_>,
     legend: bool,
     series: impl FnOnce(&mut Chart<'_>) -> Result<(), String>,
-) -> Result<(), PlotError> {
-    let fail = |reason: String| PlotError {
-        path: path.to_owned(),
-        reason,
-    };
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+) -> Result<Vec<u8>, PlotError> {
+    let fail = |reason: String| PlotError { plot: name, reason };
+    let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(caption, ("sans-serif", 20))
@@ -155,7 +150,22 @@ fn plot(
             .draw()
             .map_err(|e| fail(e.to_string()))?;
     }
-    root.present().map_err(|e| fail(e.to_string()))
+    root.present().map_err(|e| fail(e.to_string()))?;
+    drop(chart);
+    drop(root);
+    encode_png(&pixels).map_err(|e| fail(e.to_string()))
+}
+
+/// The PNG file of an RGB image of [`SIZE`].
+fn encode_png(pixels: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, SIZE.0, SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(pixels)?;
+    writer.finish()?;
+    Ok(bytes)
 }
 
 /// A legend entry's sample: a short line in `color`.
@@ -163,7 +173,7 @@ fn legend_line(color: RGBAColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color)
 }
 
-fn loss(path: &Path, losses: &[(u64, f64)]) -> Result<(), PlotError> {
+fn loss(name: &'static str, losses: &[(u64, f64)]) -> Result<Vec<u8>, PlotError> {
     let points: Vec<(f64, f64)> = losses
         .iter()
         .map(|&(step, loss)| (step as f64, loss.log10()))
@@ -178,7 +188,7 @@ fn loss(path: &Path, losses: &[(u64, f64)]) -> Result<(), PlotError> {
         integer_x: true,
     };
     let caption = "training loss, log10, mean per 1,000 steps";
-    plot(path, caption, axes, false, |chart| {
+    plot(name, caption, axes, false, |chart| {
         chart
             .draw_series(LineSeries::new(points, &BLUE))
             .map_err(|e| e.to_string())?;
@@ -187,11 +197,11 @@ fn loss(path: &Path, losses: &[(u64, f64)]) -> Result<(), PlotError> {
 }
 
 fn histograms(
-    path: &Path,
+    name: &'static str,
     title: &str,
     layers: &[Histogram],
     labels: &[String],
-) -> Result<(), PlotError> {
+) -> Result<Vec<u8>, PlotError> {
     let series: Vec<Vec<(f64, f64)>> = layers
         .iter()
         .map(|h| {
@@ -212,7 +222,7 @@ fn histograms(
         y_desc: "density",
         integer_x: false,
     };
-    plot(path, title, axes, true, |chart| {
+    plot(name, title, axes, true, |chart| {
         for (i, (points, label)) in series.into_iter().zip(labels).enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart
@@ -225,7 +235,7 @@ fn histograms(
     })
 }
 
-fn update_ratios(path: &Path, records: &[(u64, Vec<f64>)]) -> Result<(), PlotError> {
+fn update_ratios(name: &'static str, records: &[(u64, Vec<f64>)]) -> Result<Vec<u8>, PlotError> {
     let layers = records.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let (x_lo, x_hi) = bounds(records.iter().map(|r| r.0 as f64));
     let (y_lo, y_hi) = bounds(records.iter().flat_map(|r| r.1.iter().copied()));
@@ -239,7 +249,7 @@ fn update_ratios(path: &Path, records: &[(u64, Vec<f64>)]) -> Result<(), PlotErr
         integer_x: true,
     };
     let caption = "update:data ratio, log10, per Linear weight";
-    plot(path, caption, axes, true, |chart| {
+    plot(name, caption, axes, true, |chart| {
         for layer in 0..layers {
             let color = Palette99::pick(layer).to_rgba();
             let points = records

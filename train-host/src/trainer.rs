@@ -14,20 +14,30 @@ use namegen_model::format::keys;
 use namegen_model::{ModelConfig, Part, Rng};
 
 use crate::backward::{self, Gradients};
-use crate::checkpoint::{Checkpoint, LayerWeights};
-use crate::dataset::{Dataset, DatasetError, Examples, SplitExamples};
 use crate::diagnostics::Diagnostics;
+use crate::interrupt::Interrupted;
 use crate::network::{Batch, Mlp, Stats, TrainForward, values};
+use namegen_files::checkpoint::{Checkpoint, LayerWeights};
+use namegen_files::dataset::{Dataset, DatasetError, Examples, SplitExamples};
 
 /// The PCG32 stream of the training generator, distinct from the split's default stream so
 /// that the same seed number does not reuse the split's draws for the weights.
 pub const TRAIN_STREAM: u64 = 0x6e61_6d65_6765_6e74; // "namegent"
 
+/// The largest batch: its activations and gradients (about 100 values per example and layer)
+/// take some hundreds of megabytes at this size.
+pub const MAX_BATCH_SIZE: usize = 65_536;
+
+/// The most activation values one step's forward pass holds (batch size times the widths of
+/// every layer's output and the input): the autograd graph keeps several copies of each, so
+/// this bounds a step to a few gigabytes whatever the widths.
+pub const MAX_BATCH_VALUES: usize = 1 << 27;
+
 /// Examples evaluated per forward pass in [`Trainer::evaluate`] and calibration.
 const EVAL_CHUNK: usize = 4096;
 
-/// Which burn CPU backend runs the tensors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which burn CPU backend runs the tensors (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
     /// burn's pure-Rust `flex` backend (the default: the faster one in `namegen bench train`).
     Flex,
@@ -59,13 +69,23 @@ impl Backend {
     }
 }
 
-/// How the gradients are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the gradients are computed (`--grad`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GradPath {
     /// The closed-form backward pass (the default: about twice as fast).
-    Manual,
+    ClosedForm,
     /// burn's autodiff.
     Autodiff,
+}
+
+impl GradPath {
+    /// `closed-form` or `autodiff`, as on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            GradPath::ClosedForm => "closed-form",
+            GradPath::Autodiff => "autodiff",
+        }
+    }
 }
 
 /// Everything that decides what a training run computes. Defaults are the seeds' recipe
@@ -163,6 +183,29 @@ impl Recipe {
         if self.batch_size < 2 {
             return bad("the batch size must be at least 2 (BatchNorm needs a variance)");
         }
+        if self.batch_size > MAX_BATCH_SIZE {
+            return Err(TrainError::Recipe(format!(
+                "the batch size {} is above {MAX_BATCH_SIZE}, the most a step holds in memory",
+                self.batch_size
+            )));
+        }
+        let per_example = self.block_size.saturating_mul(self.embed_dim)
+            + self
+                .hidden
+                .iter()
+                .fold(namegen_model::MAX_VOCAB, |a, &w| a.saturating_add(w));
+        let values = self.batch_size.saturating_mul(per_example);
+        if values > MAX_BATCH_VALUES {
+            return Err(TrainError::Recipe(format!(
+                "a batch of {} examples with these layer widths holds {values} activations per \
+                 step, above {MAX_BATCH_VALUES}, the most a step holds in memory: use a smaller \
+                 batch or narrower layers",
+                self.batch_size
+            )));
+        }
+        if !(self.lr > 0.0 && self.lr_late > 0.0) {
+            return bad("learning rates must be positive (a step descends the loss)");
+        }
         let finite = [
             self.lr,
             self.lr_late,
@@ -224,7 +267,7 @@ pub enum TrainError {
     Dataset(#[from] DatasetError),
     /// A checkpoint cannot be read or written.
     #[error(transparent)]
-    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    Checkpoint(#[from] namegen_files::checkpoint::CheckpointError),
     /// The recipe (flags) is invalid.
     #[error("invalid training recipe: {0}")]
     Recipe(String),
@@ -400,7 +443,7 @@ impl Trainer {
         let batch = self.next_batch();
         let record = diagnostics.as_ref().is_some_and(|d| d.due(self.step));
         let (loss, forward, gradients) = match self.grad_path {
-            GradPath::Manual => {
+            GradPath::ClosedForm => {
                 let forward =
                     self.model
                         .forward_train(batch.one_hot.clone(), &self.config, self.recipe.eps);
@@ -474,12 +517,14 @@ impl Trainer {
         }
     }
 
-    /// Mean cross-entropy of `examples` in eval mode with BatchNorm statistics `stats`.
-    pub fn evaluate(&self, examples: &Examples, stats: &[Stats]) -> f64 {
+    /// Mean cross-entropy of `examples` in eval mode with BatchNorm statistics `stats`; a
+    /// signal stops it between chunks (a large names file takes minutes).
+    pub fn evaluate(&self, examples: &Examples, stats: &[Stats]) -> Result<f64, Interrupted> {
         let block = self.config.block_size();
         let vocab = self.config.vocab_size();
         let mut total = 0.0;
         for start in (0..examples.len()).step_by(EVAL_CHUNK) {
+            crate::interrupt::check()?;
             let end = (start + EVAL_CHUNK).min(examples.len());
             let batch = Batch::new(
                 &examples.contexts[start * block..end * block],
@@ -493,14 +538,14 @@ impl Trainer {
             let (loss, _) = backward::cross_entropy(logits, batch.targets);
             total += f64::from(loss.into_scalar::<f32>()) * (end - start) as f64;
         }
-        total / examples.len().max(1) as f64
+        Ok(total / examples.len().max(1) as f64)
     }
 
     /// BatchNorm statistics measured over the whole training set, as the seeds do after
     /// training: layer by layer, each from the Linear outputs of the network whose earlier
     /// layers already use their calibrated statistics. Mean and unbiased variance, summed in
-    /// f64.
-    pub fn calibrate(&self) -> Vec<Stats> {
+    /// f64. A signal stops it between chunks.
+    pub fn calibrate(&self) -> Result<Vec<Stats>, Interrupted> {
         let train = &self.examples.train;
         let block = self.config.block_size();
         let vocab = self.config.vocab_size();
@@ -509,6 +554,7 @@ impl Trainer {
             let width = self.config.layer_dims(layer).map_or(0, |(_, o)| o);
             let (mut sum, mut sum_sq) = (vec![0f64; width], vec![0f64; width]);
             for start in (0..train.len()).step_by(EVAL_CHUNK) {
+                crate::interrupt::check()?;
                 let end = (start + EVAL_CHUNK).min(train.len());
                 let one_hot = crate::network::one_hot(
                     &train.contexts[start * block..end * block],
@@ -542,19 +588,22 @@ impl Trainer {
                 var: row(var),
             };
         }
-        stats
+        Ok(stats)
     }
 
     /// Train, val and test loss in eval mode, with running and with calibrated statistics.
-    pub fn report(&self) -> Vec<PartLoss> {
+    /// A signal stops it between chunks.
+    pub fn report(&self) -> Result<Vec<PartLoss>, Interrupted> {
         let running = self.model.running_stats();
-        let calibrated = self.calibrate();
+        let calibrated = self.calibrate()?;
         Part::ALL
             .into_iter()
-            .map(|part| PartLoss {
-                part,
-                running: self.evaluate(self.examples.part(part), &running),
-                calibrated: self.evaluate(self.examples.part(part), &calibrated),
+            .map(|part| {
+                Ok(PartLoss {
+                    part,
+                    running: self.evaluate(self.examples.part(part), &running)?,
+                    calibrated: self.evaluate(self.examples.part(part), &calibrated)?,
+                })
             })
             .collect()
     }

@@ -12,11 +12,11 @@ use namegen_model::reference::scratch_len;
 use namegen_model::{Dtype, ModelConfig, Rng};
 use namegen_sampler::{Forward, ModelView};
 
-use crate::checkpoint::Checkpoint;
 use crate::export::UnfoldedWeights;
 use crate::network::{Mlp, one_hot, values};
 use crate::trainer::Backend;
 use burn::prelude::Device;
+use namegen_files::checkpoint::Checkpoint;
 
 /// The most contexts compared one by one; larger context spaces are sampled.
 pub const MAX_EXHAUSTIVE: usize = 1 << 20;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use namegen_host::checkpoint::Checkpoint;
+use namegen_files::checkpoint::Checkpoint;
 
 fn namegen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_namegen"))
@@ -200,14 +200,14 @@ fn ctrl_c_writes_a_checkpoint_that_resumes() {
     let step: u64 = checkpoint.extra["train.step"].parse().unwrap();
     assert!(step > 0);
     // The same flags resume from it.
-    let dataset = namegen_host::dataset::Dataset::load(Path::new(&data)).unwrap();
+    let dataset = namegen_files::dataset::Dataset::load(Path::new(&data)).unwrap();
     let mut trainer = namegen_host::trainer::Trainer::resume(
         dataset,
         common::short_recipe(100_000_000),
         &checkpoint,
         "c.ckpt.safetensors",
         namegen_host::trainer::Backend::Flex,
-        namegen_host::trainer::GradPath::Manual,
+        namegen_host::trainer::GradPath::ClosedForm,
     )
     .unwrap();
     assert_eq!(trainer.step, step);

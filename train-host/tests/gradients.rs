@@ -14,7 +14,7 @@ fn closed_form_gradients_match_autodiff() {
             common::small_dataset(2000),
             common::short_recipe(50),
             backend,
-            GradPath::Manual,
+            GradPath::ClosedForm,
         )
         .unwrap();
         // Train a little so that the parameters are no longer at their symmetric start.

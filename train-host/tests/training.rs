@@ -3,7 +3,7 @@
 
 mod common;
 
-use namegen_host::checkpoint::Checkpoint;
+use namegen_files::checkpoint::Checkpoint;
 use namegen_host::network::{Batch, Mlp};
 use namegen_host::trainer::{Backend, GradPath, Trainer};
 use namegen_model::fold::BatchNorm;
@@ -18,7 +18,7 @@ fn fresh(steps: u64, backend: Backend) -> Trainer {
         common::small_dataset(2000),
         common::short_recipe(steps),
         backend,
-        GradPath::Manual,
+        GradPath::ClosedForm,
     )
     .unwrap()
 }
@@ -44,12 +44,12 @@ fn loss_starts_near_ln_vocab_and_falls() {
 
 #[test]
 fn the_full_dataset_starts_near_ln_27() {
-    let dataset = namegen_host::dataset::Dataset::load(&common::names_path()).unwrap();
+    let dataset = namegen_files::dataset::Dataset::load(&common::names_path()).unwrap();
     let mut trainer = Trainer::new(
         dataset,
         common::short_recipe(1),
         Backend::Flex,
-        GradPath::Manual,
+        GradPath::ClosedForm,
     )
     .unwrap();
     let loss = trainer.step(None).unwrap();
@@ -73,7 +73,7 @@ fn same_seed_same_bits() {
             ..common::short_recipe(10)
         },
         Backend::Flex,
-        GradPath::Manual,
+        GradPath::ClosedForm,
     )
     .unwrap();
     let mut base = fresh(10, Backend::Flex);
@@ -90,7 +90,7 @@ fn resume_is_bit_identical() {
 
     let mut first = fresh(300, Backend::Flex);
     let mut losses = run(&mut first, 150);
-    first.checkpoint(None).save(&path).unwrap();
+    std::fs::write(&path, first.checkpoint(None).to_bytes()).unwrap();
     drop(first);
     let checkpoint = Checkpoint::load(&path).unwrap();
     let mut resumed = Trainer::resume(
@@ -99,7 +99,7 @@ fn resume_is_bit_identical() {
         &checkpoint,
         "half",
         Backend::Flex,
-        GradPath::Manual,
+        GradPath::ClosedForm,
     )
     .unwrap();
     assert_eq!(resumed.step, 150);
@@ -125,7 +125,7 @@ fn resume_refuses_another_recipe() {
         &checkpoint,
         "ckpt",
         Backend::Flex,
-        GradPath::Manual,
+        GradPath::ClosedForm,
     )
     .err()
     .expect("a different learning rate is refused");
@@ -139,7 +139,7 @@ fn checkpoint_round_trips() {
     let mut trainer = fresh(50, Backend::Flex);
     run(&mut trainer, 50);
     let saved = trainer.checkpoint(Some(2.5));
-    saved.save(&path).unwrap();
+    std::fs::write(&path, saved.to_bytes()).unwrap();
     let loaded = Checkpoint::load(&path).unwrap();
     assert_eq!(loaded, saved);
     assert_eq!(loaded.to_bytes(), std::fs::read(&path).unwrap());
@@ -276,7 +276,7 @@ fn batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval() {
 fn evaluation_reports_both_statistics() {
     let mut trainer = fresh(300, Backend::Flex);
     run(&mut trainer, 300);
-    let report = trainer.report();
+    let report = trainer.report().unwrap();
     assert_eq!(report.len(), 3);
     for part in &report {
         assert!(part.running.is_finite() && part.calibrated.is_finite());

@@ -13,10 +13,10 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 
 use super::CommandError;
-use crate::cli::{BackendArg, GradArg};
 use crate::trainer::{Backend, GradPath, Recipe, Trainer};
 
-/// The PyTorch reference's training speed (DESIGN.md): 722 steps/s on one thread.
+/// The PyTorch reference's training speed (ARCHITECTURE.md, "Reference figures"): 722 steps/s
+/// on one thread.
 pub const PYTORCH_STEPS_PER_SECOND: f64 = 722.0;
 
 /// `--backend` of the benchmark: one backend or both.
@@ -34,7 +34,7 @@ pub enum BenchBackend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchGrad {
     /// Closed-form backward only.
-    Manual,
+    ClosedForm,
     /// burn autodiff only.
     Autodiff,
     /// Both.
@@ -64,27 +64,48 @@ pub struct BenchArgs {
     pub runs: usize,
 }
 
+/// The most runs per configuration.
+const MAX_RUNS: usize = 1000;
+
+/// The steps of one run (warm-up and timed), once the counts are checked.
+fn total_steps(warmup: u64, steps: u64, runs: usize) -> Result<u64, CommandError> {
+    if !(1..=MAX_RUNS).contains(&runs) {
+        return Err(CommandError::Flag {
+            flag: "--runs",
+            reason: format!("{runs} is not in 1..={MAX_RUNS}"),
+        });
+    }
+    warmup.checked_add(steps).ok_or(CommandError::Flag {
+        flag: "--steps",
+        reason: "with --warmup, more steps than a counter holds".into(),
+    })
+}
+
 /// Steps per second of each run of one configuration.
 pub fn measure(
-    dataset: &crate::dataset::Dataset,
+    dataset: &namegen_files::dataset::Dataset,
     backend: Backend,
     grad: GradPath,
     warmup: u64,
     steps: u64,
     runs: usize,
 ) -> Result<Vec<f64>, CommandError> {
+    let total = total_steps(warmup, steps, runs)?;
     let recipe = Recipe {
-        steps: warmup + steps,
+        steps: total,
         ..Recipe::default()
     };
     let mut rates = Vec::with_capacity(runs);
     for _ in 0..runs {
         let mut trainer = Trainer::new(dataset.clone(), recipe.clone(), backend, grad)?;
         for _ in 0..warmup {
+            crate::interrupt::check()?;
             trainer.step(None)?;
         }
         let start = Instant::now();
         for _ in 0..steps {
+            // An atomic load per step of about a millisecond: nothing to measure.
+            crate::interrupt::check()?;
             trainer.step(None)?;
         }
         rates.push(steps as f64 / start.elapsed().as_secs_f64().max(1e-9));
@@ -105,39 +126,39 @@ pub fn median(values: &[f64]) -> f64 {
 
 /// Runs `namegen bench train`.
 pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
+    total_steps(args.warmup, args.steps, args.runs)?;
     let dataset = super::train::load_dataset(&args.data)?;
     let backends: Vec<Backend> = match args.backend {
         BenchBackend::All => Backend::ALL.to_vec(),
-        BenchBackend::Flex => vec![BackendArg::Flex.into()],
-        BenchBackend::Ndarray => vec![BackendArg::Ndarray.into()],
+        BenchBackend::Flex => vec![Backend::Flex],
+        BenchBackend::Ndarray => vec![Backend::Ndarray],
     };
     let grads: Vec<GradPath> = match args.grad {
-        BenchGrad::All => vec![GradPath::Manual, GradPath::Autodiff],
-        BenchGrad::Manual => vec![GradArg::Manual.into()],
-        BenchGrad::Autodiff => vec![GradArg::Autodiff.into()],
+        BenchGrad::All => vec![GradPath::ClosedForm, GradPath::Autodiff],
+        BenchGrad::ClosedForm => vec![GradPath::ClosedForm],
+        BenchGrad::Autodiff => vec![GradPath::Autodiff],
     };
-    println!(
+    crate::outln!(
         "single thread, {} timed steps after {} warm-up steps, {} runs each, batch 32",
-        args.steps, args.warmup, args.runs
-    );
-    println!("backend  gradients    median steps/s  x PyTorch (722)  200k steps  runs");
+        args.steps,
+        args.warmup,
+        args.runs
+    )?;
+    crate::outln!("backend  gradients    median steps/s  x PyTorch (722)  200k steps  runs")?;
     for &backend in &backends {
         for &grad in &grads {
             let rates = measure(&dataset, backend, grad, args.warmup, args.steps, args.runs)?;
             let median = median(&rates);
             let runs: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-            println!(
+            crate::outln!(
                 "{:<8} {:<12} {:>14.0}  {:>15.2}  {:>8.0} s  {}",
                 backend.name(),
-                match grad {
-                    GradPath::Manual => "closed-form",
-                    GradPath::Autodiff => "autodiff",
-                },
+                grad.name(),
                 median,
                 median / PYTORCH_STEPS_PER_SECOND,
                 200_000.0 / median,
                 runs.join(" ")
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

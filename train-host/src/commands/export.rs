@@ -8,9 +8,10 @@ use clap::Args;
 
 use super::CommandError;
 use crate::card;
-use crate::checkpoint::{Checkpoint, write_atomically};
 use crate::cli::DtypeArg;
 use crate::export::export;
+use namegen_files::checkpoint::Checkpoint;
+use namegen_files::output::Outputs;
 
 /// Flags of `namegen export`.
 #[derive(Debug, Clone, Args)]
@@ -29,14 +30,23 @@ pub struct ExportArgs {
 
 /// Runs `namegen export`.
 pub fn run(args: &ExportArgs) -> Result<ExitCode, CommandError> {
+    let card_path = card::path_for(&args.out);
+    let mut outputs = Outputs::new();
+    outputs.input(&args.from);
+    outputs.output(&args.out)?;
+    outputs.output(&card_path)?;
     let checkpoint = Checkpoint::load(&args.from)?;
     let dtype = args.dtype.into();
+    crate::note!(
+        "folding {} into {dtype} and checking it on every context",
+        args.from.display()
+    );
     let exported = export(&checkpoint, dtype).map_err(|source| CommandError::Export {
         path: args.from.clone(),
         source,
     })?;
-    write_atomically(&args.out, &exported.bytes)?;
-    let card_path = card::path_for(&args.out);
+    crate::interrupt::check()?;
+    outputs.write(&args.out, &exported.bytes)?;
     let card = card::ModelCard::new(
         &checkpoint,
         &args.out,
@@ -44,8 +54,8 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode, CommandError> {
         exported.bytes.len(),
         exported.check,
     );
-    card.save(&card_path)?;
-    println!(
+    outputs.write(&card_path, &card.to_bytes())?;
+    crate::outln!(
         "{}: {} model, {} bytes; max |logit - unfolded| {:.2e} over {} contexts; card {}",
         args.out.display(),
         dtype,
@@ -53,6 +63,6 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode, CommandError> {
         exported.check.max_logit_diff,
         exported.check.contexts,
         card_path.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

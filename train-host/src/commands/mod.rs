@@ -12,9 +12,14 @@ pub mod verify;
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::CheckpointError;
-use crate::dataset::DatasetError;
+use namegen_files::checkpoint::CheckpointError;
+use namegen_files::dataset::DatasetError;
+use namegen_files::input::{ReadError, read_bounded};
+use namegen_files::output::OutputError;
+
+use crate::console::StdoutError;
 use crate::export::ExportError;
+use crate::interrupt::Interrupted;
 use crate::plots::PlotError;
 use crate::trainer::TrainError;
 
@@ -27,9 +32,15 @@ pub enum CommandError {
     /// The names file is unusable.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
-    /// A checkpoint or diagnostics file could not be read or written.
+    /// A checkpoint could not be read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// An input could not be read, or is larger than any valid one.
+    #[error(transparent)]
+    Input(#[from] ReadError),
+    /// An output cannot or could not be written; found before the work starts where it can be.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// A plot could not be drawn.
     #[error(transparent)]
     Plot(#[from] PlotError),
@@ -40,14 +51,6 @@ pub enum CommandError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
-    },
-    /// A file cannot be read, or a directory created.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file or directory.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
     },
     /// A folded model file is not valid.
     #[error("{path}: not a valid folded model: {source}")]
@@ -79,12 +82,66 @@ pub enum CommandError {
     /// Inputs that do not belong together, or a request that cannot be met.
     #[error("{0}")]
     Mismatch(String),
+    /// A flag's value is out of range.
+    #[error("{flag}: {reason}")]
+    Flag {
+        /// The flag, as typed (`--count`).
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A checkpoint could not be written where asked; it was written to `rescue` instead.
+    #[error("{error}; the trained state was written to {rescue} instead", rescue = rescue.display())]
+    Rescued {
+        /// Why the checkpoint could not be written where asked.
+        error: OutputError,
+        /// Where it was written instead.
+        rescue: PathBuf,
+    },
+    /// A checkpoint could be written neither where asked nor to the rescue file: the trained
+    /// state is lost, and both causes are given.
+    #[error(
+        "{error}; the trained state could not be written to {rescue} either ({rescue_error}) and is lost",
+        rescue = rescue.display()
+    )]
+    Lost {
+        /// Why the checkpoint could not be written where asked.
+        error: OutputError,
+        /// The rescue file tried.
+        rescue: PathBuf,
+        /// Why that failed too (boxed: the rarest error need not make every result larger).
+        rescue_error: Box<OutputError>,
+    },
+    /// SIGINT, SIGTERM or SIGHUP stopped the command.
+    #[error("interrupted by {}: {saved}", signal.name())]
+    Interrupted {
+        /// The signal.
+        signal: Interrupted,
+        /// What was saved before stopping (or that nothing was written).
+        saved: String,
+    },
+    /// A result could not be written to stdout; when its reader has gone, the command ends
+    /// quietly.
+    #[error(transparent)]
+    Stdout(#[from] StdoutError),
 }
 
-/// Reads a whole file, naming it in the error.
-pub fn read(path: &Path) -> Result<Vec<u8>, CommandError> {
-    std::fs::read(path).map_err(|source| CommandError::Read {
-        path: path.to_owned(),
-        source,
-    })
+impl From<Interrupted> for CommandError {
+    /// A signal where the command had nothing of its own to save: every file it wrote
+    /// before is whole, none is half written.
+    fn from(signal: Interrupted) -> Self {
+        Self::Interrupted {
+            signal,
+            saved: "stopped before writing anything more (files already written are whole)".into(),
+        }
+    }
+}
+
+/// Reads a folded model file whole, refusing one larger than any model can be.
+pub fn read_model(path: &Path) -> Result<Vec<u8>, CommandError> {
+    Ok(read_bounded(
+        path,
+        namegen_model::format::MAX_FILE_BYTES,
+        "model",
+    )?)
 }

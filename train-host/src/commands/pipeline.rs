@@ -2,13 +2,17 @@
 //! folded model in every dtype, verify each against the unfolded model, and sample names.
 //! Each step is the ordinary subcommand, printed as the command line that runs it alone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser};
 
+use namegen_files::output::Outputs;
+use namegen_model::Part;
+
 use super::CommandError;
-use crate::cli::{BackendArg, Cli, run as run_command};
+use crate::cli::{Cli, run as run_command};
+use crate::trainer::Backend;
 
 /// Flags of `namegen pipeline`.
 #[derive(Debug, Clone, Args)]
@@ -26,22 +30,43 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// burn backend.
-    #[arg(long, value_enum, default_value_t = BackendArg::Flex)]
-    pub backend: BackendArg,
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
     /// How many names to sample at the end.
     #[arg(short = 'n', long = "count", default_value_t = 20)]
     pub count: usize,
 }
 
+/// The dtypes the pipeline exports, each verified.
+const DTYPES: [&str; 3] = ["f32", "f16", "i8"];
+
+/// Where the pipeline's steps write, under `--out-dir`: named once for the steps and the plan.
+struct Layout {
+    checkpoint: PathBuf,
+    plots: PathBuf,
+    split: PathBuf,
+    /// One folded model per entry of [`DTYPES`].
+    models: [PathBuf; 3],
+}
+
+impl Layout {
+    fn new(out: &Path) -> Self {
+        Self {
+            checkpoint: out.join("model.ckpt.safetensors"),
+            plots: out.join("plots"),
+            split: out.join("split"),
+            models: DTYPES.map(|dtype| out.join(format!("model-{dtype}.safetensors"))),
+        }
+    }
+}
+
 /// Runs every step; stops at the first that fails (a broken verification bound included).
 pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
-    let out = |name: &str| args.out_dir.join(name).display().to_string();
-    let data = args.data.display().to_string();
-    let backend = match args.backend {
-        BackendArg::Flex => "flex",
-        BackendArg::Ndarray => "ndarray",
-    };
-    let checkpoint = out("model.ckpt.safetensors");
+    let layout = Layout::new(&args.out_dir);
+    plan(args, &layout)?;
+    let text = |path: &Path| path.display().to_string();
+    let (data, checkpoint) = (text(&args.data), text(&layout.checkpoint));
+    let backend = args.backend.name();
     let (steps, seed, count) = (
         args.steps.to_string(),
         args.seed.to_string(),
@@ -61,7 +86,7 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
             "--out",
             &checkpoint,
             "--plots",
-            &out("plots"),
+            &text(&layout.plots),
         ]),
         words(&[
             "split",
@@ -70,11 +95,11 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
             "--seed",
             "42",
             "--out-dir",
-            &out("split"),
+            &text(&layout.split),
         ]),
     ];
-    for dtype in ["f32", "f16", "i8"] {
-        let model = out(&format!("model-{dtype}.safetensors"));
+    for (dtype, model) in DTYPES.iter().zip(&layout.models) {
+        let model = text(model);
         commands.push(words(&[
             "export",
             "--from",
@@ -100,17 +125,14 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
     commands.push(words(&[
         "sample",
         "--model",
-        &out("model-f32.safetensors"),
+        &text(&layout.models[0]),
         "-n",
         &count,
     ]));
 
-    std::fs::create_dir_all(&args.out_dir).map_err(|source| CommandError::Read {
-        path: args.out_dir.clone(),
-        source,
-    })?;
     for command in commands {
-        eprintln!("\n$ namegen {}", command.join(" "));
+        crate::interrupt::check()?;
+        crate::note!("\n$ namegen {}", command.join(" "));
         let cli = Cli::parse_from(std::iter::once("namegen".to_string()).chain(command));
         let code = run_command(cli)?;
         if code != ExitCode::SUCCESS {
@@ -120,6 +142,37 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Checks every file the steps will write before the first one starts, so that a bad output
+/// location (or an output that is the names file) is found before training, not after.
+fn plan(args: &PipelineArgs, layout: &Layout) -> Result<(), CommandError> {
+    let mut outputs = Outputs::new();
+    outputs.input(&args.data);
+    for dir in [&args.out_dir, &layout.plots, &layout.split] {
+        outputs.directory(dir)?;
+    }
+    let mut files = vec![layout.checkpoint.clone()];
+    files.push(layout.plots.join(super::train::DIAGNOSTICS_FILE));
+    files.extend(
+        crate::plots::FILES
+            .iter()
+            .map(|name| layout.plots.join(name)),
+    );
+    files.extend(
+        Part::ALL
+            .iter()
+            .map(|p| layout.split.join(format!("{}.txt", p.name()))),
+    );
+    for model in &layout.models {
+        files.push(crate::card::path_for(model));
+        files.push(model.clone());
+    }
+    for file in &files {
+        outputs.output(file)?;
+    }
+    Ok(())
+}
+
+/// The arguments of one step, as owned strings.
 fn words(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }

@@ -12,7 +12,7 @@ use super::CommandError;
 use super::train::load_dataset;
 
 /// With `--exclude-training`, give up after this many candidates per requested name.
-const MAX_TRIES_PER_NAME: usize = 1000;
+const MAX_TRIES_PER_NAME: u64 = 1000;
 
 /// Flags of `namegen sample`.
 #[derive(Debug, Clone, Args)]
@@ -55,9 +55,15 @@ pub struct SampleArgs {
     pub json: bool,
 }
 
-/// Runs `namegen sample`.
+/// Names made per call of the batched generator: what one call keeps in memory, whatever
+/// `--count` is (its logit cache gains with more names per call; see the sampler's
+/// `generate_batched`). Any value gives the same names.
+const NAMES_PER_CALL: usize = 4096;
+
+/// Runs `namegen sample`: names are printed as they are made, in constant memory for any
+/// count; with `--exclude-training` the candidates found in the names file are skipped.
 pub fn run(args: &SampleArgs) -> Result<ExitCode, CommandError> {
-    let bytes = super::read(&args.model)?;
+    let bytes = super::read_model(&args.model)?;
     let model = ModelView::parse(&bytes).map_err(|source| CommandError::Model {
         path: args.model.clone(),
         source,
@@ -76,41 +82,81 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode, CommandError> {
     } else {
         HashSet::new()
     };
-    let mut names: Vec<Name> = Vec::with_capacity(args.count);
-    let mut next = 0u64;
-    let budget = (args.count * MAX_TRIES_PER_NAME) as u64;
-    while names.len() < args.count {
-        if next >= budget.max(1) {
+    let budget = (args.count as u64)
+        .saturating_mul(MAX_TRIES_PER_NAME)
+        .max(1);
+    let mut json = NamePrinter::new(args.json);
+    let (mut printed, mut next) = (0usize, 0u64);
+    while printed < args.count {
+        crate::interrupt::check()?;
+        if next >= budget {
             return Err(CommandError::Mismatch(format!(
-                "only {} of {} names are new after {next} tries; relax the settings",
-                names.len(),
+                "only {printed} of {} names are new after {next} tries; relax the settings",
                 args.count
             )));
         }
         let wanted = if known.is_empty() {
-            args.count - names.len()
+            (args.count - printed).min(NAMES_PER_CALL)
         } else {
-            DEFAULT_BATCH
+            NAMES_PER_CALL
         };
         let batch = generate_batched(&model, &settings, next, wanted, DEFAULT_BATCH)?;
         next += wanted as u64;
-        let fresh = batch
+        let fresh: Vec<Name> = batch
             .into_iter()
-            .filter(|n| !known.contains(n.text.as_str()));
-        names.extend(fresh.take(args.count - names.len()));
+            .filter(|n| !known.contains(n.text.as_str()))
+            .take(args.count - printed)
+            .collect();
+        printed += fresh.len();
+        json.print(&fresh)?;
     }
-    if args.json {
-        let rows: Vec<_> = names.iter().map(name_json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-    } else {
-        names.iter().for_each(|n| println!("{}", n.text));
-    }
+    json.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints names as they come: one per line, or as one pretty-printed JSON array of
+/// [`name_json`] objects written element by element.
+struct NamePrinter {
+    json: bool,
+    elements: usize,
+}
+
+impl NamePrinter {
+    fn new(json: bool) -> Self {
+        Self { json, elements: 0 }
+    }
+
+    fn print(&mut self, names: &[Name]) -> Result<(), CommandError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for name in names {
+            if self.json {
+                let object = serde_json::to_string_pretty(&name_json(name)).unwrap_or_default();
+                text.push_str(if self.elements == 0 { "[\n  " } else { ",\n  " });
+                text.push_str(&object.replace('\n', "\n  "));
+            } else {
+                text.push_str(&name.text);
+                text.push('\n');
+            }
+            self.elements += 1;
+        }
+        // A JSON element's line end comes with the next element's comma, or with the end.
+        crate::console::out(format_args!("{text}"))?;
+        Ok(())
+    }
+
+    /// Closes the JSON array (an empty one when no name came).
+    fn finish(self) -> Result<(), CommandError> {
+        if self.json {
+            crate::outln!("{}", if self.elements == 0 { "[]" } else { "\n]" })?;
+        }
+        Ok(())
+    }
+}
+
+/// One name as a JSON object, with its log-likelihood and perplexity per symbol.
 fn name_json(name: &Name) -> serde_json::Value {
     let symbols = name.chars + usize::from(!name.cut);
     serde_json::json!({

@@ -26,7 +26,7 @@ pub struct ScoreArgs {
 
 /// Runs `namegen score`: one line per name, `name  log-likelihood  perplexity`.
 pub fn run(args: &ScoreArgs) -> Result<ExitCode, CommandError> {
-    let bytes = super::read(&args.model)?;
+    let bytes = super::read_model(&args.model)?;
     let mut model = ModelView::parse(&bytes).map_err(|source| CommandError::Model {
         path: args.model.clone(),
         source,
@@ -35,6 +35,7 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode, CommandError> {
     let mut forward = Box::new(Forward::<MAX_WIDTH>::new());
     let mut rows = Vec::new();
     for name in &args.names {
+        crate::interrupt::check()?;
         let scored = score(&model, &mut forward, name).map_err(|source| CommandError::Score {
             name: name.clone(),
             source,
@@ -52,23 +53,23 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode, CommandError> {
                 })
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+        )?;
     } else {
         let width = rows
             .iter()
             .map(|(n, _)| n.chars().count())
             .max()
             .unwrap_or(0);
-        println!("{:width$}  log-likelihood  perplexity", "name");
+        crate::outln!("{:width$}  log-likelihood  perplexity", "name")?;
         for (name, s) in rows {
-            println!(
+            crate::outln!(
                 "{name:width$}  {:>14.4}  {:>10.3}",
                 s.log_likelihood,
                 s.perplexity()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

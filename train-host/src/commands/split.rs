@@ -10,7 +10,7 @@ use namegen_model::Part;
 
 use super::CommandError;
 use super::train::load_dataset;
-use crate::checkpoint::write_atomically;
+use namegen_files::output::Outputs;
 
 /// Flags of `namegen split`.
 #[derive(Debug, Clone, Args)]
@@ -26,19 +26,24 @@ pub struct SplitArgs {
     pub out_dir: PathBuf,
 }
 
-/// Runs `namegen split`.
+/// Runs `namegen split`: the three files are written before anything is printed.
 pub fn run(args: &SplitArgs) -> Result<ExitCode, CommandError> {
+    let paths = Part::ALL.map(|part| args.out_dir.join(format!("{}.txt", part.name())));
+    let mut outputs = Outputs::new();
+    outputs.input(&args.data);
+    outputs.directory(&args.out_dir)?;
+    for path in &paths {
+        outputs.output(path)?;
+    }
     let dataset = load_dataset(&args.data)?;
     let parts = dataset.split_names(args.seed)?;
-    std::fs::create_dir_all(&args.out_dir).map_err(|source| CommandError::Read {
-        path: args.out_dir.clone(),
-        source,
-    })?;
-    for (part, names) in Part::ALL.iter().zip(&parts) {
-        let path = args.out_dir.join(format!("{}.txt", part.name()));
+    crate::interrupt::check()?;
+    for (path, names) in paths.iter().zip(&parts) {
         let text: String = names.iter().flat_map(|n| [n.as_str(), "\n"]).collect();
-        write_atomically(&path, text.as_bytes())?;
-        println!("{}: {} names", path.display(), names.len());
+        outputs.write(path, text.as_bytes())?;
+    }
+    for (path, names) in paths.iter().zip(&parts) {
+        crate::outln!("{}: {} names", path.display(), names.len())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use namegen_files::input::read_bounded;
+use namegen_files::output::Outputs;
+
 use super::CommandError;
 
 /// Flags of `namegen stats`.
@@ -19,19 +22,35 @@ pub struct StatsArgs {
     pub plots: PathBuf,
 }
 
+/// The largest diagnostics file read: more than `namegen train --plots` writes at its limits
+/// (200,000 steps recorded every 100 make about 2 MB).
+const MAX_DIAGNOSTICS_BYTES: u64 = 256 << 20;
+
 /// Runs `namegen stats`.
 pub fn run(args: &StatsArgs) -> Result<ExitCode, CommandError> {
+    let paths = crate::plots::FILES.map(|name| args.plots.join(name));
+    let mut outputs = Outputs::new();
+    outputs.input(&args.diagnostics);
+    outputs.directory(&args.plots)?;
+    for path in &paths {
+        outputs.output(path)?;
+    }
     let fail = |reason: String| CommandError::Diagnostics {
         path: args.diagnostics.clone(),
         reason,
     };
-    let text = std::fs::read_to_string(&args.diagnostics).map_err(|e| fail(e.to_string()))?;
+    let bytes = read_bounded(&args.diagnostics, MAX_DIAGNOSTICS_BYTES, "diagnostics file")?;
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| fail(format!("not JSON: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| fail(format!("not JSON: {e}")))?;
     let loaded = crate::diagnostics::load(&value)
         .ok_or_else(|| fail("not a diagnostics file of `namegen train --plots`".into()))?;
-    for png in crate::plots::draw_all(&loaded, &args.plots)? {
-        println!("plot written to {}", png.display());
+    let pngs = crate::plots::render_all(&loaded)?;
+    crate::interrupt::check()?;
+    for (path, png) in paths.iter().zip(&pngs) {
+        outputs.write(path, png)?;
+    }
+    for path in &paths {
+        crate::outln!("plot written to {}", path.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,26 +1,21 @@
 //! `namegen train`: reads a names file, trains with the seeds' recipe (every value a flag),
-//! shows a progress bar, writes checkpoints (every N steps, at the end, and on Ctrl-C), and
-//! reports the train / val / test loss in eval mode with running and calibrated BatchNorm
-//! statistics. `--plots DIR` also writes the diagnostics JSON and PNG plots.
+//! shows a progress bar, writes checkpoints (every N steps, at the end, and on SIGINT, SIGTERM
+//! or SIGHUP), and reports the train / val / test loss in eval mode with running and
+//! calibrated BatchNorm statistics. `--plots DIR` also writes the diagnostics JSON and PNG plots.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::CommandError;
-use crate::checkpoint::Checkpoint;
-use crate::cli::{BackendArg, GradArg};
-use crate::dataset::Dataset;
 use crate::diagnostics::Diagnostics;
-use crate::trainer::{PartLoss, Recipe, Trainer};
-
-/// Exit code after Ctrl-C (128 + SIGINT), once the checkpoint is written.
-const INTERRUPTED: u8 = 130;
+use crate::trainer::{Backend, GradPath, PartLoss, Recipe, Trainer};
+use namegen_files::checkpoint::Checkpoint;
+use namegen_files::dataset::Dataset;
+use namegen_files::output::Outputs;
 
 /// Flags of `namegen train`. Every recipe value defaults to makemore part 3's.
 #[derive(Debug, Clone, Args)]
@@ -35,11 +30,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// burn backend.
-    #[arg(long, value_enum, default_value_t = BackendArg::Flex)]
-    pub backend: BackendArg,
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
     /// How gradients are computed.
-    #[arg(long, value_enum, default_value_t = GradArg::Manual)]
-    pub grad: GradArg,
+    #[arg(long, value_enum, default_value_t = GradPath::ClosedForm)]
+    pub grad: GradPath,
     /// SGD steps.
     #[arg(long, default_value_t = 200_000)]
     pub steps: u64,
@@ -52,11 +47,12 @@ pub struct TrainArgs {
     /// Examples per step.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    /// Learning rate (must be positive).
+    // Values starting with `-` are taken, so that `--lr -1e-3` gets the trainer's message.
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
     pub lr: f64,
-    /// Learning rate of the late phase.
-    #[arg(long, default_value_t = 0.01)]
+    /// Learning rate of the late phase (must be positive).
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
     pub lr_late: f64,
     /// Fraction of the steps, at the end, run at --lr-late.
     #[arg(long, default_value_t = 0.25)]
@@ -91,7 +87,7 @@ pub struct TrainArgs {
     /// BatchNorm epsilon.
     #[arg(long, default_value_t = 1e-5)]
     pub eps: f64,
-    /// Write a checkpoint every this many steps (0: only at the end and on Ctrl-C).
+    /// Write a checkpoint every this many steps (0: only at the end and on a signal).
     #[arg(long, default_value_t = 10_000)]
     pub checkpoint_every: u64,
     /// Print the loss every this many steps (0: never).
@@ -141,7 +137,7 @@ impl TrainArgs {
 /// Loads the names file and prints what was read.
 pub fn load_dataset(path: &Path) -> Result<Dataset, CommandError> {
     let dataset = Dataset::load(path)?;
-    eprintln!(
+    crate::note!(
         "{}: {} names read, {} blank lines skipped, vocabulary of {} symbols",
         path.display(),
         dataset.names.len(),
@@ -155,12 +151,7 @@ pub fn load_dataset(path: &Path) -> Result<Dataset, CommandError> {
 pub fn trainer(args: &TrainArgs) -> Result<Trainer, CommandError> {
     let dataset = load_dataset(&args.data)?;
     let trainer = match &args.resume {
-        None => Trainer::new(
-            dataset,
-            args.recipe(),
-            args.backend.into(),
-            args.grad.into(),
-        )?,
+        None => Trainer::new(dataset, args.recipe(), args.backend, args.grad)?,
         Some(path) => {
             let checkpoint = Checkpoint::load(path)?;
             let trainer = Trainer::resume(
@@ -168,13 +159,13 @@ pub fn trainer(args: &TrainArgs) -> Result<Trainer, CommandError> {
                 args.recipe(),
                 &checkpoint,
                 &path.display().to_string(),
-                args.backend.into(),
-                args.grad.into(),
+                args.backend,
+                args.grad,
             )?;
-            eprintln!("resuming {} at step {}", path.display(), trainer.step);
+            crate::note!("resuming {} at step {}", path.display(), trainer.step);
             let saved = checkpoint.extra.get(namegen_model::format::keys::BACKEND);
             if saved.is_some_and(|b| b != trainer.backend.name()) {
-                eprintln!(
+                crate::note!(
                     "warning: the checkpoint was trained on {}, this run uses {}: the result \
                      will not be bit-identical to an uninterrupted run",
                     saved.map_or("?", String::as_str),
@@ -185,7 +176,7 @@ pub fn trainer(args: &TrainArgs) -> Result<Trainer, CommandError> {
         }
     };
     let examples = &trainer.examples;
-    eprintln!(
+    crate::note!(
         "examples: {} train, {} val, {} test; {} parameters; backend {}",
         examples.train.len(),
         examples.val.len(),
@@ -216,20 +207,119 @@ fn progress_bar(trainer: &Trainer) -> ProgressBar {
 /// terminal), where indicatif would drop it.
 fn say(bar: &ProgressBar, line: String) {
     if bar.is_hidden() {
-        eprintln!("{line}");
+        crate::note!("{line}");
     } else {
         bar.println(line);
     }
 }
 
-/// Runs `namegen train`.
-pub fn run(args: &TrainArgs) -> Result<ExitCode, CommandError> {
-    let mut trainer = trainer(args)?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-        eprintln!("warning: Ctrl-C will not save a checkpoint: {e}");
+/// With `--plots`, the most statistics records (`--steps / --stats-every`) the diagnostics
+/// hold. A record of the widest network (8 hidden layers) takes under 3.2 KB of pretty JSON,
+/// so the file stays under the 256 MiB that `namegen stats` reads back.
+const MAX_RECORDS: u64 = 50_000;
+/// With `--plots`, the most steps whose loss the diagnostics hold in memory (8 bytes each).
+const MAX_RECORDED_STEPS: u64 = 50_000_000;
+
+/// The files `namegen train` reads and writes, checked before the names file is even read.
+fn plan(args: &TrainArgs) -> Result<Outputs, CommandError> {
+    let mut outputs = Outputs::new();
+    // Not `--resume`: continuing a run in the file it was saved to is what it is for (the
+    // checkpoint is read whole before anything is written).
+    outputs.input(&args.data);
+    if let Some(dir) = &args.plots {
+        let records = args.steps / args.stats_every.max(1);
+        if args.stats_every == 0 || records > MAX_RECORDS || args.steps > MAX_RECORDED_STEPS {
+            return Err(CommandError::Flag {
+                flag: "--plots",
+                reason: format!(
+                    "the diagnostics of {} steps recorded every {} would not fit in memory: at \
+                     most {MAX_RECORDED_STEPS} steps and {MAX_RECORDS} records (raise \
+                     --stats-every, or train without --plots)",
+                    args.steps, args.stats_every
+                ),
+            });
+        }
+        // First, so that `--out` may be inside it.
+        outputs.directory(dir)?;
+        outputs.output(&dir.join(DIAGNOSTICS_FILE))?;
+        for name in crate::plots::FILES {
+            outputs.output(&dir.join(name))?;
+        }
     }
+    outputs.output(&args.out)?;
+    Ok(outputs)
+}
+
+/// The diagnostics file `--plots DIR` writes beside the plots.
+pub const DIAGNOSTICS_FILE: &str = "diagnostics.json";
+
+/// Writes the trainer's checkpoint to `--out`. Should that fail (the disk filled up during
+/// training, say), the state is written to the temporary directory instead and the error
+/// says where: a finished training is never lost to a full disk.
+fn save(
+    outputs: &Outputs,
+    trainer: &Trainer,
+    val_loss: Option<f64>,
+    path: &Path,
+) -> Result<(), CommandError> {
+    let bytes = trainer.checkpoint(val_loss).to_bytes();
+    let Err(error) = outputs.write(path, &bytes) else {
+        return Ok(());
+    };
+    let rescue = std::env::temp_dir().join(format!(
+        "namegen-rescue-{}-step-{}.ckpt.safetensors",
+        std::process::id(),
+        trainer.step
+    ));
+    let mut rescue_outputs = Outputs::new();
+    let rescued = rescue_outputs
+        .output(&rescue)
+        .and_then(|()| rescue_outputs.write(&rescue, &bytes));
+    match rescued {
+        Ok(()) => Err(CommandError::Rescued { error, rescue }),
+        Err(rescue_error) => Err(CommandError::Lost {
+            error,
+            rescue,
+            rescue_error: Box::new(rescue_error),
+        }),
+    }
+}
+
+/// Saves the checkpoint on `signal` and says so in the error the binary prints.
+fn interrupted(
+    outputs: &Outputs,
+    trainer: &Trainer,
+    val_loss: Option<f64>,
+    args: &TrainArgs,
+    signal: crate::interrupt::Interrupted,
+) -> CommandError {
+    if let Err(e) = save(outputs, trainer, val_loss, &args.out) {
+        return e;
+    }
+    CommandError::Interrupted {
+        signal,
+        saved: format!(
+            "checkpoint at step {} of {} written to {} ({})",
+            trainer.step,
+            trainer.recipe.steps,
+            args.out.display(),
+            if trainer.finished() {
+                "trained to the end; the same command with --resume evaluates it"
+            } else {
+                "continue with --resume"
+            }
+        ),
+    }
+}
+
+/// Runs `namegen train`: every output is checked first, the checkpoint is written before the
+/// evaluation and again with its validation loss, the plots after it, and the report is
+/// printed last, so that neither a signal nor a closed stdout loses any of them.
+pub fn run(args: &TrainArgs) -> Result<ExitCode, CommandError> {
+    let outputs = plan(args)?;
+    let mut trainer = trainer(args)?;
+    let checkpoint_bytes = trainer.checkpoint(None).to_bytes().len() as u64;
+    outputs.require_space(&args.out, checkpoint_bytes)?;
     let mut diagnostics = args
         .plots
         .as_ref()
@@ -242,6 +332,10 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, CommandError> {
     let (mut smoothed, mut weight) = (0.0f64, 0.0f64);
     let mut last_draw = Instant::now();
     while !trainer.finished() {
+        if let Err(signal) = crate::interrupt::check() {
+            bar.abandon();
+            return Err(interrupted(&outputs, &trainer, None, args, signal));
+        }
         let step = trainer.step;
         let loss = trainer.step(diagnostics.as_mut())?;
         smoothed = 0.99 * smoothed + 0.01 * f64::from(loss);
@@ -273,84 +367,87 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, CommandError> {
             last_draw = Instant::now();
         }
         if args.checkpoint_every > 0 && trainer.step.is_multiple_of(args.checkpoint_every) {
-            trainer.checkpoint(None).save(&args.out)?;
+            save(&outputs, &trainer, None, &args.out)?;
         }
         if args.stop_after.is_some_and(|stop| trainer.step >= stop) && !trainer.finished() {
             bar.abandon();
-            trainer.checkpoint(None).save(&args.out)?;
-            eprintln!(
+            save(&outputs, &trainer, None, &args.out)?;
+            crate::note!(
                 "stopped at step {} as asked: checkpoint written to {} (continue with --resume)",
                 trainer.step,
                 args.out.display()
             );
             return Ok(ExitCode::SUCCESS);
         }
-        if interrupted.load(Ordering::SeqCst) {
-            bar.abandon();
-            trainer.checkpoint(None).save(&args.out)?;
-            eprintln!(
-                "interrupted at step {}: checkpoint written to {} (continue with --resume)",
-                trainer.step,
-                args.out.display()
-            );
-            return Ok(ExitCode::from(INTERRUPTED));
-        }
     }
     bar.set_position(trainer.step);
     bar.finish();
     let seconds = start.elapsed().as_secs_f64();
     let steps = trainer.step - first_step;
-    eprintln!(
+    crate::note!(
         "trained {steps} steps in {seconds:.1} s: {:.0} steps/s on {} ({} gradients)",
         steps as f64 / seconds.max(1e-9),
         trainer.backend.name(),
-        match trainer.grad_path {
-            crate::trainer::GradPath::Manual => "closed-form",
-            crate::trainer::GradPath::Autodiff => "autodiff",
-        }
+        trainer.grad_path.name()
     );
+    save(&outputs, &trainer, None, &args.out)?;
+    crate::note!("checkpoint written to {}", args.out.display());
 
-    let mut val_loss = None;
+    let mut report = None;
     if !args.no_eval {
-        let report = trainer.report();
-        print_report(&report);
-        val_loss = report
+        crate::note!("evaluating: train / val / test loss in eval mode");
+        let stop = |signal| interrupted(&outputs, &trainer, None, args, signal);
+        let losses = trainer.report().map_err(stop)?;
+        let val_loss = losses
             .iter()
             .find(|r| r.part == namegen_model::Part::Val)
             .map(|r| r.running);
+        save(&outputs, &trainer, val_loss, &args.out)?;
+        crate::note!(
+            "checkpoint written to {} with its validation loss",
+            args.out.display()
+        );
+        report = Some(losses);
     }
-    trainer.checkpoint(val_loss).save(&args.out)?;
-    eprintln!("checkpoint written to {}", args.out.display());
 
     if let (Some(dir), Some(diagnostics)) = (&args.plots, &diagnostics) {
-        std::fs::create_dir_all(dir).map_err(|e| CommandError::Diagnostics {
-            path: dir.clone(),
-            reason: e.to_string(),
+        crate::interrupt::check().map_err(|signal| CommandError::Interrupted {
+            signal,
+            saved: format!(
+                "checkpoint written to {}, plots not drawn",
+                args.out.display()
+            ),
         })?;
-        let json = dir.join("diagnostics.json");
-        diagnostics.save(&json)?;
+        let json = dir.join(DIAGNOSTICS_FILE);
+        outputs.write(&json, &diagnostics.to_bytes())?;
         for line in diagnostics.summary() {
-            eprintln!("{line}");
+            crate::note!("{line}");
         }
         let loaded = crate::diagnostics::load(&diagnostics.to_json()).unwrap_or_default();
-        let pngs = crate::plots::draw_all(&loaded, dir)?;
-        eprintln!("diagnostics written to {}", json.display());
-        for png in pngs {
-            eprintln!("plot written to {}", png.display());
+        let pngs = crate::plots::render_all(&loaded)?;
+        crate::note!("diagnostics written to {}", json.display());
+        for (name, png) in crate::plots::FILES.iter().zip(&pngs) {
+            let path = dir.join(name);
+            outputs.write(&path, png)?;
+            crate::note!("plot written to {}", path.display());
         }
+    }
+    if let Some(report) = report {
+        print_report(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the eval-mode losses as a table on stdout.
-pub fn print_report(report: &[PartLoss]) {
-    println!("loss (eval mode)  running stats  calibrated stats");
+pub fn print_report(report: &[PartLoss]) -> Result<(), CommandError> {
+    crate::outln!("loss (eval mode)  running stats  calibrated stats")?;
     for r in report {
-        println!(
+        crate::outln!(
             "{:<17} {:>13.4}  {:>16.4}",
             r.part.name(),
             r.running,
             r.calibrated
-        );
+        )?;
     }
+    Ok(())
 }

@@ -12,10 +12,11 @@ use namegen_sampler::ModelView;
 use super::CommandError;
 use super::train::load_dataset;
 use crate::card::{ModelCard, path_for};
-use crate::checkpoint::Checkpoint;
-use crate::cli::BackendArg;
-use crate::dataset::SplitExamples;
+use crate::trainer::Backend;
 use crate::verify::{BurnLogits, ContextSet, SamplerLogits, compare};
+use namegen_files::checkpoint::Checkpoint;
+use namegen_files::dataset::SplitExamples;
+use namegen_files::output::Outputs;
 
 /// Flags of `namegen verify`.
 #[derive(Debug, Clone, Args)]
@@ -30,8 +31,8 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "data/names.txt")]
     pub data: PathBuf,
     /// burn backend running the unfolded model.
-    #[arg(long, value_enum, default_value_t = BackendArg::Flex)]
-    pub backend: BackendArg,
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
     /// Also record the figures in the model's card (`<model>.card.json`).
     #[arg(long)]
     pub card: bool,
@@ -42,8 +43,18 @@ pub struct VerifyArgs {
 
 /// Runs `namegen verify`; exit status 1 when the bound is broken.
 pub fn run(args: &VerifyArgs) -> Result<ExitCode, CommandError> {
+    let card_path = path_for(&args.model);
+    let mut outputs = Outputs::new();
+    for input in [&args.unfolded, &args.model, &args.data] {
+        outputs.input(input);
+    }
+    if args.card {
+        outputs.output(&card_path)?;
+    }
+    // Read before the work, so that a missing or broken card is found at once.
+    let card = args.card.then(|| ModelCard::load(&card_path)).transpose()?;
     let checkpoint = Checkpoint::load(&args.unfolded)?;
-    let bytes = super::read(&args.model)?;
+    let bytes = super::read_model(&args.model)?;
     let model = ModelView::parse(&bytes).map_err(|source| CommandError::Model {
         path: args.model.clone(),
         source,
@@ -59,9 +70,18 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, CommandError> {
     if let Some(hash) = checkpoint.extra.get(keys::DATASET_SHA256)
         && *hash != dataset.sha256
     {
-        eprintln!(
+        crate::note!(
             "warning: {} is not the names file the checkpoint was trained on (sha256 differs)",
             args.data.display()
+        );
+    }
+    if let Some((key, in_model, in_checkpoint)) = provenance_difference(&bytes, &checkpoint) {
+        crate::note!(
+            "warning: {} was not exported from {}: their provenance differs ({key} is {in_model} \
+             in the model, {in_checkpoint} in the checkpoint), so a FAIL below says only that \
+             they are different models",
+            args.model.display(),
+            args.unfolded.display()
         );
     }
     let split_seed = checkpoint
@@ -72,8 +92,14 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, CommandError> {
     let config = checkpoint.config;
     let examples = SplitExamples::new(&dataset, split_seed, config.block_size())?;
     let contexts = ContextSet::new(config.vocab_size(), config.block_size(), 0);
+    crate::interrupt::check()?;
+    crate::note!(
+        "verifying {} on {} contexts",
+        args.model.display(),
+        contexts.len()
+    );
     let report = compare(
-        &mut BurnLogits::new(&checkpoint, args.backend.into()),
+        &mut BurnLogits::new(&checkpoint, args.backend),
         &mut SamplerLogits::new(&model),
         config.vocab_size(),
         model.dtype(),
@@ -81,23 +107,43 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, CommandError> {
         &examples.val.contexts,
         &examples.val.targets,
     );
+    crate::interrupt::check()?;
+    if let Some(mut card) = card {
+        card.set_verification(&report);
+        outputs.write(&card_path, &card.to_bytes())?;
+    }
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        )?;
     } else {
-        println!("{}: {report}", args.model.display());
-    }
-    if args.card {
-        let path = path_for(&args.model);
-        let mut card = ModelCard::load(&path)?;
-        card.set_verification(&report);
-        card.save(&path)?;
+        crate::outln!("{}: {report}", args.model.display())?;
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The first `provenance.*` key that the folded model's metadata and the checkpoint both hold
+/// with different values (the writer aside: export writes its own), as `(key, in the model,
+/// in the checkpoint)`: a model exported from another training run.
+fn provenance_difference(
+    model: &[u8],
+    checkpoint: &Checkpoint,
+) -> Option<(String, String, String)> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(model).ok()?;
+    let metadata = header.metadata().as_ref()?;
+    // In the checkpoint's (sorted) order, so that the same files always name the same key.
+    checkpoint
+        .extra
+        .iter()
+        .filter(|(key, _)| key.starts_with("provenance.") && key.as_str() != keys::WRITER)
+        .find_map(|(key, in_checkpoint)| {
+            let in_model = metadata.get(key)?;
+            (in_checkpoint != in_model)
+                .then(|| (key.clone(), in_model.clone(), in_checkpoint.clone()))
+        })
 }

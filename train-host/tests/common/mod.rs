@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use namegen_host::dataset::Dataset;
+use namegen_files::dataset::Dataset;
 use namegen_host::trainer::Recipe;
 
 /// The repository's names file.

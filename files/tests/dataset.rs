@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use namegen_host::dataset::{Dataset, DatasetError, SplitExamples};
+use namegen_files::dataset::{Dataset, DatasetError, SplitExamples};
 
 fn parse(text: &[u8]) -> Result<Dataset, DatasetError> {
     Dataset::parse(Path::new("names.txt"), text)
@@ -82,7 +82,7 @@ fn too_few_names_for_a_split_is_an_error() {
 #[test]
 fn a_missing_file_is_an_error() {
     let error = Dataset::load(Path::new("/nonexistent/names.txt")).unwrap_err();
-    assert!(matches!(error, DatasetError::Read { .. }), "{error:?}");
+    assert!(matches!(error, DatasetError::Read(_)), "{error:?}");
     assert!(error.to_string().contains("/nonexistent/names.txt"));
 }
 
@@ -91,7 +91,7 @@ fn an_unreadable_file_is_an_error() {
     // A directory cannot be read as a file, whoever runs the test (root included).
     let dir = tempfile::tempdir().unwrap();
     let error = Dataset::load(dir.path()).unwrap_err();
-    assert!(matches!(error, DatasetError::Read { .. }), "{error:?}");
+    assert!(matches!(error, DatasetError::Read(_)), "{error:?}");
 }
 
 #[test]
@@ -133,4 +133,25 @@ fn the_real_file_reads_and_splits_80_10_10() {
     );
     assert!(split.train.len() > 8 * split.val.len() * 9 / 10);
     assert_eq!(split.train.contexts.len(), 3 * split.train.len());
+}
+
+#[test]
+fn a_file_past_the_bound_is_refused_before_it_is_read() {
+    use namegen_files::dataset::MAX_FILE_BYTES;
+    use namegen_files::input::ReadError;
+    let dir = tempfile::tempdir().unwrap();
+    // Sparse: one byte past the bound takes no disk space.
+    let huge = dir.path().join("huge.txt");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(MAX_FILE_BYTES + 1)
+        .unwrap();
+    for path in [huge.as_path(), Path::new("/dev/zero")] {
+        let error = Dataset::load(path).unwrap_err();
+        assert!(
+            matches!(error, DatasetError::Read(ReadError::TooLarge { limit, .. }) if limit == MAX_FILE_BYTES),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("larger than"), "{error}");
+    }
 }

@@ -1,32 +1,25 @@
 //! The unfolded checkpoint (`model/FORMAT.md`, `format` = `namegen-unfolded`): reading it
-//! with every check the contract asks for, and writing it atomically.
+//! with every check the contract asks for, and its bytes for [`crate::output::Outputs::write`].
 //!
-//! Writing goes to a temporary file in the destination's directory, is flushed to disk, and
-//! is then renamed over the destination, so a reader (or a crash, or Ctrl-C) never sees half a
-//! file. Keys beyond the contract's (`provenance.*`, and the trainer's resume state under
+//! Keys beyond the contract's (`provenance.*`, and the trainer's resume state under
 //! `train.*`) travel in [`Checkpoint::extra`].
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use namegen_model::format::{self, TensorName, keys, unfolded_tensors};
 use namegen_model::{ModelConfig, Vocabulary};
 use safetensors::{Dtype, SafeTensors};
 
+use crate::input::{ReadError, read_bounded};
 use crate::safetensors_file::TensorBytes;
 
-/// Why a checkpoint cannot be read or written.
+/// Why a checkpoint cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    /// The file cannot be read, or the temporary file written or renamed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
+    /// The file cannot be read, or is larger than any checkpoint.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The bytes are not a valid safetensors file.
     #[error("{path}: not a safetensors file: {reason}")]
     Safetensors {
@@ -92,10 +85,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Reads and fully validates the checkpoint at `path`.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_bounded(path, format::MAX_FILE_BYTES, "checkpoint")?;
         Self::from_bytes(path, &bytes)
     }
 
@@ -139,7 +129,7 @@ impl Checkpoint {
             get(keys::HIDDEN)?,
             vocab.len(),
         )
-        .map_err(|e| meta_error(keys::HIDDEN, e.to_string()))?;
+        .map_err(|e| meta_error(e.key(), e.to_string()))?;
         let bn_eps: f64 = get(keys::BN_EPS)?
             .parse()
             .ok()
@@ -270,33 +260,4 @@ impl Checkpoint {
             .collect();
         crate::safetensors_file::encode(&metadata, &tensors)
     }
-
-    /// Writes the checkpoint to `path` atomically (temporary file, flush, rename).
-    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        write_atomically(path, &self.to_bytes())
-    }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io_error = |source| CheckpointError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-    // Temporary files are created private (0600); the result is an ordinary shared file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let readable = std::fs::Permissions::from_mode(0o644);
-        file.as_file().set_permissions(readable).map_err(io_error)?;
-    }
-    file.write_all(bytes).map_err(io_error)?;
-    file.as_file().sync_all().map_err(io_error)?;
-    file.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
 }

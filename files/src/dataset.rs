@@ -5,7 +5,8 @@
 //! Anything that cannot be a name stops the run with an error that names the file and the
 //! line: a `.` inside a name (it is the end-of-name symbol), a control character, bytes that
 //! are not UTF-8, or a character that would push the vocabulary past its maximum. A file with
-//! no names, or too few for an 80/10/10 split, is an error too.
+//! no names, or too few for an 80/10/10 split, is an error too, and so is a file larger than
+//! [`MAX_FILE_BYTES`].
 
 use std::path::{Path, PathBuf};
 
@@ -14,17 +15,18 @@ use namegen_model::vocab::VocabError;
 use namegen_model::{Part, SplitSizes, Vocabulary, windows};
 use sha2::{Digest, Sha256};
 
+use crate::input::{ReadError, read_bounded};
+
+/// The largest names file read: 64 MiB, about 280 times the 32,033 names of makemore's
+/// `names.txt`; a larger file (or an endless one) is refused before it fills memory.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Why a names file cannot be used for training.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    /// The file is missing or cannot be read.
-    #[error("cannot read names file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
+    /// The file is missing, unreadable, or larger than [`MAX_FILE_BYTES`].
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// A line is not valid UTF-8.
     #[error("{path}:{line}: not valid UTF-8 text")]
     NotUtf8 {
@@ -85,10 +87,7 @@ pub struct Dataset {
 impl Dataset {
     /// Reads and checks `path`; see the module docs for what is accepted.
     pub fn load(path: &Path) -> Result<Self, DatasetError> {
-        let bytes = std::fs::read(path).map_err(|source| DatasetError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_bounded(path, MAX_FILE_BYTES, "names file")?;
         Self::parse(path, &bytes)
     }
 
