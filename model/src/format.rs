@@ -47,6 +47,9 @@ pub mod keys {
     pub const BN_EPS: &str = "bn_eps";
     /// Folded only: [`super::Dtype::name`] of the weights.
     pub const DTYPE: &str = "dtype";
+    /// Prefix of the optional keys that say where the weights come from, carried from a
+    /// checkpoint into the models exported from it.
+    pub const PROVENANCE_PREFIX: &str = "provenance.";
     /// Optional: training steps behind the weights.
     pub const STEPS: &str = "provenance.steps";
     /// Optional: the training seed.
@@ -59,9 +62,17 @@ pub mod keys {
     pub const DATASET_SHA256: &str = "provenance.dataset_sha256";
     /// Optional: the program and version that wrote the file.
     pub const WRITER: &str = "provenance.writer";
-    /// Prefix of the trainer's own resume state in unfolded checkpoints (`train.step`, ...);
-    /// readers other than the trainer ignore these keys.
-    pub const TRAIN_STATE_PREFIX: &str = "train.";
+    /// Unfolded, optional: training steps done, decimal (the trainer's resume state; readers
+    /// other than the trainer ignore the `train.*` keys).
+    pub const TRAIN_STEP: &str = "train.step";
+    /// Unfolded, optional: the training PRNG's (PCG32) state, decimal.
+    pub const TRAIN_RNG_STATE: &str = "train.rng_state";
+    /// Unfolded, optional: the training PRNG's increment (stream), decimal.
+    pub const TRAIN_RNG_INCREMENT: &str = "train.rng_increment";
+    /// Unfolded, optional: prefix of the training recipe's values (`train.recipe.lr`, ...).
+    pub const TRAIN_RECIPE_PREFIX: &str = "train.recipe.";
+    /// Unfolded, optional: the seed of the train / validation / test split trained on.
+    pub const TRAIN_SPLIT_SEED: &str = "train.recipe.split_seed";
 }
 
 /// How the folded model's embedding and Linear weights are stored.

@@ -15,6 +15,9 @@ use crate::rng::Rng;
 /// The fewest names that give every part at least one name.
 pub const MIN_NAMES: usize = 10;
 
+/// The split seed of the default recipe, of `namegen split` and of the shipped model.
+pub const DEFAULT_SEED: u64 = 42;
+
 /// One of the three parts of the split.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Part {

@@ -413,11 +413,13 @@ pub(crate) fn finish_group(x: &mut [[f32; GROUP]], bias: &Vector<'_>, activate: 
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn decode<const CHUNK: usize>(bytes: *const u8) -> __m256 {
-    // SAFETY (all three): the caller guarantees the `CHUNK` bytes read.
     match CHUNK {
+        // SAFETY: the caller guarantees the 32 bytes read; unaligned loads.
         32 => unsafe { _mm256_loadu_ps(bytes.cast()) },
+        // SAFETY: the caller guarantees the 16 bytes read; unaligned loads.
         16 => _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bytes.cast()) }),
         _ => {
+            // SAFETY: the caller guarantees the 8 bytes read; unaligned loads.
             let low = unsafe { _mm_loadl_epi64(bytes.cast()) };
             _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(low))
         }

@@ -6,8 +6,6 @@ use namegen_model::format::{MetadataError, Shape};
 use namegen_model::vocab::VocabError;
 use namegen_model::{Dtype, TensorName};
 
-use crate::json::JsonError;
-
 /// Why [`crate::ModelView::parse`] refused a file.
 ///
 /// Offsets are byte offsets into the whole file (the 8-byte length prefix included), so they
@@ -366,3 +364,45 @@ impl From<MetadataError> for LoadError {
         Self::Config(e)
     }
 }
+
+/// What is wrong with the header's JSON, at the offset carried by [`LoadError::Json`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum JsonError {
+    /// The header ends in the middle of a value.
+    UnexpectedEnd,
+    /// Something else stands where the schema needs this (for example `"a string"` or
+    /// `"',' or '}'"`).
+    Expected(&'static str),
+    /// A backslash escape that JSON does not define, or a `\u` without four hex digits.
+    InvalidEscape,
+    /// A `\u` escape of half a UTF-16 surrogate pair without its other half.
+    LoneSurrogate,
+    /// A raw control character (below U+0020) inside a string.
+    ControlCharacter,
+    /// A number with a leading zero.
+    LeadingZero,
+    /// A fraction or an exponent where sizes and offsets must be whole numbers.
+    NotAnInteger,
+    /// An integer above `u64::MAX`.
+    NumberTooLarge,
+    /// Something other than whitespace follows the header object.
+    TrailingCharacters,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnexpectedEnd => f.write_str("the header ends in the middle of a value"),
+            Self::Expected(what) => write!(f, "expected {what}"),
+            Self::InvalidEscape => f.write_str("invalid string escape"),
+            Self::LoneSurrogate => f.write_str("unpaired UTF-16 surrogate in a \\u escape"),
+            Self::ControlCharacter => f.write_str("control character inside a string"),
+            Self::LeadingZero => f.write_str("number with a leading zero"),
+            Self::NotAnInteger => f.write_str("fraction or exponent in an integer"),
+            Self::NumberTooLarge => f.write_str("integer too large"),
+            Self::TrailingCharacters => f.write_str("characters after the header object"),
+        }
+    }
+}
+
+impl core::error::Error for JsonError {}

@@ -12,52 +12,9 @@
 //! The reader accepts a subset of what `serde_json` accepts, never more: the same whitespace,
 //! string escapes and UTF-8 rules, integers without sign, fraction or exponent.
 
-use core::fmt;
 use core::str::CharIndices;
 
-use crate::error::LoadError;
-
-/// What is wrong with the header's JSON, at the offset carried by [`LoadError::Json`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum JsonError {
-    /// The header ends in the middle of a value.
-    UnexpectedEnd,
-    /// Something else stands where the schema needs this (for example `"a string"` or
-    /// `"',' or '}'"`).
-    Expected(&'static str),
-    /// A backslash escape that JSON does not define, or a `\u` without four hex digits.
-    InvalidEscape,
-    /// A `\u` escape of half a UTF-16 surrogate pair without its other half.
-    LoneSurrogate,
-    /// A raw control character (below U+0020) inside a string.
-    ControlCharacter,
-    /// A number with a leading zero.
-    LeadingZero,
-    /// A fraction or an exponent where sizes and offsets must be whole numbers.
-    NotAnInteger,
-    /// An integer above `u64::MAX`.
-    NumberTooLarge,
-    /// Something other than whitespace follows the header object.
-    TrailingCharacters,
-}
-
-impl fmt::Display for JsonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnexpectedEnd => f.write_str("the header ends in the middle of a value"),
-            Self::Expected(what) => write!(f, "expected {what}"),
-            Self::InvalidEscape => f.write_str("invalid string escape"),
-            Self::LoneSurrogate => f.write_str("unpaired UTF-16 surrogate in a \\u escape"),
-            Self::ControlCharacter => f.write_str("control character inside a string"),
-            Self::LeadingZero => f.write_str("number with a leading zero"),
-            Self::NotAnInteger => f.write_str("fraction or exponent in an integer"),
-            Self::NumberTooLarge => f.write_str("integer too large"),
-            Self::TrailingCharacters => f.write_str("characters after the header object"),
-        }
-    }
-}
-
-impl core::error::Error for JsonError {}
+use crate::error::{JsonError, LoadError};
 
 /// A string of the header, still escaped, with where it starts.
 #[derive(Clone, Copy, Debug)]

@@ -107,9 +107,8 @@ pub use batch::{
     DEFAULT_BATCH, DEFAULT_CACHE_BYTES, generate_batched, generate_batched_with_cache,
 };
 pub use bound::MAX_MAGNITUDE;
-pub use error::LoadError;
+pub use error::{JsonError, LoadError};
 pub use forward::{Forward, TooWide};
-pub use json::JsonError;
 pub use layout::{Layout, LayoutError};
 pub use sample::{DefaultSampler, Name, SampleError, Sampler, Settings};
 pub use score::{Score, ScoreError, score};

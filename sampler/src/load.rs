@@ -11,8 +11,9 @@ use namegen_model::config::MAX_HIDDEN_LAYERS;
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, Shape, keys};
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
+use crate::error::JsonError;
 use crate::error::LoadError;
-use crate::json::{JsonError, JsonStr, Reader};
+use crate::json::{JsonStr, Reader};
 use crate::tensor::{Matrix, Vector};
 use crate::view::{Layer, ModelView};
 

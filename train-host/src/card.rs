@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use namegen_model::Dtype;
+use namegen_model::format::keys;
 use serde::{Deserialize, Serialize};
 
 use crate::export::{ExportCheck, FoldedWeights, UnfoldedWeights, provenance};
@@ -100,7 +101,12 @@ impl ModelCard {
             provenance: checkpoint
                 .extra
                 .iter()
-                .filter_map(|(k, v)| Some((k.strip_prefix("provenance.")?.to_string(), v.clone())))
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.strip_prefix(keys::PROVENANCE_PREFIX)?.to_string(),
+                        v.clone(),
+                    ))
+                })
                 .collect(),
             export_check: serde_json::to_value(check).unwrap_or_default(),
             verification: None,

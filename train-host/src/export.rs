@@ -9,7 +9,7 @@ use half::f16;
 use namegen_model::config::WidthList;
 use namegen_model::fold::{BatchNorm, FoldError, fold};
 use namegen_model::format::{self, keys};
-use namegen_model::reference::{Folded, Unfolded};
+use namegen_model::reference::{Folded, Unfolded, scratch_len};
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
 use crate::verify::{Bound, ContextSet, LogitSource, SamplerLogits};
@@ -67,6 +67,23 @@ impl UnfoldedWeights {
             weights: &weights,
             norms: &norms,
         })
+    }
+}
+
+/// The unfolded eval-mode model in the contract's f64 reference pass.
+impl LogitSource for UnfoldedWeights {
+    fn logits(&mut self, contexts: &[u8], out: &mut [f64]) {
+        self.with_reference(|model| {
+            let (block, vocab) = (model.config.block_size(), model.config.vocab_size());
+            let mut scratch = vec![0.0; scratch_len(&model.config)];
+            for (context, row) in contexts
+                .chunks_exact(block)
+                .zip(out.chunks_exact_mut(vocab))
+            {
+                // The checkpoint reader has checked every shape, value and variance.
+                let _ = model.logits(context, &mut scratch, row);
+            }
+        });
     }
 }
 
@@ -310,7 +327,7 @@ pub fn provenance(checkpoint: &Checkpoint) -> BTreeMap<String, String> {
     checkpoint
         .extra
         .iter()
-        .filter(|(key, _)| key.starts_with("provenance.") && key.as_str() != keys::WRITER)
+        .filter(|(key, _)| key.starts_with(keys::PROVENANCE_PREFIX) && key.as_str() != keys::WRITER)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -88,72 +88,76 @@ impl GradPath {
     }
 }
 
-/// Everything that decides what a training run computes. Defaults are the seeds' recipe
-/// (makemore part 3).
-#[derive(Debug, Clone, PartialEq)]
+/// Everything that decides what a training run computes: `namegen train`'s recipe flags, whose
+/// defaults are the seeds' recipe (makemore part 3) and [`Recipe::default`].
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct Recipe {
+    /// SGD steps.
+    #[arg(long, default_value_t = 200_000)]
+    pub steps: u64,
+    /// Seed of the initial weights and of the batch sampling.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Seed of the 80/10/10 train/val/test split.
+    #[arg(long, default_value_t = namegen_model::split::DEFAULT_SEED)]
+    pub split_seed: u64,
+    /// Examples per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Learning rate before the late phase (must be positive).
+    // Values starting with `-` are taken, so that `--lr -1e-3` gets the trainer's message.
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    pub lr: f64,
+    /// Learning rate of the late phase (must be positive).
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    pub lr_late: f64,
+    /// Fraction of the steps, at the end, run at --lr-late (0.25: the last quarter).
+    #[arg(long, default_value_t = 0.25)]
+    pub late_fraction: f64,
     /// Symbols of context.
+    #[arg(long, default_value_t = 3)]
     pub block_size: usize,
     /// Embedding width.
+    #[arg(long, default_value_t = 10)]
     pub embed_dim: usize,
-    /// Hidden layer widths.
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "100,100,100,100,100")]
     pub hidden: Vec<usize>,
-    /// SGD steps.
-    pub steps: u64,
-    /// Examples per step.
-    pub batch_size: usize,
-    /// Learning rate before the late phase.
-    pub lr: f64,
-    /// Learning rate in the late phase.
-    pub lr_late: f64,
-    /// Fraction of the steps, at the end, that use `lr_late` (0.25: the last quarter).
-    pub late_fraction: f64,
-    /// Standard deviation of the embedding's initial N(0, std^2) values.
+    /// Standard deviation of the initial embedding, N(0, std^2).
+    #[arg(long, default_value_t = 1.0)]
     pub embed_std: f64,
-    /// Linear weights start as N(0, 1) * gain / sqrt(fan_in).
+    /// Gain of the initial Linear weights: N(0, 1) * gain / sqrt(fan_in).
+    #[arg(long, default_value_t = 1.0)]
     pub weight_gain: f64,
     /// Initial BatchNorm gamma.
+    #[arg(long, default_value_t = 1.0)]
     pub gamma: f64,
     /// Initial BatchNorm beta.
+    #[arg(long, default_value_t = 0.0)]
     pub beta: f64,
-    /// The last BatchNorm's initial gamma is multiplied by this (less confident logits).
+    /// Factor on the last BatchNorm's initial gamma (less confident logits at the start).
+    #[arg(long, default_value_t = 0.1)]
     pub last_gamma_scale: f64,
     /// BatchNorm running-statistics momentum (PyTorch's convention).
+    #[arg(long, default_value_t = 0.1)]
     pub momentum: f64,
     /// BatchNorm epsilon.
+    #[arg(long, default_value_t = 1e-5)]
     pub eps: f64,
-    /// Seed of the weights and the batch sampling.
-    pub seed: u64,
-    /// Seed of the train/val/test split.
-    pub split_seed: u64,
 }
 
 impl Default for Recipe {
+    /// The values the flags take when none is given: the `#[arg]` defaults above are their
+    /// one definition.
     fn default() -> Self {
-        Self {
-            block_size: 3,
-            embed_dim: 10,
-            hidden: vec![100; 5],
-            steps: 200_000,
-            batch_size: 32,
-            lr: 0.1,
-            lr_late: 0.01,
-            late_fraction: 0.25,
-            embed_std: 1.0,
-            weight_gain: 1.0,
-            gamma: 1.0,
-            beta: 0.0,
-            last_gamma_scale: 0.1,
-            momentum: 0.1,
-            eps: 1e-5,
-            seed: 42,
-            split_seed: 42,
-        }
+        use clap::{Args, FromArgMatches};
+        let command = Recipe::augment_args(clap::Command::new("recipe"));
+        let matches = command
+            .try_get_matches_from(["recipe"])
+            .expect("every recipe flag has a default");
+        Recipe::from_arg_matches(&matches).expect("the defaults parse")
     }
 }
-
-/// Prefix of the recipe's keys in a checkpoint's metadata.
-const RECIPE_PREFIX: &str = "train.recipe.";
 
 impl Recipe {
     /// The first step that uses [`Recipe::lr_late`].
@@ -254,7 +258,7 @@ impl Recipe {
             ("split_seed", self.split_seed.to_string()),
         ]
         .into_iter()
-        .map(|(k, v)| (format!("{RECIPE_PREFIX}{k}"), v))
+        .map(|(k, v)| (format!("{}{k}", keys::TRAIN_RECIPE_PREFIX), v))
         .collect()
     }
 }
@@ -371,7 +375,7 @@ impl Trainer {
             match extra.get(&key) {
                 Some(saved) if *saved == value => {}
                 Some(saved) => {
-                    let flag = key.trim_start_matches(RECIPE_PREFIX);
+                    let flag = key.trim_start_matches(keys::TRAIN_RECIPE_PREFIX);
                     return Err(fail(format!(
                         "it was trained with {flag} = {saved}, not {value}"
                     )));
@@ -399,7 +403,7 @@ impl Trainer {
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| fail(format!("metadata {key} is missing or not a number")))
         };
-        let step = number(STEP_KEY)?;
+        let step = number(keys::TRAIN_STEP)?;
         if step > trainer.recipe.steps {
             return Err(fail(format!(
                 "it is at step {step}, past the {} steps of the recipe",
@@ -407,7 +411,10 @@ impl Trainer {
             )));
         }
         trainer.step = step;
-        trainer.rng = Rng::from_parts(number(RNG_STATE_KEY)?, number(RNG_INCREMENT_KEY)?);
+        trainer.rng = Rng::from_parts(
+            number(keys::TRAIN_RNG_STATE)?,
+            number(keys::TRAIN_RNG_INCREMENT)?,
+        );
         trainer.model = Mlp::from_checkpoint(checkpoint, &trainer.device);
         Ok(trainer)
     }
@@ -493,9 +500,9 @@ impl Trainer {
         let mut extra = self.recipe.to_metadata();
         let (state, increment) = self.rng.to_parts();
         for (key, value) in [
-            (STEP_KEY, self.step.to_string()),
-            (RNG_STATE_KEY, state.to_string()),
-            (RNG_INCREMENT_KEY, increment.to_string()),
+            (keys::TRAIN_STEP, self.step.to_string()),
+            (keys::TRAIN_RNG_STATE, state.to_string()),
+            (keys::TRAIN_RNG_INCREMENT, increment.to_string()),
             (keys::STEPS, self.step.to_string()),
             (keys::SEED, self.recipe.seed.to_string()),
             (keys::BACKEND, self.backend.name().to_owned()),
@@ -608,13 +615,6 @@ impl Trainer {
             .collect()
     }
 }
-
-/// Checkpoint key of the number of steps done.
-pub const STEP_KEY: &str = "train.step";
-/// Checkpoint key of the generator's state.
-pub const RNG_STATE_KEY: &str = "train.rng_state";
-/// Checkpoint key of the generator's increment (stream).
-pub const RNG_INCREMENT_KEY: &str = "train.rng_increment";
 
 /// The initial weights of the recipe, drawn from `rng` in a fixed order: the embedding
 /// (row-major `[vocab, embed_dim]`), then each Linear weight in PyTorch makemore's

@@ -8,11 +8,9 @@
 use std::fmt;
 
 use namegen_model::config::MAX_WIDTH;
-use namegen_model::reference::scratch_len;
 use namegen_model::{Dtype, ModelConfig, Rng};
 use namegen_sampler::{Forward, ModelView};
 
-use crate::export::UnfoldedWeights;
 use crate::network::{Mlp, one_hot, values};
 use crate::trainer::Backend;
 use burn::prelude::Device;
@@ -60,23 +58,6 @@ impl LogitSource for SamplerLogits<'_> {
                 .zip(logits)
                 .for_each(|(o, &l)| *o = f64::from(l));
         }
-    }
-}
-
-/// The unfolded eval-mode model in the contract's f64 reference pass.
-impl LogitSource for UnfoldedWeights {
-    fn logits(&mut self, contexts: &[u8], out: &mut [f64]) {
-        self.with_reference(|model| {
-            let (block, vocab) = (model.config.block_size(), model.config.vocab_size());
-            let mut scratch = vec![0.0; scratch_len(&model.config)];
-            for (context, row) in contexts
-                .chunks_exact(block)
-                .zip(out.chunks_exact_mut(vocab))
-            {
-                // The checkpoint reader has checked every shape, value and variance.
-                let _ = model.logits(context, &mut scratch, row);
-            }
-        });
     }
 }
 

@@ -283,3 +283,25 @@ fn evaluation_reports_both_statistics() {
         assert!(part.running < 3.0 && part.calibrated < 3.0, "{part:?}");
     }
 }
+
+/// The recipe's defaults, defined once by its flags, are makemore part 3's: 200k steps of
+/// batch 32, lr 0.1 then 0.01 for the last quarter, context 3, embedding 10, five hidden
+/// layers of 100, last gamma scaled by 0.1, BatchNorm momentum 0.1 and epsilon 1e-5.
+#[test]
+fn the_default_recipe_is_makemore_part_3() {
+    let recipe = namegen_host::trainer::Recipe::default();
+    assert_eq!((recipe.steps, recipe.batch_size), (200_000, 32));
+    assert_eq!(
+        (recipe.lr, recipe.lr_late, recipe.late_fraction),
+        (0.1, 0.01, 0.25)
+    );
+    assert_eq!((recipe.block_size, recipe.embed_dim), (3, 10));
+    assert_eq!(recipe.hidden, vec![100; 5]);
+    assert_eq!((recipe.embed_std, recipe.weight_gain), (1.0, 1.0));
+    assert_eq!(
+        (recipe.gamma, recipe.beta, recipe.last_gamma_scale),
+        (1.0, 0.0, 0.1)
+    );
+    assert_eq!((recipe.momentum, recipe.eps), (0.1, 1e-5));
+    assert_eq!((recipe.seed, recipe.split_seed), (42, 42));
+}

@@ -268,10 +268,8 @@ fn write_text(args: fmt::Arguments<'_>) -> usize {
         }
     }
     // SAFETY: see `Shared`; the only reference to the text buffer during this call.
-    let mut sink = Sink {
-        buffer: unsafe { &mut *TEXT.0.get() },
-        len: 0,
-    };
+    let buffer = unsafe { &mut *TEXT.0.get() };
+    let mut sink = Sink { buffer, len: 0 };
     // A message longer than the buffer keeps what fitted.
     let _ = sink.write_fmt(args);
     sink.len

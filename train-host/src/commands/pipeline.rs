@@ -12,7 +12,7 @@ use namegen_model::Part;
 
 use super::CommandError;
 use crate::cli::{Cli, run as run_command};
-use crate::trainer::Backend;
+use crate::trainer::{Backend, Recipe};
 
 /// Flags of `namegen pipeline`.
 #[derive(Debug, Clone, Args)]
@@ -24,10 +24,10 @@ pub struct PipelineArgs {
     #[arg(long, default_value = "out")]
     pub out_dir: PathBuf,
     /// SGD steps.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = Recipe::default().steps)]
     pub steps: u64,
     /// Training seed.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = Recipe::default().seed)]
     pub seed: u64,
     /// burn backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
@@ -67,10 +67,11 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
     let text = |path: &Path| path.display().to_string();
     let (data, checkpoint) = (text(&args.data), text(&layout.checkpoint));
     let backend = args.backend.name();
-    let (steps, seed, count) = (
+    let (steps, seed, count, split_seed) = (
         args.steps.to_string(),
         args.seed.to_string(),
         args.count.to_string(),
+        namegen_model::split::DEFAULT_SEED.to_string(),
     );
     let mut commands: Vec<Vec<String>> = vec![
         words(&[
@@ -93,7 +94,7 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
             "--data",
             &data,
             "--seed",
-            "42",
+            &split_seed,
             "--out-dir",
             &text(&layout.split),
         ]),

@@ -19,7 +19,7 @@ pub struct SplitArgs {
     #[arg(long, default_value = "data/names.txt")]
     pub data: PathBuf,
     /// The split seed (`namegen train --split-seed`).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = namegen_model::split::DEFAULT_SEED)]
     pub seed: u64,
     /// Where the three files go (created if missing).
     #[arg(long, default_value = "split")]

@@ -35,58 +35,9 @@ pub struct TrainArgs {
     /// How gradients are computed.
     #[arg(long, value_enum, default_value_t = GradPath::ClosedForm)]
     pub grad: GradPath,
-    /// SGD steps.
-    #[arg(long, default_value_t = 200_000)]
-    pub steps: u64,
-    /// Seed of the initial weights and of the batch sampling.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Seed of the 80/10/10 train/val/test split.
-    #[arg(long, default_value_t = 42)]
-    pub split_seed: u64,
-    /// Examples per step.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Learning rate (must be positive).
-    // Values starting with `-` are taken, so that `--lr -1e-3` gets the trainer's message.
-    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
-    pub lr: f64,
-    /// Learning rate of the late phase (must be positive).
-    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
-    pub lr_late: f64,
-    /// Fraction of the steps, at the end, run at --lr-late.
-    #[arg(long, default_value_t = 0.25)]
-    pub late_fraction: f64,
-    /// Symbols of context.
-    #[arg(long, default_value_t = 3)]
-    pub block_size: usize,
-    /// Embedding width.
-    #[arg(long, default_value_t = 10)]
-    pub embed_dim: usize,
-    /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "100,100,100,100,100")]
-    pub hidden: Vec<usize>,
-    /// Standard deviation of the initial embedding, N(0, std^2).
-    #[arg(long, default_value_t = 1.0)]
-    pub embed_std: f64,
-    /// Gain of the initial Linear weights: N(0, 1) * gain / sqrt(fan_in).
-    #[arg(long, default_value_t = 1.0)]
-    pub weight_gain: f64,
-    /// Initial BatchNorm gamma.
-    #[arg(long, default_value_t = 1.0)]
-    pub gamma: f64,
-    /// Initial BatchNorm beta.
-    #[arg(long, default_value_t = 0.0)]
-    pub beta: f64,
-    /// Factor on the last BatchNorm's initial gamma.
-    #[arg(long, default_value_t = 0.1)]
-    pub last_gamma_scale: f64,
-    /// BatchNorm running-statistics momentum.
-    #[arg(long, default_value_t = 0.1)]
-    pub momentum: f64,
-    /// BatchNorm epsilon.
-    #[arg(long, default_value_t = 1e-5)]
-    pub eps: f64,
+    /// What the run computes.
+    #[command(flatten)]
+    pub recipe: Recipe,
     /// Write a checkpoint every this many steps (0: only at the end and on a signal).
     #[arg(long, default_value_t = 10_000)]
     pub checkpoint_every: u64,
@@ -109,31 +60,6 @@ pub struct TrainArgs {
     pub stop_after: Option<u64>,
 }
 
-impl TrainArgs {
-    /// The recipe these flags describe.
-    pub fn recipe(&self) -> Recipe {
-        Recipe {
-            block_size: self.block_size,
-            embed_dim: self.embed_dim,
-            hidden: self.hidden.clone(),
-            steps: self.steps,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            lr_late: self.lr_late,
-            late_fraction: self.late_fraction,
-            embed_std: self.embed_std,
-            weight_gain: self.weight_gain,
-            gamma: self.gamma,
-            beta: self.beta,
-            last_gamma_scale: self.last_gamma_scale,
-            momentum: self.momentum,
-            eps: self.eps,
-            seed: self.seed,
-            split_seed: self.split_seed,
-        }
-    }
-}
-
 /// Loads the names file and prints what was read.
 pub fn load_dataset(path: &Path) -> Result<Dataset, CommandError> {
     let dataset = Dataset::load(path)?;
@@ -151,12 +77,12 @@ pub fn load_dataset(path: &Path) -> Result<Dataset, CommandError> {
 pub fn trainer(args: &TrainArgs) -> Result<Trainer, CommandError> {
     let dataset = load_dataset(&args.data)?;
     let trainer = match &args.resume {
-        None => Trainer::new(dataset, args.recipe(), args.backend, args.grad)?,
+        None => Trainer::new(dataset, args.recipe.clone(), args.backend, args.grad)?,
         Some(path) => {
             let checkpoint = Checkpoint::load(path)?;
             let trainer = Trainer::resume(
                 dataset,
-                args.recipe(),
+                args.recipe.clone(),
                 &checkpoint,
                 &path.display().to_string(),
                 args.backend,
@@ -227,15 +153,16 @@ fn plan(args: &TrainArgs) -> Result<Outputs, CommandError> {
     // checkpoint is read whole before anything is written).
     outputs.input(&args.data);
     if let Some(dir) = &args.plots {
-        let records = args.steps / args.stats_every.max(1);
-        if args.stats_every == 0 || records > MAX_RECORDS || args.steps > MAX_RECORDED_STEPS {
+        let steps = args.recipe.steps;
+        let records = steps / args.stats_every.max(1);
+        if args.stats_every == 0 || records > MAX_RECORDS || steps > MAX_RECORDED_STEPS {
             return Err(CommandError::Flag {
                 flag: "--plots",
                 reason: format!(
                     "the diagnostics of {} steps recorded every {} would not fit in memory: at \
                      most {MAX_RECORDED_STEPS} steps and {MAX_RECORDS} records (raise \
                      --stats-every, or train without --plots)",
-                    args.steps, args.stats_every
+                    steps, args.stats_every
                 ),
             });
         }

@@ -86,9 +86,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, CommandError> {
     }
     let split_seed = checkpoint
         .extra
-        .get("train.recipe.split_seed")
+        .get(keys::TRAIN_SPLIT_SEED)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(42);
+        .unwrap_or(namegen_model::split::DEFAULT_SEED);
     let config = checkpoint.config;
     let examples = SplitExamples::new(&dataset, split_seed, config.block_size())?;
     let contexts = ContextSet::new(config.vocab_size(), config.block_size(), 0);
@@ -137,13 +137,10 @@ fn provenance_difference(
     let (_, header) = safetensors::SafeTensors::read_metadata(model).ok()?;
     let metadata = header.metadata().as_ref()?;
     // In the checkpoint's (sorted) order, so that the same files always name the same key.
-    checkpoint
-        .extra
-        .iter()
-        .filter(|(key, _)| key.starts_with("provenance.") && key.as_str() != keys::WRITER)
+    crate::export::provenance(checkpoint)
+        .into_iter()
         .find_map(|(key, in_checkpoint)| {
-            let in_model = metadata.get(key)?;
-            (in_checkpoint != in_model)
-                .then(|| (key.clone(), in_model.clone(), in_checkpoint.clone()))
+            let in_model = metadata.get(&key)?;
+            (in_checkpoint != *in_model).then(|| (key, in_model.clone(), in_checkpoint))
         })
 }
