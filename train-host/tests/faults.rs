@@ -16,6 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use namegen_files::checkpoint::Checkpoint;
@@ -31,8 +32,31 @@ fn command(args: &[&str]) -> Command {
     command
 }
 
+/// Serialises process creation in this test binary. A child that another test's thread forks
+/// holds copies of this thread's pipes until it execs, so a pipe whose reader was just dropped
+/// could still have one for a moment, and a write to it would succeed: every spawn takes this
+/// lock, and `with_stdout_closed` keeps it until its reader is gone.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
+fn spawning() -> MutexGuard<'static, ()> {
+    SPAWNING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts `command` (never while another thread of this binary starts one).
+fn spawn(command: &mut Command) -> Child {
+    let _spawning = spawning();
+    command.spawn().expect("the program starts")
+}
+
+/// Runs `command` to its end with stdout and stderr captured, like `Command::output`.
+fn output(command: &mut Command) -> Output {
+    spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .wait_with_output()
+        .unwrap()
+}
+
 fn namegen(args: &[&str]) -> Output {
-    command(args).output().expect("the namegen binary runs")
+    output(&mut command(args))
 }
 
 fn data(name: &str) -> PathBuf {
@@ -225,12 +249,14 @@ fn an_output_that_is_an_input_is_refused_by_every_command() {
 
 /// Runs `args` with stdout a pipe whose reader has gone before anything is written.
 fn with_stdout_closed(args: &[&str]) -> Output {
+    let spawning = spawning();
     let mut child = command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stdout.take());
+    drop(spawning);
     child.wait_with_output().unwrap()
 }
 
@@ -333,11 +359,11 @@ fn a_closed_stdout_ends_every_command_quietly_after_its_files_are_written() {
     let card_after = std::fs::read(work.path("model-f32.card.json")).unwrap();
     assert!(text(&card_after).contains("verification"));
     // And `sample | head -1`: the reader takes one name, then goes.
-    let mut child = command(&["sample", "--model", &model, "-n", "1000000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(
+        command(&["sample", "--model", &model, "-n", "1000000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -350,10 +376,13 @@ fn a_closed_stdout_ends_every_command_quietly_after_its_files_are_written() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let output = command(&["sample", "--model", &model, "-n", "100000"])
-        .stdout(full)
-        .output()
-        .unwrap();
+    let output = spawn(
+        command(&["sample", "--model", &model, "-n", "100000"])
+            .stdout(full)
+            .stderr(Stdio::piped()),
+    )
+    .wait_with_output()
+    .unwrap();
     assert_fails(
         &output,
         1,
@@ -370,11 +399,7 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Self {
-        let mut child = command(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(command(args).stdout(Stdio::null()).stderr(Stdio::piped()));
         let stderr = child.stderr.take().unwrap();
         let (send, lines) = channel();
         std::thread::spawn(move || {
@@ -408,10 +433,10 @@ impl Running {
     }
 
     fn signal(&self, signal: i32) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status =
+            spawn(Command::new("kill").args([format!("-{signal}"), self.child.id().to_string()]))
+                .wait()
+                .unwrap();
         assert!(status.success());
     }
 
@@ -616,11 +641,13 @@ struct Tmpfs {
 impl Tmpfs {
     fn mount(options: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .expect("mount runs");
+        let status = spawn(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+                .arg(dir.path()),
+        )
+        .wait()
+        .expect("mount runs");
         assert!(status.success(), "mounting a tmpfs needs root, as CI runs");
         Self { dir }
     }
@@ -632,7 +659,7 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        let _ = spawn(Command::new("umount").arg(self.dir.path())).wait();
     }
 }
 
@@ -749,16 +776,13 @@ fn links_at_outputs_are_refused_and_modes_follow_the_umask_or_the_replaced_file(
     };
     let export_with_umask = |umask: &str| {
         let script = format!("umask {umask}; exec \"$0\" export --from \"$1\" --out \"$2\"",);
-        let output = Command::new("sh")
-            .args([
-                "-c",
-                &script,
-                env!("CARGO_BIN_EXE_namegen"),
-                &checkpoint,
-                &work.arg("m.safetensors"),
-            ])
-            .output()
-            .unwrap();
+        let output = output(Command::new("sh").args([
+            "-c",
+            &script,
+            env!("CARGO_BIN_EXE_namegen"),
+            &checkpoint,
+            &work.arg("m.safetensors"),
+        ]));
         assert!(output.status.success(), "{}", text(&output.stderr));
     };
     export_with_umask("077");
@@ -835,11 +859,11 @@ fn huge_negative_and_endless_values_are_refused_with_a_message() {
     assert_fails(&output, 1, "--runs");
 
     // Names stream: the first come at once, memory stays flat, for a count too large to hold.
-    let mut child = command(&["sample", "--model", &model, "-n", "18446744073709551615"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(
+        command(&["sample", "--model", &model, "-n", "18446744073709551615"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     for _ in 0..200_000 {
@@ -980,13 +1004,13 @@ fn weights_that_can_overflow_f32_are_refused_not_sampled_as_nan() {
 fn a_killed_runs_temporaries_are_removed_by_the_next_run() {
     let work = Work::new();
     // The temporary of a process that is gone: a child that has exited.
-    let mut dead = Command::new("true").spawn().unwrap();
+    let mut dead = spawn(&mut Command::new("true"));
     let pid = dead.id();
     dead.wait().unwrap();
     let stale = work.path(&format!(".m.safetensors.{pid}.namegen-tmp"));
     std::fs::write(&stale, b"half a model").unwrap();
     // A live process's temporary is not ours to remove.
-    let mut alive = Command::new("sleep").arg("600").spawn().unwrap();
+    let mut alive = spawn(Command::new("sleep").arg("600"));
     let live = work.path(&format!(".m.safetensors.{}.namegen-tmp", alive.id()));
     std::fs::write(&live, b"being written").unwrap();
     let output = namegen(&[
