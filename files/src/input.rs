@@ -27,7 +27,10 @@ pub enum ReadError {
         path: PathBuf,
     },
     /// The file is larger than any valid one.
-    #[error("{path}: larger than {limit} bytes, more than a {what} can be")]
+    #[error(
+        "{path}: larger than {mib:.1} MiB, more than a {what} can be",
+        mib = *limit as f64 / (1u64 << 20) as f64
+    )]
     TooLarge {
         /// What the file was to be.
         what: &'static str,

@@ -148,6 +148,8 @@ const MAX_RECORDED_STEPS: u64 = 50_000_000;
 
 /// The files `namegen train` reads and writes, checked before the names file is even read.
 fn plan(args: &TrainArgs) -> Result<Outputs, CommandError> {
+    // The flags first: a bad value is told before any file is looked at.
+    args.recipe.validate()?;
     let mut outputs = Outputs::new();
     // Not `--resume`: continuing a run in the file it was saved to is what it is for (the
     // checkpoint is read whole before anything is written).
