@@ -40,11 +40,11 @@ pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// A good `batch` for [`generate_batched`] (any value gives the same names): with 256 names in
 /// flight each step has enough contexts the cache has not seen to fill the groups of
-/// [`GROUP`] (for 4,096 names of the default model, 64 in flight run twice the kernel work).
+/// 16 the kernel multiplies at once (for 4,096 names of the default model, 64 in flight run twice the kernel work).
 pub const DEFAULT_BATCH: usize = 256;
 
 /// Names `first..first + count` of `settings`, up to `batch` of them in flight at a time
-/// (rounded up to a multiple of [`GROUP`]); the same names, in the same order, as
+/// (rounded up to a multiple of 16, the kernel's group); the same names, in the same order, as
 /// [`crate::Sampler::name_at`] gives one by one. Each [`Name`] carries its text, its
 /// log-likelihood under the model and whether it was cut at `max_len`: what a command-line
 /// program prints.

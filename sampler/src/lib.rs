@@ -51,10 +51,10 @@
 //!
 //! A model file, a seed and [`Settings`] name one list of names on every target (x86_64,
 //! WASM, Cortex-M with or without an FPU): the forward pass does every float operation in a
-//! fixed order ([`tensor::dot_f32`]: 8 interleaved partial sums combined in a fixed tree; no
-//! fused multiply-add), the activation is plain IEEE arithmetic ([`math::tanh`]), decoding
+//! fixed order ([`dot_f32`]: 8 interleaved partial sums combined in a fixed tree; no
+//! fused multiply-add), the activation is plain IEEE arithmetic ([`tanh`]), decoding
 //! f16 and i8 is exact, and the draws come from the pinned PCG32 ([`namegen_model::Rng`])
-//! through the documented rule of [`sample`]: name `k` of seed `s` uses
+//! through the documented rule of [`Sampler::name_at`]: name `k` of seed `s` uses
 //! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, when the CPU has them,
 //! the forward pass multiplies with an AVX2 and F16C kernel written to the same order
 //! (`avx.rs`; from the weights in place, or from the copy `ModelView::pack_weights` makes),
@@ -88,19 +88,20 @@ compile_error!("namegen-sampler needs at least one of the features f32, f16 and 
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx;
+// Private modules, one path per item: everything public is re-exported below.
 #[cfg(feature = "std")]
-pub mod batch;
+mod batch;
 mod bound;
 mod error;
-pub mod forward;
+mod forward;
 mod json;
 mod layout;
 mod load;
-pub mod math;
-pub mod sample;
-pub mod score;
-pub mod tensor;
-pub mod view;
+mod math;
+mod sample;
+mod score;
+mod tensor;
+mod view;
 
 #[cfg(feature = "std")]
 pub use batch::{
@@ -108,9 +109,12 @@ pub use batch::{
 };
 pub use bound::MAX_MAGNITUDE;
 pub use error::{JsonError, LoadError};
-pub use forward::{Forward, TooWide};
+pub use forward::{DEFAULT_WIDTH, Forward, TooWide};
 pub use layout::{Layout, LayoutError};
-pub use sample::{DefaultSampler, Name, SampleError, Sampler, Settings};
-pub use score::{Score, ScoreError, score};
-pub use tensor::{Matrix, Vector};
+pub use math::tanh;
+pub use sample::{
+    DEFAULT_MAX_LEN, DEFAULT_NAME_BYTES, DefaultSampler, Name, SampleError, Sampler, Settings,
+};
+pub use score::{MAX_SCORED_LEN, Score, ScoreError, score};
+pub use tensor::{Matrix, Vector, dot_f32, f16_to_f32};
 pub use view::{Layer, ModelView};

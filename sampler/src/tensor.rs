@@ -150,8 +150,9 @@ impl<'a> Matrix<'a> {
     /// [`dot_f32`]'s order (element `j` into partial sum `j % 8`, in increasing `j`, the tree
     /// at the end) is one register of `GROUP` sums: no tail or horizontal step per input.
     /// Panics if a slice has the wrong length.
+    #[cfg(feature = "std")]
     #[inline(always)]
-    pub fn matmul_group(&self, xt: &[[f32; GROUP]], out: &mut [[f32; GROUP]]) {
+    pub(crate) fn matmul_group(&self, xt: &[[f32; GROUP]], out: &mut [[f32; GROUP]]) {
         assert_eq!(xt.len(), self.cols, "one input row per column");
         assert_eq!(out.len(), self.rows, "one output row per row");
         match self.kernel {
@@ -164,6 +165,7 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    #[cfg(feature = "std")]
     #[inline(always)]
     fn group_kernel<D: Decode<CHUNK>, const CHUNK: usize>(
         &self,
@@ -302,14 +304,15 @@ impl<'a> Matrix<'a> {
 }
 
 /// Inputs [`Matrix::matmul_group`] multiplies at once: two 8-wide AVX2 registers of f32.
-pub const GROUP: usize = 16;
+#[cfg(feature = "std")]
+pub(crate) const GROUP: usize = 16;
 
 /// Rows the matrix-vector kernel computes together. Four rows of eight lanes are enough
 /// independent additions to keep the adders busy, and few enough to stay in registers.
-pub const ROWS: usize = 4;
+pub(crate) const ROWS: usize = 4;
 
 /// Lanes of the dot product: element `j` is added to partial sum `j % LANES`.
-pub const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
 /// A stored element type: how `LANES` consecutive values (`CHUNK` bytes) are decoded.
 /// Every decoding is exact, so the decoded values, and all that follows, are the same bits

@@ -1,7 +1,6 @@
 //! The arithmetic kernels against exact values.
 
-use namegen_sampler::math::tanh;
-use namegen_sampler::tensor::f16_to_f32;
+use namegen_sampler::{f16_to_f32, tanh};
 
 #[test]
 fn tanh_is_within_4e_7_of_the_exact_value_and_never_beyond_one() {

@@ -6,8 +6,7 @@ use common::FileSpec;
 use namegen_model::reference::{Folded, cross_entropy, scratch_len};
 use namegen_model::vocab::VocabError;
 use namegen_model::{Context, Dtype, ModelConfig, Rng, windows};
-use namegen_sampler::math::tanh;
-use namegen_sampler::tensor::dot_f32;
+use namegen_sampler::tanh;
 use namegen_sampler::{
     Forward, ModelView, SampleError, Sampler, Settings, generate_batched,
     generate_batched_with_cache, score,
@@ -526,8 +525,19 @@ fn a_seed_names_the_same_list_and_another_seed_another() {
     assert_ne!(names(1), names(2));
 }
 
+/// The dot product in the order the sampler documents for every target: element `j` added to
+/// partial sum `j % 8` in increasing `j`, the sums then combined as
+/// `((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))`; written here from that description.
+fn lane_order_dot(w: &[f32], x: &[f32]) -> f32 {
+    let mut s = [0.0f32; 8];
+    for (j, (w, x)) in w.iter().zip(x).enumerate() {
+        s[j % 8] += w * x;
+    }
+    ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+}
+
 /// The forward pass step by step in plain scalar code, following the documented order:
-/// each row's stored values times the input in [`dot_f32`]'s lane order, the i8 scale after
+/// each row's stored values times the input in [`lane_order_dot`]'s order, the i8 scale after
 /// the sum, the bias, then [`tanh`]. Whatever the sampler runs (AVX2 on this host, 4-wide
 /// SSE2, WASM or Cortex-M scalar code) must give exactly these bits.
 fn scalar_logits(view: &ModelView<'_>, context: &[u8]) -> Vec<f32> {
@@ -542,7 +552,7 @@ fn scalar_logits(view: &ModelView<'_>, context: &[u8]) -> Vec<f32> {
         x = (0..layer.weight.rows())
             .map(|r| {
                 layer.weight.row_raw_into(r, &mut row);
-                let mut dot = dot_f32(&row, &x);
+                let mut dot = lane_order_dot(&row, &x);
                 if layer.weight.dtype() == Dtype::I8 {
                     dot *= layer.weight.scale(r);
                 }

@@ -28,7 +28,7 @@ use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use namegen_sampler::forward::DEFAULT_WIDTH;
+use namegen_sampler::DEFAULT_WIDTH;
 use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
 
 /// The largest model file the page takes: the f32 makemore model (183 KiB) with room to spare.
@@ -43,8 +43,7 @@ pub const MAX_NAMES: usize = 1000;
 /// Room for [`MAX_NAMES`] names of the sampler's full capacity plus their newlines.
 pub const TEXT_CAPACITY: usize = 128 * 1024;
 
-const _: () =
-    assert!(MAX_NAMES * (namegen_sampler::sample::DEFAULT_NAME_BYTES + 1) <= TEXT_CAPACITY);
+const _: () = assert!(MAX_NAMES * (namegen_sampler::DEFAULT_NAME_BYTES + 1) <= TEXT_CAPACITY);
 
 /// A buffer JS writes or reads through the module's memory.
 struct Shared<T>(UnsafeCell<T>);

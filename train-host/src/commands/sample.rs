@@ -42,7 +42,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1)]
     pub min_len: usize,
     /// Names stop (flagged as cut) at this many characters.
-    #[arg(long, default_value_t = namegen_sampler::sample::DEFAULT_MAX_LEN)]
+    #[arg(long, default_value_t = namegen_sampler::DEFAULT_MAX_LEN)]
     pub max_len: usize,
     /// Skip names that occur in the names file (`--data`).
     #[arg(long)]
