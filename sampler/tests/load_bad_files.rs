@@ -239,24 +239,6 @@ fn tensor<'s>(spec: &'s FileSpec, name: &str) -> Option<&'s TensorSpec> {
     spec.tensors.iter().find(|t| t.name == name)
 }
 
-/// A tensor's values as stored, in f64 (i8 without its scale).
-fn stored(t: &TensorSpec) -> Vec<f64> {
-    match t.dtype.as_str() {
-        "F32" => t
-            .data
-            .chunks(4)
-            .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))
-            .collect(),
-        "F16" => t
-            .data
-            .chunks(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f64())
-            .collect(),
-        "I8" => t.data.iter().map(|&b| f64::from(b as i8)).collect(),
-        other => panic!("{other}"),
-    }
-}
-
 /// Writes `values` into a tensor in its dtype: f32 and f16 rounded to nearest, i8 as the
 /// integers they must be.
 fn store(t: &mut TensorSpec, values: &[f64]) {
@@ -283,7 +265,8 @@ fn store(t: &mut TensorSpec, values: &[f64]) {
 /// Rewrites every value of tensor `name` with `f(index, value)`.
 fn map_tensor(spec: &mut FileSpec, name: &str, f: impl Fn(usize, f64) -> f64) {
     let t = spec.tensor_mut(name);
-    let values: Vec<f64> = stored(t)
+    let values: Vec<f64> = t
+        .stored()
         .into_iter()
         .enumerate()
         .map(|(i, v)| f(i, v))
@@ -294,7 +277,7 @@ fn map_tensor(spec: &mut FileSpec, name: &str, f: impl Fn(usize, f64) -> f64) {
 /// The row scales of matrix `name` (its `.scale` tensor for i8, 1 otherwise).
 fn row_scales(spec: &FileSpec, name: &str, rows: usize) -> Vec<f64> {
     let scale = name.replace("weight", "scale");
-    tensor(spec, &scale).map_or(vec![1.0; rows], stored)
+    tensor(spec, &scale).map_or(vec![1.0; rows], TensorSpec::stored)
 }
 
 /// One output of a layer: its bound with the i8 scale left out (the kernels' sum before
@@ -321,7 +304,8 @@ impl Bounds {
         let emb = tensor(spec, "emb.weight").unwrap();
         let (vocab, dim) = (emb.shape[0] as usize, emb.shape[1] as usize);
         let scales = row_scales(spec, "emb.weight", vocab);
-        let decoded: Vec<f64> = stored(emb)
+        let decoded: Vec<f64> = emb
+            .stored()
             .iter()
             .enumerate()
             .map(|(i, &v)| match emb.dtype.as_str() {
@@ -340,9 +324,9 @@ impl Bounds {
         while let Some(w) = tensor(spec, &format!("layers.{}.weight", layers.len())) {
             let i = layers.len();
             let (rows, cols) = (w.shape[0] as usize, w.shape[1] as usize);
-            let q = stored(w);
+            let q = w.stored();
             let scales = row_scales(spec, &w.name, rows);
-            let bias = stored(tensor(spec, &format!("layers.{i}.bias")).unwrap());
+            let bias = tensor(spec, &format!("layers.{i}.bias")).unwrap().stored();
             let input = |c: usize| if i == 0 { column_max[c % dim] } else { 1.0 };
             let rows = (0..rows)
                 .map(|r| {
@@ -717,7 +701,7 @@ fn pushed_to(
         match dtype {
             Dtype::I8 => map_tensor(&mut spec, &scale, |_, v| v * factor),
             Dtype::F16 => {
-                let stored_max = largest(stored(tensor(&spec, &weight).unwrap()).into_iter());
+                let stored_max = largest(tensor(&spec, &weight).unwrap().stored().into_iter());
                 let factor = factor.min(65504.0 / stored_max);
                 map_tensor(&mut spec, &weight, |_, v| {
                     (v * factor).clamp(-65504.0, 65504.0)

@@ -24,20 +24,7 @@ impl Reference {
     fn new(spec: &FileSpec, config: ModelConfig) -> Self {
         let values = |name: &str| -> Vec<f64> {
             let t = spec.tensors.iter().find(|t| t.name == name).unwrap();
-            match t.dtype.as_str() {
-                "F32" => t
-                    .data
-                    .chunks(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
-                    .collect(),
-                "F16" => t
-                    .data
-                    .chunks(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f64())
-                    .collect(),
-                "I8" => t.data.iter().map(|&b| b as i8 as f64).collect(),
-                other => panic!("{other}"),
-            }
+            t.stored()
         };
         let matrix = |weight: &str, scale: &str| {
             let mut w = values(weight);

@@ -266,13 +266,13 @@ impl Diagnostics {
         }
         lines
     }
+}
 
-    /// The bytes of the diagnostics file: [`Diagnostics::to_json`], pretty-printed.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_string_pretty(&self.to_json())
-            .unwrap_or_default()
-            .into_bytes()
-    }
+/// The bytes of the diagnostics file: `value` ([`Diagnostics::to_json`]), pretty-printed.
+pub fn file_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_string_pretty(value)
+        .unwrap_or_default()
+        .into_bytes()
 }
 
 /// What [`crate::plots`] draws, as read back from a diagnostics JSON file.

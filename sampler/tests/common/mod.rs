@@ -15,6 +15,27 @@ pub struct TensorSpec {
     pub data: Vec<u8>,
 }
 
+impl TensorSpec {
+    /// The values as stored, decoded here from the bytes (not by the sampler) into f64; i8
+    /// without its scale.
+    pub fn stored(&self) -> Vec<f64> {
+        match self.dtype.as_str() {
+            "F32" => self
+                .data
+                .chunks(4)
+                .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))
+                .collect(),
+            "F16" => self
+                .data
+                .chunks(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f64())
+                .collect(),
+            "I8" => self.data.iter().map(|&b| f64::from(b as i8)).collect(),
+            other => panic!("{other}"),
+        }
+    }
+}
+
 /// A safetensors file before it is written. Offsets are computed from the tensors' order
 /// unless given explicitly, so the same spec can be written right and wrong.
 #[derive(Clone, Debug)]

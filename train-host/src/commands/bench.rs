@@ -67,22 +67,26 @@ pub struct BenchArgs {
 /// The most runs per configuration.
 const MAX_RUNS: usize = 1000;
 
-/// The steps of one run (warm-up and timed), once the counts are checked.
-fn total_steps(warmup: u64, steps: u64, runs: usize) -> Result<u64, CommandError> {
+/// Refuses counts no run can have: `--runs` outside 1..=[`MAX_RUNS`], or more warm-up and
+/// timed steps together than a counter holds.
+fn check_counts(warmup: u64, steps: u64, runs: usize) -> Result<(), CommandError> {
     if !(1..=MAX_RUNS).contains(&runs) {
         return Err(CommandError::Flag {
             flag: "--runs",
             reason: format!("{runs} is not in 1..={MAX_RUNS}"),
         });
     }
-    warmup.checked_add(steps).ok_or(CommandError::Flag {
-        flag: "--steps",
-        reason: "with --warmup, more steps than a counter holds".into(),
-    })
+    match warmup.checked_add(steps) {
+        Some(_) => Ok(()),
+        None => Err(CommandError::Flag {
+            flag: "--steps",
+            reason: "with --warmup, more steps than a counter holds".into(),
+        }),
+    }
 }
 
-/// Steps per second of each run of one configuration.
-pub fn measure(
+/// Steps per second of each run of one configuration, for counts [`check_counts`] accepted.
+fn measure(
     dataset: &namegen_files::dataset::Dataset,
     backend: Backend,
     grad: GradPath,
@@ -90,9 +94,8 @@ pub fn measure(
     steps: u64,
     runs: usize,
 ) -> Result<Vec<f64>, CommandError> {
-    let total = total_steps(warmup, steps, runs)?;
     let recipe = Recipe {
-        steps: total,
+        steps: warmup + steps,
         ..Recipe::default()
     };
     let mut rates = Vec::with_capacity(runs);
@@ -126,7 +129,7 @@ pub fn median(values: &[f64]) -> f64 {
 
 /// Runs `namegen bench train`.
 pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
-    total_steps(args.warmup, args.steps, args.runs)?;
+    check_counts(args.warmup, args.steps, args.runs)?;
     let dataset = super::train::load_dataset(&args.data)?;
     let backends: Vec<Backend> = match args.backend {
         BenchBackend::All => Backend::ALL.to_vec(),

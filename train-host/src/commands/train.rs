@@ -348,11 +348,13 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, CommandError> {
             ),
         })?;
         let json = dir.join(DIAGNOSTICS_FILE);
-        outputs.write(&json, &diagnostics.to_bytes())?;
+        // Built once: written, then read back into what the plots draw.
+        let value = diagnostics.to_json();
+        outputs.write(&json, &crate::diagnostics::file_bytes(&value))?;
         for line in diagnostics.summary() {
             crate::note!("{line}");
         }
-        let loaded = crate::diagnostics::load(&diagnostics.to_json()).unwrap_or_default();
+        let loaded = crate::diagnostics::load(&value).unwrap_or_default();
         let pngs = crate::plots::render_all(&loaded)?;
         crate::note!("diagnostics written to {}", json.display());
         for (name, png) in crate::plots::FILES.iter().zip(&pngs) {
