@@ -35,7 +35,7 @@ fn command(args: &[&str]) -> Command {
 /// Serialises process creation in this test binary. A child that another test's thread forks
 /// holds copies of this thread's pipes until it execs, so a pipe whose reader was just dropped
 /// could still have one for a moment, and a write to it would succeed: every spawn takes this
-/// lock, and `with_stdout_closed` keeps it until its reader is gone.
+/// lock, and `with_stdout_closed` holds it from making its pipe to starting its program.
 static SPAWNING: Mutex<()> = Mutex::new(());
 
 fn spawning() -> MutexGuard<'static, ()> {
@@ -247,15 +247,19 @@ fn an_output_that_is_an_input_is_refused_by_every_command() {
     assert_fails(&output, 1, "would write it twice");
 }
 
-/// Runs `args` with stdout a pipe whose reader has gone before anything is written.
+/// Runs `args` with stdout a pipe whose reader has gone before the program even starts: a
+/// reader dropped after the spawn could still be open when a quick command (`score`) has
+/// written all it had, which then succeeds.
 fn with_stdout_closed(args: &[&str]) -> Output {
+    // Under the lock, so that no child forked by another thread holds a copy of the reader.
     let spawning = spawning();
-    let mut child = command(args)
-        .stdout(Stdio::piped())
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = command(args)
+        .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     drop(spawning);
     child.wait_with_output().unwrap()
 }
