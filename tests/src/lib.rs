@@ -21,6 +21,24 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// `n` with its thousands separated by commas, as the docs write figures.
+///
+/// ```
+/// assert_eq!(namegen_tests::thousands(8_755_845), "8,755,845");
+/// assert_eq!(namegen_tests::thousands(999), "999");
+/// ```
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The shipped folded model of `dtype`: `data/model-<dtype>.safetensors`.
 pub fn model_path(dtype: &str) -> PathBuf {
     repo_root()

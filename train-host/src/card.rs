@@ -39,10 +39,10 @@ pub struct ModelCard {
     /// The checkpoint's provenance (steps, seed, backend, val loss, dataset hash, ...).
     pub provenance: BTreeMap<String, String>,
     /// The export's check against the unfolded f64 reference.
-    pub export_check: serde_json::Value,
+    pub export_check: ExportCheck,
     /// `namegen verify`'s figures, once it has run with `--card`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub verification: Option<serde_json::Value>,
+    pub verification: Option<Report>,
 }
 
 impl ModelCard {
@@ -108,7 +108,7 @@ impl ModelCard {
                     ))
                 })
                 .collect(),
-            export_check: serde_json::to_value(check).unwrap_or_default(),
+            export_check: check,
             verification: None,
         }
     }
@@ -125,7 +125,7 @@ impl ModelCard {
 
     /// Adds `namegen verify`'s figures.
     pub fn set_verification(&mut self, report: &Report) {
-        self.verification = serde_json::to_value(report).ok();
+        self.verification = Some(report.clone());
     }
 
     /// The card's file: pretty-printed JSON.

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::commands;
 
@@ -49,27 +49,6 @@ pub enum Command {
 pub enum BenchTarget {
     /// Training speed in steps per second, single thread.
     Train(commands::bench::BenchArgs),
-}
-
-/// `--dtype` on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DtypeArg {
-    /// 4 bytes per weight; logits within 1e-4 of the unfolded model.
-    F32,
-    /// 2 bytes per weight.
-    F16,
-    /// 1 byte per weight, with a f32 scale per row.
-    I8,
-}
-
-impl From<DtypeArg> for namegen_model::Dtype {
-    fn from(arg: DtypeArg) -> Self {
-        match arg {
-            DtypeArg::F32 => Self::F32,
-            DtypeArg::F16 => Self::F16,
-            DtypeArg::I8 => Self::I8,
-        }
-    }
 }
 
 /// Runs the command; errors are returned for the caller to print.

@@ -4,7 +4,7 @@
 //! ratio (log10), recorded every few steps; the loss of every step; and activation and
 //! gradient histograms of the last recorded step. Saved as JSON; [`crate::plots`] draws it.
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::backward::Gradients;
 use crate::network::{Mlp, TrainForward, values};
@@ -15,30 +15,44 @@ pub const SATURATION: f32 = 0.97;
 /// Bins of every histogram.
 pub const HISTOGRAM_BINS: usize = 100;
 
-/// Statistics of one Tanh layer at one step.
-#[derive(Debug, Clone, PartialEq)]
+/// Statistics of one Tanh layer at one step. A statistic that is not a number (the gradient's,
+/// when the gradients were not recorded) is `null` in the file and NaN here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TanhStats {
     /// Mean of the activations.
+    #[serde(deserialize_with = "nan_for_null")]
     pub mean: f64,
     /// Standard deviation of the activations.
+    #[serde(deserialize_with = "nan_for_null")]
     pub std: f64,
     /// Fraction of activations with |t| > [`SATURATION`].
+    #[serde(deserialize_with = "nan_for_null")]
     pub saturation: f64,
     /// Standard deviation of the loss gradient at the activations.
+    #[serde(deserialize_with = "nan_for_null")]
     pub grad_std: f64,
 }
 
-/// Statistics of one Linear weight at one step.
-#[derive(Debug, Clone, PartialEq)]
+/// Statistics of one Linear weight at one step (`null` in the file, NaN here, when not a
+/// number: a weight that is all zeros has no ratio).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightStats {
     /// std(gradient) / std(weight).
+    #[serde(deserialize_with = "nan_for_null")]
     pub grad_to_data: f64,
     /// log10(std(lr * gradient) / std(weight)): the lecture keeps this near -3.
+    #[serde(deserialize_with = "nan_for_null")]
     pub update_to_data_log10: f64,
 }
 
+/// JSON has no NaN or infinity: serde_json writes them as `null`, read back here as NaN
+/// (which the plots skip) rather than refusing the whole file.
+fn nan_for_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
 /// Everything recorded at one step.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// The step (0-based).
     pub step: u64,
@@ -51,7 +65,7 @@ pub struct Record {
 }
 
 /// A histogram over `[min, max]` in [`HISTOGRAM_BINS`] equal bins, as densities.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
     /// Lower edge of the first bin.
     pub min: f64,
@@ -214,32 +228,22 @@ impl Diagnostics {
             .collect()
     }
 
-    /// The diagnostics as JSON: per-1,000-step mean losses, the records, the histograms.
-    pub fn to_json(&self) -> Value {
-        let histogram = |h: &Histogram| json!({"min": h.min, "max": h.max, "density": h.density});
-        json!({
-            "record_every": self.every,
-            "first_step": self.first_step,
-            "steps": self.losses.len(),
-            "loss_per_1000_steps": self.averaged_losses(1000)
-                .iter()
-                .map(|(step, loss)| json!({"step": step, "loss": loss}))
-                .collect::<Vec<_>>(),
-            "records": self.records.iter().map(|r| json!({
-                "step": r.step,
-                "lr": r.lr,
-                "tanh": r.tanh.iter().map(|t| json!({
-                    "mean": t.mean, "std": t.std, "saturation": t.saturation,
-                    "grad_std": t.grad_std,
-                })).collect::<Vec<_>>(),
-                "weights": r.weights.iter().map(|w| json!({
-                    "grad_to_data": w.grad_to_data,
-                    "update_to_data_log10": w.update_to_data_log10,
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "activation_histograms": self.activation_histograms.iter().map(histogram).collect::<Vec<_>>(),
-            "gradient_histograms": self.gradient_histograms.iter().map(histogram).collect::<Vec<_>>(),
-        })
+    /// What the diagnostics file holds: per-1,000-step mean losses, the records, the
+    /// histograms.
+    pub fn to_file(&self) -> DiagnosticsFile {
+        DiagnosticsFile {
+            record_every: self.every,
+            first_step: self.first_step,
+            steps: self.losses.len() as u64,
+            loss_per_1000_steps: self
+                .averaged_losses(1000)
+                .into_iter()
+                .map(|(step, loss)| StepLoss { step, loss })
+                .collect(),
+            records: self.records.clone(),
+            activation_histograms: self.activation_histograms.clone(),
+            gradient_histograms: self.gradient_histograms.clone(),
+        }
     }
 
     /// The last record as text, one line per Tanh layer and per Linear weight, like the
@@ -268,85 +272,96 @@ impl Diagnostics {
     }
 }
 
-/// The bytes of the diagnostics file: `value` ([`Diagnostics::to_json`]), pretty-printed.
-pub fn file_bytes(value: &Value) -> Vec<u8> {
-    serde_json::to_string_pretty(value)
-        .unwrap_or_default()
-        .into_bytes()
+/// The mean training loss of the 1,000 steps from `step` on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLoss {
+    /// The first step of the block.
+    pub step: u64,
+    /// The block's mean loss.
+    #[serde(deserialize_with = "nan_for_null")]
+    pub loss: f64,
 }
 
-/// What [`crate::plots`] draws, as read back from a diagnostics JSON file.
-#[derive(Debug, Clone, Default)]
-pub struct Loaded {
-    /// `(step, mean loss)` per 1,000 steps.
-    pub losses: Vec<(u64, f64)>,
-    /// `(step, update:data log10 per Linear layer)`.
-    pub update_ratios: Vec<(u64, Vec<f64>)>,
-    /// Per Tanh layer.
+/// The diagnostics file `namegen train --plots` writes and `namegen stats` reads: what the
+/// plots draw, and the lecture's figures for anyone to read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosticsFile {
+    /// Statistics were recorded every this many steps.
+    pub record_every: u64,
+    /// The step the run (or its resumed part) started at.
+    pub first_step: u64,
+    /// How many steps' losses were recorded.
+    pub steps: u64,
+    /// The mean loss of each full block of 1,000 steps.
+    pub loss_per_1000_steps: Vec<StepLoss>,
+    /// The recorded statistics, in step order.
+    pub records: Vec<Record>,
+    /// Per Tanh layer, the activation histogram of the last record.
     pub activation_histograms: Vec<Histogram>,
-    /// Per Tanh layer.
+    /// Per Tanh layer, the gradient histogram (at its output) of the last record.
     pub gradient_histograms: Vec<Histogram>,
-    /// Per Tanh layer, the statistics of the last record (for the histograms' legends).
-    pub last_tanh: Vec<TanhStats>,
 }
 
-/// Reads what the plots need from a diagnostics JSON value; `None` if it is not one.
-pub fn load(value: &Value) -> Option<Loaded> {
-    let histograms = |key: &str| -> Option<Vec<Histogram>> {
-        value[key]
-            .as_array()?
-            .iter()
-            .map(|h| {
-                Some(Histogram {
-                    min: h["min"].as_f64()?,
-                    max: h["max"].as_f64()?,
-                    density: h["density"]
-                        .as_array()?
-                        .iter()
-                        .map(|d| d.as_f64())
-                        .collect::<Option<_>>()?,
-                })
-            })
-            .collect()
-    };
-    let losses = value["loss_per_1000_steps"]
-        .as_array()?
-        .iter()
-        .map(|e| Some((e["step"].as_u64()?, e["loss"].as_f64()?)))
-        .collect::<Option<_>>()?;
-    let update_ratios = value["records"]
-        .as_array()?
-        .iter()
-        .map(|r| {
-            let ratios = r["weights"]
-                .as_array()?
-                .iter()
-                .map(|w| w["update_to_data_log10"].as_f64())
-                .collect::<Option<_>>()?;
-            Some((r["step"].as_u64()?, ratios))
-        })
-        .collect::<Option<_>>()?;
-    let last_tanh = value["records"]
-        .as_array()?
-        .last()
-        .and_then(|r| r["tanh"].as_array())
-        .map(|layers| {
-            layers
-                .iter()
-                .map(|t| TanhStats {
-                    mean: t["mean"].as_f64().unwrap_or(f64::NAN),
-                    std: t["std"].as_f64().unwrap_or(f64::NAN),
-                    saturation: t["saturation"].as_f64().unwrap_or(f64::NAN),
-                    grad_std: t["grad_std"].as_f64().unwrap_or(f64::NAN),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(Loaded {
-        losses,
-        update_ratios,
-        last_tanh,
-        activation_histograms: histograms("activation_histograms")?,
-        gradient_histograms: histograms("gradient_histograms")?,
-    })
+impl DiagnosticsFile {
+    /// The file's bytes: pretty-printed JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("plain data always serialises")
+    }
+
+    /// Reads a file written by [`DiagnosticsFile::to_bytes`]; the error says what is missing
+    /// or malformed, and where.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statistic that is not a number (no gradients recorded, a weight of zeros) is written
+    /// as JSON's `null` and read back as NaN; everything else comes back as it was.
+    #[test]
+    fn the_file_round_trips_with_its_missing_statistics() {
+        let mut diagnostics = Diagnostics::new(10, 20);
+        diagnostics.losses = (0..2500).map(|i| 3.0 - i as f32 / 1000.0).collect();
+        diagnostics.records.push(Record {
+            step: 20,
+            lr: 0.1,
+            tanh: vec![TanhStats {
+                mean: 0.01,
+                std: 0.6,
+                saturation: 0.05,
+                grad_std: f64::NAN,
+            }],
+            weights: vec![WeightStats {
+                grad_to_data: 0.002,
+                update_to_data_log10: f64::NEG_INFINITY,
+            }],
+        });
+        diagnostics.activation_histograms = vec![Histogram::of(&[-0.5, 0.0, 0.25, 0.9])];
+        diagnostics.gradient_histograms = vec![Histogram::of(&[1e-3, -2e-3])];
+        let file = diagnostics.to_file();
+        let text = String::from_utf8(file.to_bytes()).unwrap();
+        assert!(text.contains("\"grad_std\": null"), "{text}");
+        assert!(text.contains("\"update_to_data_log10\": null"), "{text}");
+
+        let read = DiagnosticsFile::from_bytes(text.as_bytes()).unwrap();
+        assert_eq!(read.loss_per_1000_steps.len(), 2);
+        assert_eq!(read.loss_per_1000_steps[1].step, 1020);
+        assert_eq!(read.steps, 2500);
+        let (tanh, weight) = (&read.records[0].tanh[0], &read.records[0].weights[0]);
+        assert!(tanh.grad_std.is_nan() && weight.update_to_data_log10.is_nan());
+        assert_eq!((tanh.mean, tanh.std, tanh.saturation), (0.01, 0.6, 0.05));
+        assert_eq!(weight.grad_to_data, 0.002);
+        assert_eq!(read.activation_histograms, file.activation_histograms);
+        assert_eq!(read.gradient_histograms, file.gradient_histograms);
+    }
+
+    /// A file that is JSON but not diagnostics is refused with the field that is wrong.
+    #[test]
+    fn a_file_of_another_shape_is_refused_by_name() {
+        let error = DiagnosticsFile::from_bytes(br#"{"record_every": 10}"#).unwrap_err();
+        assert!(error.to_string().contains("first_step"), "{error}");
+    }
 }

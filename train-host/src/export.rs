@@ -311,7 +311,7 @@ pub struct Exported {
 }
 
 /// The export's own check of the written bytes.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExportCheck {
     /// max |logit difference| against the unfolded f64 reference.
     pub max_logit_diff: f64,

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod console;
 pub mod diagnostics;
 pub mod export;
+pub mod flags;
 pub mod interrupt;
 pub mod network;
 pub mod plots;

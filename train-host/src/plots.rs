@@ -11,7 +11,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::diagnostics::{HISTOGRAM_BINS, Histogram, Loaded};
+use crate::diagnostics::{DiagnosticsFile, HISTOGRAM_BINS, Histogram};
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
 const SIZE: (u32, u32) = (1000, 500);
@@ -45,10 +45,17 @@ pub const FILES: [&str; 4] = [
 
 /// Draws the plots of [`FILES`] and returns each PNG file's bytes, in that order; writing them
 /// is the caller's (through `namegen_files::output::Outputs`, like every file).
-pub fn render_all(diagnostics: &Loaded) -> Result<[Vec<u8>; 4], PlotError> {
+pub fn render_all(diagnostics: &DiagnosticsFile) -> Result<[Vec<u8>; 4], PlotError> {
     register_font();
-    let loss = loss(FILES[0], &diagnostics.losses)?;
-    let stats = |i: usize| diagnostics.last_tanh.get(i);
+    let losses: Vec<(u64, f64)> = diagnostics
+        .loss_per_1000_steps
+        .iter()
+        .map(|l| (l.step, l.loss))
+        .collect();
+    let loss = loss(FILES[0], &losses)?;
+    // The histograms are of the last record; their legends give its statistics.
+    let last_tanh = diagnostics.records.last().map_or(&[][..], |r| &r.tanh[..]);
+    let stats = |i: usize| last_tanh.get(i);
     let activation_labels: Vec<String> = (0..diagnostics.activation_histograms.len())
         .map(|i| match stats(i) {
             Some(t) => format!(
@@ -78,7 +85,15 @@ pub fn render_all(diagnostics: &Loaded) -> Result<[Vec<u8>; 4], PlotError> {
         &diagnostics.gradient_histograms,
         &gradient_labels,
     )?;
-    let update_ratios = update_ratios(FILES[3], &diagnostics.update_ratios)?;
+    let ratios: Vec<(u64, Vec<f64>)> = diagnostics
+        .records
+        .iter()
+        .map(|r| {
+            let ratios = r.weights.iter().map(|w| w.update_to_data_log10).collect();
+            (r.step, ratios)
+        })
+        .collect();
+    let update_ratios = update_ratios(FILES[3], &ratios)?;
     Ok([loss, activations, gradients, update_ratios])
 }
 

@@ -150,12 +150,7 @@ impl Default for Recipe {
     /// The values the flags take when none is given: the `#[arg]` defaults above are their
     /// one definition.
     fn default() -> Self {
-        use clap::{Args, FromArgMatches};
-        let command = Recipe::augment_args(clap::Command::new("recipe"));
-        let matches = command
-            .try_get_matches_from(["recipe"])
-            .expect("every recipe flag has a default");
-        Recipe::from_arg_matches(&matches).expect("the defaults parse")
+        crate::flags::defaults()
     }
 }
 

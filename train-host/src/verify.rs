@@ -157,7 +157,7 @@ impl ContextSet {
 }
 
 /// What the comparison measured.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// The folded model's dtype.
     pub dtype: String,
@@ -186,7 +186,7 @@ pub struct Report {
 }
 
 /// The promise each dtype makes.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Bound {
     /// f32: max |logit difference| at most this.
     MaxLogitDiff(f64),

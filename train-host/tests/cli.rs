@@ -105,6 +105,42 @@ fn bench_train_reports_steps_per_second() {
     ] {
         assert!(stdout.contains(row), "{stdout}");
     }
+
+    let output = namegen(&[
+        "bench",
+        "train",
+        "--data",
+        &data,
+        "--steps",
+        "20",
+        "--warmup",
+        "5",
+        "--runs",
+        "3",
+        "--backend",
+        "flex",
+        "--json",
+    ]);
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{json:#}");
+    let median = |row: &serde_json::Value| row["median"].as_f64().unwrap();
+    for row in rows {
+        let mut runs: Vec<f64> = row["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_f64().unwrap())
+            .collect();
+        assert_eq!(runs.len(), 3);
+        runs.sort_by(f64::total_cmp);
+        assert_eq!(median(row), runs[1]);
+    }
+    assert_eq!(rows[1]["grad"], "autodiff");
+    assert_eq!(rows[1]["vs_autodiff"].as_f64(), Some(1.0));
+    let ratio = rows[0]["vs_autodiff"].as_f64().unwrap();
+    assert!((ratio - median(&rows[0]) / median(&rows[1])).abs() < 1e-12);
 }
 
 #[test]
@@ -212,4 +248,45 @@ fn ctrl_c_writes_a_checkpoint_that_resumes() {
     .unwrap();
     assert_eq!(trainer.step, step);
     assert!(trainer.step(None).unwrap().is_finite());
+}
+
+/// Every step `namegen pipeline` prints is a command line that runs exactly that step: parsed
+/// as the user would type it, it gives the flags the pipeline calls the command with. Checked
+/// for the defaults and for non-default values with a space in a path.
+#[test]
+fn each_pipeline_step_prints_the_command_that_runs_it() {
+    use clap::Parser;
+    use namegen_host::cli::{Cli, Command as Sub};
+    use namegen_host::commands::pipeline::{PipelineArgs, Step, steps};
+
+    let defaults = Cli::parse_from(["namegen", "pipeline"]);
+    let Sub::Pipeline(defaults) = defaults.command else {
+        panic!("`namegen pipeline` parses as the pipeline");
+    };
+    let custom = PipelineArgs {
+        data: "my names.txt".into(),
+        out_dir: "runs/a b".into(),
+        steps: 123,
+        seed: 7,
+        backend: namegen_host::trainer::Backend::Ndarray,
+        count: 3,
+    };
+    for args in [defaults, custom] {
+        let steps = steps(&args);
+        assert_eq!(steps.len(), 2 + 2 * namegen_model::Dtype::ALL.len() + 1);
+        for step in steps {
+            let argv = std::iter::once("namegen".to_string()).chain(step.argv());
+            let parsed = Cli::try_parse_from(argv)
+                .expect("the printed line parses")
+                .command;
+            match (parsed, &step) {
+                (Sub::Train(a), Step::Train(b)) => assert_eq!(&a, b),
+                (Sub::Split(a), Step::Split(b)) => assert_eq!(&a, b),
+                (Sub::Export(a), Step::Export(b)) => assert_eq!(&a, b),
+                (Sub::Verify(a), Step::Verify(b)) => assert_eq!(&a, b),
+                (Sub::Sample(a), Step::Sample(b)) => assert_eq!(&a, b),
+                (parsed, step) => panic!("{step:?} printed as {parsed:?}"),
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use namegen_tests::{
     DTYPES, HostSettings, LM3S811EVB, LM3S6965EVB, MPS2_AN386, Machine, build_firmware, build_wasm,
-    model_path, run_firmware,
+    model_path, run_firmware, thousands,
 };
 
 /// Names generated per measurement: enough symbols that per-name figures are stable.
@@ -112,8 +112,8 @@ fn measure(machine: &Machine, dtype: &str, settings: &HostSettings) -> Result<St
         sections.data,
         sections.bss,
         run.stack_used,
-        group(per_symbol),
-        group(per_name),
+        thousands(per_symbol),
+        thousands(per_name),
         ms
     ))
 }
@@ -129,19 +129,6 @@ fn wasm_size() -> Result<(u64, u64), String> {
         .output()
         .map_err(|e| format!("cannot run gzip: {e}"))?;
     Ok((plain, output.stdout.len() as u64))
-}
-
-/// Thousands separated by commas.
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Section sizes of a firmware ELF, in bytes.

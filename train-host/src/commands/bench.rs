@@ -3,7 +3,10 @@
 //! Each configuration (backend x gradient path) is run `--runs` times from the same fresh
 //! start: `--warmup` steps untimed, then `--steps` timed steps (each a real training step:
 //! batch sampling, forward, backward, SGD and running-statistics update, loss read back).
-//! The median is reported. burn is built without its `rayon` feature, so both backends run
+//! The runs are interleaved (one of each configuration, then the next round), so that a
+//! machine's slow spell costs every configuration alike, and the median is reported with
+//! each configuration's ratio to burn's own autodiff on the same backend, measured in the
+//! same rounds. burn is built without its `rayon` feature, so both backends run
 //! every op on the calling thread: the figures are single-thread by construction.
 
 use std::path::PathBuf;
@@ -14,10 +17,6 @@ use clap::{Args, ValueEnum};
 
 use super::CommandError;
 use crate::trainer::{Backend, GradPath, Recipe, Trainer};
-
-/// The PyTorch reference's training speed (ARCHITECTURE.md, "Reference figures"): 722 steps/s
-/// on one thread.
-pub const PYTORCH_STEPS_PER_SECOND: f64 = 722.0;
 
 /// `--backend` of the benchmark: one backend or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,7 +44,7 @@ pub enum BenchGrad {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// The names file.
-    #[arg(long, default_value = "data/names.txt")]
+    #[arg(long, default_value = super::DEFAULT_DATA)]
     pub data: PathBuf,
     /// Which backends.
     #[arg(long, value_enum, default_value_t = BenchBackend::All)]
@@ -62,6 +61,24 @@ pub struct BenchArgs {
     /// Runs per configuration; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Print the figures as JSON (what `namegen-tests`' `figures` reads).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The figures of one configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BenchRow {
+    /// `flex` or `ndarray`.
+    pub backend: &'static str,
+    /// `closed-form` or `autodiff`.
+    pub grad: &'static str,
+    /// Steps per second of each run, in the order run.
+    pub runs: Vec<f64>,
+    /// Their median.
+    pub median: f64,
+    /// `median` over the median of autodiff on the same backend, when that was measured.
+    pub vs_autodiff: Option<f64>,
 }
 
 /// The most runs per configuration.
@@ -85,35 +102,30 @@ fn check_counts(warmup: u64, steps: u64, runs: usize) -> Result<(), CommandError
     }
 }
 
-/// Steps per second of each run of one configuration, for counts [`check_counts`] accepted.
+/// Steps per second of one run of one configuration, for counts [`check_counts`] accepted.
 fn measure(
     dataset: &namegen_files::dataset::Dataset,
     backend: Backend,
     grad: GradPath,
     warmup: u64,
     steps: u64,
-    runs: usize,
-) -> Result<Vec<f64>, CommandError> {
+) -> Result<f64, CommandError> {
     let recipe = Recipe {
         steps: warmup + steps,
         ..Recipe::default()
     };
-    let mut rates = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let mut trainer = Trainer::new(dataset.clone(), recipe.clone(), backend, grad)?;
-        for _ in 0..warmup {
-            crate::interrupt::check()?;
-            trainer.step(None)?;
-        }
-        let start = Instant::now();
-        for _ in 0..steps {
-            // An atomic load per step of about a millisecond: nothing to measure.
-            crate::interrupt::check()?;
-            trainer.step(None)?;
-        }
-        rates.push(steps as f64 / start.elapsed().as_secs_f64().max(1e-9));
+    let mut trainer = Trainer::new(dataset.clone(), recipe, backend, grad)?;
+    for _ in 0..warmup {
+        crate::interrupt::check()?;
+        trainer.step(None)?;
     }
-    Ok(rates)
+    let start = Instant::now();
+    for _ in 0..steps {
+        // An atomic load per step of about a millisecond: nothing to measure.
+        crate::interrupt::check()?;
+        trainer.step(None)?;
+    }
+    Ok(steps as f64 / start.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
@@ -141,28 +153,72 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
         BenchGrad::ClosedForm => vec![GradPath::ClosedForm],
         BenchGrad::Autodiff => vec![GradPath::Autodiff],
     };
+    let configs: Vec<(Backend, GradPath)> = backends
+        .iter()
+        .flat_map(|&b| grads.iter().map(move |&g| (b, g)))
+        .collect();
+    let mut rates = vec![Vec::with_capacity(args.runs); configs.len()];
+    for round in 0..args.runs {
+        for (&(backend, grad), rates) in configs.iter().zip(&mut rates) {
+            crate::note!(
+                "round {}/{}: {} {}",
+                round + 1,
+                args.runs,
+                backend.name(),
+                grad.name()
+            );
+            rates.push(measure(&dataset, backend, grad, args.warmup, args.steps)?);
+        }
+    }
+    let medians: Vec<f64> = rates.iter().map(|r| median(r)).collect();
+    let autodiff = |backend: Backend| {
+        let at = configs
+            .iter()
+            .position(|&c| c == (backend, GradPath::Autodiff))?;
+        Some(medians[at])
+    };
+    let rows: Vec<BenchRow> = configs
+        .iter()
+        .zip(rates)
+        .zip(&medians)
+        .map(|((&(backend, grad), runs), &median)| BenchRow {
+            backend: backend.name(),
+            grad: grad.name(),
+            vs_autodiff: autodiff(backend).map(|a| median / a),
+            runs,
+            median,
+        })
+        .collect();
+    if args.json {
+        let json = serde_json::json!({
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "batch_size": Recipe::default().batch_size,
+            "rows": rows,
+        });
+        crate::outln!("{json:#}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     crate::outln!(
-        "single thread, {} timed steps after {} warm-up steps, {} runs each, batch 32",
+        "single thread, {} timed steps after {} warm-up steps, {} interleaved runs each, batch {}",
         args.steps,
         args.warmup,
-        args.runs
+        args.runs,
+        Recipe::default().batch_size
     )?;
-    crate::outln!("backend  gradients    median steps/s  x PyTorch (722)  200k steps  runs")?;
-    for &backend in &backends {
-        for &grad in &grads {
-            let rates = measure(&dataset, backend, grad, args.warmup, args.steps, args.runs)?;
-            let median = median(&rates);
-            let runs: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-            crate::outln!(
-                "{:<8} {:<12} {:>14.0}  {:>15.2}  {:>8.0} s  {}",
-                backend.name(),
-                grad.name(),
-                median,
-                median / PYTORCH_STEPS_PER_SECOND,
-                200_000.0 / median,
-                runs.join(" ")
-            )?;
-        }
+    crate::outln!("backend  gradients    median steps/s  x autodiff  200k steps  runs")?;
+    for row in &rows {
+        let runs: Vec<String> = row.runs.iter().map(|r| format!("{r:.0}")).collect();
+        let ratio = row.vs_autodiff.map_or("-".into(), |r| format!("{r:.2}"));
+        crate::outln!(
+            "{:<8} {:<12} {:>14.0}  {:>10}  {:>8.0} s  {}",
+            row.backend,
+            row.grad,
+            row.median,
+            ratio,
+            200_000.0 / row.median,
+            runs.join(" ")
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

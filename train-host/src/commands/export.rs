@@ -8,13 +8,13 @@ use clap::Args;
 
 use super::CommandError;
 use crate::card;
-use crate::cli::DtypeArg;
 use crate::export::export;
 use namegen_files::checkpoint::Checkpoint;
 use namegen_files::output::Outputs;
+use namegen_model::Dtype;
 
 /// Flags of `namegen export`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct ExportArgs {
     /// The unfolded checkpoint (written by `namegen train`, or by any tool following
     /// model/FORMAT.md).
@@ -24,8 +24,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// How the weights are stored.
-    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
-    pub dtype: DtypeArg,
+    #[arg(long, default_value_t = Dtype::F32, value_parser = super::dtype_parser())]
+    pub dtype: Dtype,
 }
 
 /// Runs `namegen export`.
@@ -36,7 +36,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode, CommandError> {
     outputs.output(&args.out)?;
     outputs.output(&card_path)?;
     let checkpoint = Checkpoint::load(&args.from)?;
-    let dtype = args.dtype.into();
+    let dtype = args.dtype;
     crate::note!(
         "folding {} into {dtype} and checking it on every context",
         args.from.display()

@@ -12,6 +12,9 @@ pub mod verify;
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use namegen_model::Dtype;
+
 use namegen_files::checkpoint::CheckpointError;
 use namegen_files::dataset::DatasetError;
 use namegen_files::input::{ReadError, read_bounded};
@@ -144,4 +147,15 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>, CommandError> {
         namegen_model::format::MAX_FILE_BYTES,
         "model",
     )?)
+}
+
+/// The names file every command reads unless told otherwise.
+pub const DEFAULT_DATA: &str = "data/names.txt";
+
+/// `--dtype`: the names of [`Dtype::ALL`], parsed into the model crate's own type (which is
+/// `no_std` and knows nothing of clap), so that no second list of dtypes exists.
+pub fn dtype_parser() -> impl TypedValueParser<Value = Dtype> {
+    PossibleValuesParser::new(Dtype::ALL.map(Dtype::name)).map(|name| {
+        Dtype::from_name(&name).unwrap_or_else(|| unreachable!("{name} is one of Dtype::ALL"))
+    })
 }

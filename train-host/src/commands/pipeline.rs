@@ -1,24 +1,29 @@
 //! `namegen pipeline`: the whole job in one command: train, write the split, export the
 //! folded model in every dtype, verify each against the unfolded model, and sample names.
-//! Each step is the ordinary subcommand, printed as the command line that runs it alone.
+//! Each step calls the ordinary subcommand's function with typed flags, and is printed first
+//! as the command line that runs it alone.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser};
+use clap::Args;
 
 use namegen_files::output::Outputs;
-use namegen_model::Part;
+use namegen_model::{Dtype, Part};
 
 use super::CommandError;
-use crate::cli::{Cli, run as run_command};
+use super::export::ExportArgs;
+use super::sample::SampleArgs;
+use super::split::SplitArgs;
+use super::train::TrainArgs;
+use super::verify::VerifyArgs;
 use crate::trainer::{Backend, Recipe};
 
 /// Flags of `namegen pipeline`.
 #[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
     /// The names file.
-    #[arg(long, default_value = "data/names.txt")]
+    #[arg(long, default_value = super::DEFAULT_DATA)]
     pub data: PathBuf,
     /// Where everything is written: checkpoint, plots, split, folded models and their cards.
     #[arg(long, default_value = "out")]
@@ -33,12 +38,12 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
     /// How many names to sample at the end.
-    #[arg(short = 'n', long = "count", default_value_t = 20)]
+    #[arg(short = 'n', long = "count", default_value_t = super::sample::DEFAULT_COUNT)]
     pub count: usize,
 }
 
 /// The dtypes the pipeline exports, each verified.
-const DTYPES: [&str; 3] = ["f32", "f16", "i8"];
+const DTYPES: [Dtype; Dtype::ALL.len()] = Dtype::ALL;
 
 /// Where the pipeline's steps write, under `--out-dir`: named once for the steps and the plan.
 struct Layout {
@@ -46,7 +51,7 @@ struct Layout {
     plots: PathBuf,
     split: PathBuf,
     /// One folded model per entry of [`DTYPES`].
-    models: [PathBuf; 3],
+    models: [PathBuf; DTYPES.len()],
 }
 
 impl Layout {
@@ -55,92 +60,166 @@ impl Layout {
             checkpoint: out.join("model.ckpt.safetensors"),
             plots: out.join("plots"),
             split: out.join("split"),
-            models: DTYPES.map(|dtype| out.join(format!("model-{dtype}.safetensors"))),
+            models: DTYPES.map(|dtype| out.join(format!("model-{}.safetensors", dtype.name()))),
         }
     }
 }
 
+/// One step of the pipeline: a subcommand with its typed flags, run by calling the
+/// command's own function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `namegen train`.
+    Train(Box<TrainArgs>),
+    /// `namegen split`.
+    Split(SplitArgs),
+    /// `namegen export`.
+    Export(ExportArgs),
+    /// `namegen verify`.
+    Verify(VerifyArgs),
+    /// `namegen sample`.
+    Sample(SampleArgs),
+}
+
+impl Step {
+    /// The command line (after `namegen`) that runs this step alone, printed before it runs
+    /// so that a user can repeat any one step; it parses back to this step (a test checks).
+    pub fn argv(&self) -> Vec<String> {
+        let path = |path: &Path| path.display().to_string();
+        let mut words: Vec<String> = match self {
+            Step::Train(a) => vec![
+                "train".into(),
+                "--data".into(),
+                path(&a.data),
+                "--steps".into(),
+                a.recipe.steps.to_string(),
+                "--seed".into(),
+                a.recipe.seed.to_string(),
+                "--backend".into(),
+                a.backend.name().into(),
+                "--out".into(),
+                path(&a.out),
+            ],
+            Step::Split(a) => vec![
+                "split".into(),
+                "--data".into(),
+                path(&a.data),
+                "--seed".into(),
+                a.seed.to_string(),
+                "--out-dir".into(),
+                path(&a.out_dir),
+            ],
+            Step::Export(a) => vec![
+                "export".into(),
+                "--from".into(),
+                path(&a.from),
+                "--out".into(),
+                path(&a.out),
+                "--dtype".into(),
+                a.dtype.name().into(),
+            ],
+            Step::Verify(a) => vec![
+                "verify".into(),
+                "--unfolded".into(),
+                path(&a.unfolded),
+                "--model".into(),
+                path(&a.model),
+                "--data".into(),
+                path(&a.data),
+                "--backend".into(),
+                a.backend.name().into(),
+            ],
+            Step::Sample(a) => vec![
+                "sample".into(),
+                "--model".into(),
+                path(&a.model),
+                "-n".into(),
+                a.count.to_string(),
+            ],
+        };
+        match self {
+            Step::Train(a) => {
+                if let Some(plots) = &a.plots {
+                    words.extend(["--plots".into(), path(plots)]);
+                }
+            }
+            Step::Verify(a) if a.card => words.push("--card".into()),
+            _ => {}
+        }
+        words
+    }
+
+    /// Runs the step.
+    fn run(&self) -> Result<ExitCode, CommandError> {
+        match self {
+            Step::Train(a) => super::train::run(a),
+            Step::Split(a) => super::split::run(a),
+            Step::Export(a) => super::export::run(a),
+            Step::Verify(a) => super::verify::run(a),
+            Step::Sample(a) => super::sample::run(a),
+        }
+    }
+}
+
+/// The steps `args` asks for, in the order they run.
+pub fn steps(args: &PipelineArgs) -> Vec<Step> {
+    let layout = Layout::new(&args.out_dir);
+    let mut train: TrainArgs = crate::flags::defaults();
+    train.data = args.data.clone();
+    train.recipe.steps = args.steps;
+    train.recipe.seed = args.seed;
+    train.backend = args.backend;
+    train.out = layout.checkpoint.clone();
+    train.plots = Some(layout.plots.clone());
+    let mut split: SplitArgs = crate::flags::defaults();
+    split.data = args.data.clone();
+    split.out_dir = layout.split.clone();
+
+    let mut steps = vec![Step::Train(Box::new(train)), Step::Split(split)];
+    for (dtype, model) in DTYPES.into_iter().zip(&layout.models) {
+        steps.push(Step::Export(ExportArgs {
+            from: layout.checkpoint.clone(),
+            out: model.clone(),
+            dtype,
+        }));
+        steps.push(Step::Verify(VerifyArgs {
+            unfolded: layout.checkpoint.clone(),
+            model: model.clone(),
+            data: args.data.clone(),
+            backend: args.backend,
+            card: true,
+            json: false,
+        }));
+    }
+    let mut sample = SampleArgs::new(layout.models[0].clone());
+    sample.count = args.count;
+    steps.push(Step::Sample(sample));
+    steps
+}
+
 /// Runs every step; stops at the first that fails (a broken verification bound included).
 pub fn run(args: &PipelineArgs) -> Result<ExitCode, CommandError> {
-    let layout = Layout::new(&args.out_dir);
-    plan(args, &layout)?;
-    let text = |path: &Path| path.display().to_string();
-    let (data, checkpoint) = (text(&args.data), text(&layout.checkpoint));
-    let backend = args.backend.name();
-    let (steps, seed, count, split_seed) = (
-        args.steps.to_string(),
-        args.seed.to_string(),
-        args.count.to_string(),
-        namegen_model::split::DEFAULT_SEED.to_string(),
-    );
-    let mut commands: Vec<Vec<String>> = vec![
-        words(&[
-            "train",
-            "--data",
-            &data,
-            "--steps",
-            &steps,
-            "--seed",
-            &seed,
-            "--backend",
-            backend,
-            "--out",
-            &checkpoint,
-            "--plots",
-            &text(&layout.plots),
-        ]),
-        words(&[
-            "split",
-            "--data",
-            &data,
-            "--seed",
-            &split_seed,
-            "--out-dir",
-            &text(&layout.split),
-        ]),
-    ];
-    for (dtype, model) in DTYPES.iter().zip(&layout.models) {
-        let model = text(model);
-        commands.push(words(&[
-            "export",
-            "--from",
-            &checkpoint,
-            "--out",
-            &model,
-            "--dtype",
-            dtype,
-        ]));
-        commands.push(words(&[
-            "verify",
-            "--unfolded",
-            &checkpoint,
-            "--model",
-            &model,
-            "--data",
-            &data,
-            "--backend",
-            backend,
-            "--card",
-        ]));
-    }
-    commands.push(words(&[
-        "sample",
-        "--model",
-        &text(&layout.models[0]),
-        "-n",
-        &count,
-    ]));
-
-    for command in commands {
+    plan(args, &Layout::new(&args.out_dir))?;
+    for step in steps(args) {
         crate::interrupt::check()?;
-        crate::note!("\n$ namegen {}", command.join(" "));
-        let cli = Cli::parse_from(std::iter::once("namegen".to_string()).chain(command));
-        let code = run_command(cli)?;
+        let line: Vec<String> = step.argv().iter().map(|w| shell_word(w)).collect();
+        crate::note!("\n$ namegen {}", line.join(" "));
+        let code = step.run()?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `word` as a POSIX shell reads it back: quoted when it holds anything but plain characters.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,+:@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Checks every file the steps will write before the first one starts, so that a bad output
@@ -171,9 +250,4 @@ fn plan(args: &PipelineArgs, layout: &Layout) -> Result<(), CommandError> {
         outputs.output(file)?;
     }
     Ok(())
-}
-
-/// The arguments of one step, as owned strings.
-fn words(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|s| s.to_string()).collect()
 }

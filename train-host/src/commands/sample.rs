@@ -14,45 +14,70 @@ use super::train::load_dataset;
 /// With `--exclude-training`, give up after this many candidates per requested name.
 const MAX_TRIES_PER_NAME: u64 = 1000;
 
-/// Flags of `namegen sample`.
-#[derive(Debug, Clone, Args)]
+/// How many names `namegen sample` and `namegen pipeline` print unless told otherwise.
+pub const DEFAULT_COUNT: usize = 20;
+
+/// Flags of `namegen sample`; the sampling settings default to the sampler's own
+/// [`Settings::default`].
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct SampleArgs {
     /// The folded model.
     #[arg(long)]
     pub model: PathBuf,
     /// How many names.
-    #[arg(short = 'n', long = "count", default_value_t = 20)]
+    #[arg(short = 'n', long = "count", default_value_t = DEFAULT_COUNT)]
     pub count: usize,
     /// Divides the logits: below 1 is safer, above 1 wilder, 0 is greedy.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = Settings::default().temperature)]
     pub temperature: f32,
     /// Draw only from the k most likely characters (0: all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Settings::default().top_k)]
     pub top_k: usize,
     /// Draw only from the most likely characters holding this much probability (1: all).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = Settings::default().top_p)]
     pub top_p: f32,
     /// Every name starts with these letters.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value_t = Settings::default().prefix.to_owned())]
     pub prefix: String,
     /// The seed: the same seed and settings give the same names everywhere.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Settings::default().seed)]
     pub seed: u64,
     /// Names have at least this many characters.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = Settings::default().min_len)]
     pub min_len: usize,
     /// Names stop (flagged as cut) at this many characters.
-    #[arg(long, default_value_t = namegen_sampler::DEFAULT_MAX_LEN)]
+    #[arg(long, default_value_t = Settings::default().max_len)]
     pub max_len: usize,
     /// Skip names that occur in the names file (`--data`).
     #[arg(long)]
     pub exclude_training: bool,
     /// The names file for `--exclude-training`.
-    #[arg(long, default_value = "data/names.txt")]
+    #[arg(long, default_value = super::DEFAULT_DATA)]
     pub data: PathBuf,
     /// Print a JSON array of {name, log_likelihood, perplexity, cut}.
     #[arg(long)]
     pub json: bool,
+}
+
+impl SampleArgs {
+    /// `namegen sample --model <model>`: every other flag at its default.
+    pub fn new(model: PathBuf) -> Self {
+        let settings = Settings::default();
+        Self {
+            model,
+            count: DEFAULT_COUNT,
+            temperature: settings.temperature,
+            top_k: settings.top_k,
+            top_p: settings.top_p,
+            prefix: settings.prefix.to_owned(),
+            seed: settings.seed,
+            min_len: settings.min_len,
+            max_len: settings.max_len,
+            exclude_training: false,
+            data: super::DEFAULT_DATA.into(),
+            json: false,
+        }
+    }
 }
 
 /// Names made per call of the batched generator: what one call keeps in memory, whatever

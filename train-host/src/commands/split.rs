@@ -13,10 +13,10 @@ use super::train::load_dataset;
 use namegen_files::output::Outputs;
 
 /// Flags of `namegen split`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct SplitArgs {
     /// The names file.
-    #[arg(long, default_value = "data/names.txt")]
+    #[arg(long, default_value = super::DEFAULT_DATA)]
     pub data: PathBuf,
     /// The split seed (`namegen train --split-seed`).
     #[arg(long, default_value_t = namegen_model::split::DEFAULT_SEED)]

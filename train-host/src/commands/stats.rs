@@ -10,6 +10,7 @@ use namegen_files::input::read_bounded;
 use namegen_files::output::Outputs;
 
 use super::CommandError;
+use crate::diagnostics::DiagnosticsFile;
 
 /// Flags of `namegen stats`.
 #[derive(Debug, Clone, Args)]
@@ -40,11 +41,12 @@ pub fn run(args: &StatsArgs) -> Result<ExitCode, CommandError> {
         reason,
     };
     let bytes = read_bounded(&args.diagnostics, MAX_DIAGNOSTICS_BYTES, "diagnostics file")?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| fail(format!("not JSON: {e}")))?;
-    let loaded = crate::diagnostics::load(&value)
-        .ok_or_else(|| fail("not a diagnostics file of `namegen train --plots`".into()))?;
-    let pngs = crate::plots::render_all(&loaded)?;
+    let diagnostics = DiagnosticsFile::from_bytes(&bytes).map_err(|e| {
+        fail(format!(
+            "not a diagnostics file of `namegen train --plots`: {e}"
+        ))
+    })?;
+    let pngs = crate::plots::render_all(&diagnostics)?;
     crate::interrupt::check()?;
     for (path, png) in paths.iter().zip(&pngs) {
         outputs.write(path, png)?;

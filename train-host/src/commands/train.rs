@@ -17,11 +17,18 @@ use namegen_files::checkpoint::Checkpoint;
 use namegen_files::dataset::Dataset;
 use namegen_files::output::Outputs;
 
+/// `--checkpoint-every`: often enough that a crash loses minutes, not the run.
+const CHECKPOINT_EVERY: u64 = 10_000;
+/// `--log-every`.
+const LOG_EVERY: u64 = 10_000;
+/// `--stats-every`: 2,000 records over the default run, enough for smooth plots.
+const STATS_EVERY: u64 = 100;
+
 /// Flags of `namegen train`. Every recipe value defaults to makemore part 3's.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct TrainArgs {
     /// The names file: one name per line.
-    #[arg(long, default_value = "data/names.txt")]
+    #[arg(long, default_value = super::DEFAULT_DATA)]
     pub data: PathBuf,
     /// Where the unfolded checkpoint is written.
     #[arg(long, default_value = "namegen.ckpt.safetensors")]
@@ -39,17 +46,17 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub recipe: Recipe,
     /// Write a checkpoint every this many steps (0: only at the end and on a signal).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = CHECKPOINT_EVERY)]
     pub checkpoint_every: u64,
     /// Print the loss every this many steps (0: never).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = LOG_EVERY)]
     pub log_every: u64,
     /// Write diagnostics.json and PNG plots into this directory (activation gradients are
     /// recorded with the closed-form gradients only).
     #[arg(long)]
     pub plots: Option<PathBuf>,
     /// Record the diagnostics every this many steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = STATS_EVERY)]
     pub stats_every: u64,
     /// Skip the final evaluation (train/val/test loss).
     #[arg(long)]
@@ -348,14 +355,12 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, CommandError> {
             ),
         })?;
         let json = dir.join(DIAGNOSTICS_FILE);
-        // Built once: written, then read back into what the plots draw.
-        let value = diagnostics.to_json();
-        outputs.write(&json, &crate::diagnostics::file_bytes(&value))?;
+        let file = diagnostics.to_file();
+        outputs.write(&json, &file.to_bytes())?;
         for line in diagnostics.summary() {
             crate::note!("{line}");
         }
-        let loaded = crate::diagnostics::load(&value).unwrap_or_default();
-        let pngs = crate::plots::render_all(&loaded)?;
+        let pngs = crate::plots::render_all(&file)?;
         crate::note!("diagnostics written to {}", json.display());
         for (name, png) in crate::plots::FILES.iter().zip(&pngs) {
             let path = dir.join(name);

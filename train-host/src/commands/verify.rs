@@ -19,7 +19,7 @@ use namegen_files::dataset::SplitExamples;
 use namegen_files::output::Outputs;
 
 /// Flags of `namegen verify`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct VerifyArgs {
     /// The unfolded checkpoint the model was exported from.
     #[arg(long)]
@@ -28,7 +28,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// The names file the checkpoint was trained on (for the validation loss).
-    #[arg(long, default_value = "data/names.txt")]
+    #[arg(long, default_value = super::DEFAULT_DATA)]
     pub data: PathBuf,
     /// burn backend running the unfolded model.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
