@@ -66,11 +66,11 @@ fn run() -> Result<PathBuf, String> {
     doc += "Every ratio compares figures measured in this same run; absolute speeds are this\n";
     doc += "machine's (see [ARCHITECTURE.md](../ARCHITECTURE.md#measuring)).\n\n";
     doc += &stamp;
-    doc += "\n## Training (`namegen bench train`)\n\n";
+    doc += "\n## Training\n\n`namegen bench train --json`. ";
     doc += &training_table(&training);
-    doc += "\n## Sampling (`cargo bench -p namegen-sampler --bench sample`)\n\n";
+    doc += "\n## Sampling\n\n`cargo bench -p namegen-sampler --bench sample`. ";
     doc += &sampling.table();
-    doc += "\n## Devices (`cargo run --release -p namegen-tests --bin device-report`)\n\n";
+    doc += "\n## Devices\n\n`cargo run --release -p namegen-tests --bin device-report`: ";
     doc += &devices;
 
     let dir = root.join("docs");
