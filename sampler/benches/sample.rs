@@ -5,8 +5,9 @@
 //!   name at a time);
 //! - `unbatched-in-place` draws the same names from the view as parsed, its weights read where
 //!   they are in the file, as a device reads them from flash;
-//! - `batched` draws the same 256 names with [`generate_batched`], [`DEFAULT_BATCH`] in
-//!   flight, its logits cache on (what `namegen sample` runs);
+//! - `batched` draws the same 256 names with [`generate_batched`] and the default
+//!   [`BatchOptions`] ([`namegen_sampler::DEFAULT_BATCH`] in flight), its logits cache on
+//!   (what `namegen sample` runs);
 //! - `batched-compute` is the same without the cache: every symbol of every name runs the
 //!   model, the compute-only speed;
 //! - `batched-1024` and `batched-4096` draw 1,024 and 4,096 names with the cache, whose hit
@@ -36,8 +37,8 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterio
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
 use namegen_model::{Context, Dtype, ModelConfig, Rng, TensorName};
 use namegen_sampler::{
-    DEFAULT_BATCH, DEFAULT_CACHE_BYTES, Forward, ModelView, Name, Sampler, Settings,
-    generate_batched, generate_batched_with_cache,
+    BatchOptions, DEFAULT_CACHE_BYTES, Forward, ModelView, Name, Sampler, Settings,
+    generate_batched,
 };
 use safetensors::tensor::TensorView;
 
@@ -191,7 +192,7 @@ fn bench_sampling<'c>(
     model: &ModelView<'_>,
 ) -> BenchmarkGroup<'c, WallTime> {
     let settings = Settings::default();
-    let names = generate_batched(model, &settings, 0, MANY_NAMES, DEFAULT_BATCH).unwrap();
+    let names = generate_batched(model, &settings, &BatchOptions::new(MANY_NAMES)).unwrap();
     let [symbols, symbols_1024, many_symbols] = report(label, model, &names);
     let mut group = c.benchmark_group(label);
     group.throughput(Throughput::Elements(symbols as u64));
@@ -207,31 +208,19 @@ fn bench_sampling<'c>(
         });
     }
     for (case, cache_bytes) in [("batched", DEFAULT_CACHE_BYTES), ("batched-compute", 0)] {
+        let options = BatchOptions {
+            cache_bytes,
+            ..BatchOptions::new(NAMES)
+        };
         group.bench_function(case, |b| {
-            b.iter(|| {
-                black_box(generate_batched_with_cache(
-                    model,
-                    black_box(&settings),
-                    0,
-                    NAMES,
-                    DEFAULT_BATCH,
-                    cache_bytes,
-                ))
-            })
+            b.iter(|| black_box(generate_batched(model, black_box(&settings), &options)))
         });
     }
     for (count, symbols) in [(1024, symbols_1024), (MANY_NAMES, many_symbols)] {
         group.throughput(Throughput::Elements(symbols as u64));
+        let options = BatchOptions::new(count);
         group.bench_function(format!("batched-{count}"), |b| {
-            b.iter(|| {
-                black_box(generate_batched(
-                    model,
-                    black_box(&settings),
-                    0,
-                    count,
-                    DEFAULT_BATCH,
-                ))
-            })
+            b.iter(|| black_box(generate_batched(model, black_box(&settings), &options)))
         });
     }
     group

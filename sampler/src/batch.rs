@@ -1,16 +1,17 @@
 //! Many names in flight at once, for throughput on the host.
 //!
-//! Up to `batch` names advance together. Each step looks every name's context up in a cache
-//! of logits and their temperature-1 softmax weights (the `expf` every draw starts from); the
-//! contexts not found there (each only once, however many names share it) are
-//! embedded into groups of [`GROUP`], then each layer multiplies every group with
+//! Up to [`BatchOptions::batch`] names advance together. Each step looks every name's context
+//! up in a cache of logits and their temperature-1 softmax weights (the `expf` every draw
+//! starts from); the contexts not found there (each only once, however many names share it)
+//! are embedded into groups of [`GROUP`], then each layer multiplies every group with
 //! [`crate::Matrix::matmul_group`], whose vector registers run across the contexts of a group
 //! (activations are kept transposed, `[width][GROUP]`), so each weight is read once per group
-//! and no context needs a horizontal sum. On x86_64 hosts with AVX2 the weights are first
-//! decoded to f32 and the product runs in the AVX2 group kernel of `crate::avx`: the same
-//! bits, 7 to 32 % faster without the cache than the portable kernel on an AVX2 machine, and 6
-//! to 19 % faster than the portable kernel compiled for AVX-512 on an AVX-512 one. A name that
-//! ends leaves its slot and the next name takes it, so the batch stays full.
+//! and no context needs a horizontal sum. With [`Kernels::Avx2`] (the view's
+//! [`ModelView::kernels`]) the weights are first decoded to f32 and the product runs in the
+//! AVX2 group kernel of `crate::avx`: the same bits, 7 to 32 % faster without the cache than
+//! the portable kernel on an AVX2 machine, and 6 to 19 % faster than the portable kernel
+//! compiled for AVX-512 on an AVX-512 one. A name that ends leaves its slot and the next name
+//! takes it, so the batch stays full.
 //!
 //! The cache is exact: the logits are a pure function of the context (`block_size` symbols),
 //! and the arithmetic for each context is exactly the unbatched one (same dot-product order,
@@ -19,6 +20,12 @@
 //! and the cache size. Every name starts from the same all-`.` context and common prefixes
 //! repeat, so the more names one call generates, the more of their contexts are found: the
 //! default 27-symbol, 3-symbol-context model has only 19,683 contexts in all.
+//!
+//! [`generate_batched`] reads top-down: [`Slots`] holds the names in flight, [`Cache`] the
+//! values of every context met, [`Lanes`] the contexts computed in one step and [`Weights`]
+//! the layers' weights as the chosen kernel reads them; each step fills the empty slots, looks
+//! the contexts up, runs the layers on the new ones, stores their values and advances every
+//! name by one symbol.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -28,8 +35,8 @@ use std::vec::Vec;
 use namegen_model::Dtype;
 use namegen_model::config::MAX_BLOCK_SIZE;
 
+use crate::kernels::Kernels;
 use crate::sample::{DEFAULT_NAME_BYTES, InFlight, Name, SampleError, Settings, Step, validate};
-
 use crate::tensor::{GROUP, Matrix, Vector};
 use crate::view::{Layer, ModelView};
 
@@ -38,183 +45,367 @@ use crate::view::{Layer, ModelView};
 /// 128-symbol one. The index adds about 32 bytes per context.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
-/// A good `batch` for [`generate_batched`] (any value gives the same names): with 256 names in
+/// A good [`BatchOptions::batch`] (any value gives the same names): with 256 names in
 /// flight each step has enough contexts the cache has not seen to fill the groups of
-/// 16 the kernel multiplies at once (for 4,096 names of the default model, 64 in flight run twice the kernel work).
+/// 16 the kernel multiplies at once (for 4,096 names of the default model, 64 in flight run
+/// twice the kernel work).
 pub const DEFAULT_BATCH: usize = 256;
 
-/// Names `first..first + count` of `settings`, up to `batch` of them in flight at a time
-/// (rounded up to a multiple of 16, the kernel's group); the same names, in the same order, as
-/// [`crate::Sampler::name_at`] gives one by one. Each [`Name`] carries its text, its
-/// log-likelihood under the model and whether it was cut at `max_len`: what a command-line
-/// program prints.
+/// Which names [`generate_batched`] makes and with how much in flight. `first` and `count`
+/// choose the names; `batch` and `cache_bytes` trade speed for memory and never change a name.
+///
+/// `Default` is [`BatchOptions::new`]`(0)`: no names until `count` is set, as in
+/// `BatchOptions { count: 1000, ..BatchOptions::default() }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// The index of the first name: the names are `first..first + count`, name `k` being
+    /// [`crate::Sampler::name_at`]`(k)` of the same settings. 0 by default.
+    pub first: u64,
+    /// How many names.
+    pub count: usize,
+    /// The most names in flight at a time, rounded up to a multiple of 16 (the kernel's
+    /// group); fewer when `count` is smaller. [`DEFAULT_BATCH`] by default.
+    pub batch: usize,
+    /// The most bytes the logits cache holds: `8 * vocab_size + 4` per context (the logits,
+    /// their temperature-1 weights and the largest logit) plus about 32 bytes of index. When
+    /// a step would overflow it, the cache is emptied and refills. With 0 nothing is memoised
+    /// and every name's every step runs the model: the compute-only speed, for benchmarks.
+    /// [`DEFAULT_CACHE_BYTES`] by default.
+    pub cache_bytes: usize,
+}
+
+impl BatchOptions {
+    /// Names `0..count`, [`DEFAULT_BATCH`] in flight, a cache of [`DEFAULT_CACHE_BYTES`].
+    pub const fn new(count: usize) -> Self {
+        Self {
+            first: 0,
+            count,
+            batch: DEFAULT_BATCH,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+/// Names `options.first..options.first + options.count` of `settings`, up to
+/// `options.batch` of them in flight at a time; the same names, in the same order, as
+/// [`crate::Sampler::name_at`] gives one by one, whatever the batch and cache sizes. Each
+/// [`Name`] carries its text, its log-likelihood under the model and whether it was cut at
+/// `max_len`: what a command-line program prints.
 ///
 /// Logits are memoised per context for the duration of the call, up to
-/// [`DEFAULT_CACHE_BYTES`]; see [`generate_batched_with_cache`].
+/// `options.cache_bytes` ([`BatchOptions::cache_bytes`]). The layers and draws run with the
+/// model's [`ModelView::kernels`].
 ///
 /// The buffers are sized by the model (no width limit), so only the settings can be wrong.
 pub fn generate_batched(
     model: &ModelView<'_>,
     settings: &Settings<'_>,
-    first: u64,
-    count: usize,
-    batch: usize,
-) -> Result<Vec<Name<DEFAULT_NAME_BYTES>>, SampleError> {
-    generate_batched_with_cache(model, settings, first, count, batch, DEFAULT_CACHE_BYTES)
-}
-
-/// [`generate_batched`] with the cache holding at most `cache_bytes` (`8 * vocab_size + 4`
-/// bytes per context: the logits, their temperature-1 weights and the largest logit, plus
-/// about 32 bytes of index); when a step would
-/// overflow it, the cache is emptied and refills. With `cache_bytes` 0 nothing is memoised
-/// and every name's every step runs the model: the compute-only speed, for benchmarks. The
-/// names are the same whatever `cache_bytes` is.
-pub fn generate_batched_with_cache(
-    model: &ModelView<'_>,
-    settings: &Settings<'_>,
-    first: u64,
-    count: usize,
-    batch: usize,
-    cache_bytes: usize,
+    options: &BatchOptions,
 ) -> Result<Vec<Name<DEFAULT_NAME_BYTES>>, SampleError> {
     validate(model, settings, DEFAULT_NAME_BYTES)?;
-    let config = model.config();
-    let (width, dim, vocab) = (config.max_width(), config.embed_dim(), config.vocab_size());
-    let capacity = cache_bytes / (8 * vocab + 4);
-    let slot_count = batch.clamp(1, count.max(1)).next_multiple_of(GROUP);
-    let mut done: Vec<Option<Name<DEFAULT_NAME_BYTES>>> = vec![None; count];
-    let mut slots: Vec<Option<(usize, InFlight<'_, DEFAULT_NAME_BYTES>)>> =
-        (0..slot_count).map(|_| None).collect();
-    let (mut x, mut y) = (
-        vec![[0.0f32; GROUP]; slot_count / GROUP * width],
-        vec![[0.0f32; GROUP]; slot_count / GROUP * width],
-    );
-    let mut row = vec![0.0f32; dim];
-    let decoded = avx2_weights(model);
-    let widened: Vec<Vec<u8>> = model
-        .layers()
-        .map(|layer| match decoded {
-            Some(_) => Vec::new(),
-            None => widen(&layer.weight),
-        })
-        .collect();
-    let net: Vec<Layer<'_>> = model
-        .layers()
-        .zip(&widened)
-        .map(|(layer, bytes)| {
-            let (rows, cols) = (layer.weight.rows(), layer.weight.cols());
-            Matrix::new(rows, cols, Dtype::F32, bytes, Vector::default())
-                .map_or(*layer, |weight| Layer { weight, ..*layer })
-        })
-        .collect();
-    // Per context, found by its symbols packed into a key: `vocab` logits, their `vocab`
-    // temperature-1 weights and the largest logit (a [`Step`] each).
-    let mut logits: Vec<f32> = Vec::new();
-    let mut weights: Vec<f32> = Vec::new();
-    let mut maxes: Vec<f32> = Vec::new();
-    let mut known: HashMap<u128, usize> = HashMap::new();
-    // Per slot, where its logits are in `logits`; per computed context, where they go.
-    let mut sources = vec![0usize; slot_count];
-    let mut computed: Vec<usize> = Vec::with_capacity(slot_count);
-    let mut next = 0;
-    loop {
-        for slot in slots.iter_mut().filter(|s| s.is_none()) {
-            if next == count {
+    let weights = Weights::new(model);
+    let net = weights.layers(model);
+    let mut slots = Slots::new(options);
+    let mut cache = Cache::new(model.config().vocab_size(), options.cache_bytes);
+    let mut lanes = Lanes::new(model, slots.len());
+    while slots.fill(model, settings) {
+        cache.make_room(slots.len());
+        slots.look_up(&mut cache, &mut lanes, model);
+        weights.run(&net, &mut lanes);
+        cache.store(&lanes, model.kernels());
+        slots.advance(&cache, model, settings);
+    }
+    Ok(slots.finish())
+}
+
+/// The names in flight, one per slot, and the finished ones. A name that ends leaves its slot
+/// and the next name takes it, so the batch stays full.
+struct Slots<'p> {
+    /// Per slot, the name's position in the call (0 for `first`) and the name being drawn.
+    slots: Vec<Option<(usize, InFlight<'p, DEFAULT_NAME_BYTES>)>>,
+    /// Per slot, its context's entry in the [`Cache`] this step.
+    entries: Vec<usize>,
+    /// The finished names, by position; as many as the names asked for.
+    done: Vec<Option<Name<DEFAULT_NAME_BYTES>>>,
+    /// The index of the call's first name.
+    first: u64,
+    /// The position of the next name to start.
+    next: usize,
+}
+
+impl<'p> Slots<'p> {
+    /// Empty slots for `options.batch` names, at most `options.count`, in whole groups.
+    fn new(options: &BatchOptions) -> Self {
+        let count = options.count;
+        let slots = options.batch.clamp(1, count.max(1)).next_multiple_of(GROUP);
+        Self {
+            slots: (0..slots).map(|_| None).collect(),
+            entries: vec![0; slots],
+            done: vec![None; count],
+            first: options.first,
+            next: 0,
+        }
+    }
+
+    /// How many slots: names in flight at most.
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Starts the next names in the empty slots; false once every name is finished.
+    fn fill(&mut self, model: &ModelView<'_>, settings: &Settings<'p>) -> bool {
+        for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
+            if self.next == self.done.len() {
                 break;
             }
-            *slot = Some((next, InFlight::new(model, settings, first + next as u64)));
-            next += 1;
+            let index = self.first + self.next as u64;
+            *slot = Some((self.next, InFlight::new(model, settings, index)));
+            self.next += 1;
         }
-        if slots.iter().all(Option::is_none) {
-            break;
-        }
-        if logits.len() / vocab + slot_count > capacity {
-            logits.clear();
-            weights.clear();
-            maxes.clear();
-            known.clear();
-        }
-        computed.clear();
-        for (slot, found) in slots.iter().zip(&mut sources) {
+        self.slots.iter().any(Option::is_some)
+    }
+
+    /// Finds every name's context in `cache`; a context not there (each only once, however
+    /// many names share it) gets an entry and is embedded into the next of `lanes`.
+    fn look_up(&mut self, cache: &mut Cache, lanes: &mut Lanes, model: &ModelView<'_>) {
+        lanes.clear();
+        for (slot, entry) in self.slots.iter().zip(&mut self.entries) {
             let Some(context) = slot.as_ref().and_then(|(_, name)| name.context()) else {
                 continue;
             };
-            *found = logits.len() / vocab;
-            if capacity > 0 {
-                match known.entry(key(context)) {
-                    Entry::Occupied(entry) => {
-                        *found = *entry.get();
-                        continue;
-                    }
-                    Entry::Vacant(entry) => {
-                        entry.insert(*found);
-                    }
-                }
-            }
-            logits.resize(logits.len() + vocab, 0.0);
-            weights.resize(weights.len() + vocab, 0.0);
-            maxes.push(0.0);
-            let lane = computed.len();
-            computed.push(*found);
-            let (xt, b) = (&mut x[lane / GROUP * width..], lane % GROUP);
-            for (position, &symbol) in context.iter().enumerate() {
-                model.embedding().row_into(usize::from(symbol), &mut row);
-                for (k, &value) in row.iter().enumerate() {
-                    xt[position * dim + k][b] = value;
-                }
+            let (at, new) = cache.entry(context);
+            *entry = at;
+            if new {
+                lanes.embed(model, context, at);
             }
         }
-        let groups = computed.len().div_ceil(GROUP);
-        #[cfg(target_arch = "x86_64")]
-        if let Some(decoded) = &decoded {
-            // SAFETY: `layers_avx2` requires only that the CPU supports AVX2, which
-            // `avx2_weights` detected at run time before it decoded the weights.
-            unsafe { layers_avx2(&net, decoded, width, groups, &mut x, &mut y) };
-        } else {
-            layers(&net, width, groups, &mut x, &mut y, portable_group);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        layers(&net, width, groups, &mut x, &mut y, portable_group);
-        for (lane, &at) in computed.iter().enumerate() {
-            let xt = &x[lane / GROUP * width..][..vocab];
-            let z = &mut logits[at * vocab..][..vocab];
-            for (z, xt) in z.iter_mut().zip(xt) {
-                *z = xt[lane % GROUP];
-            }
-            maxes[at] = Step::new(z, &mut weights[at * vocab..][..vocab]).max;
-        }
-        for (slot, &at) in slots.iter_mut().zip(&sources) {
+    }
+
+    /// Every name takes its next symbol from its context's entry in `cache`; the names that
+    /// end leave their slots.
+    fn advance(&mut self, cache: &Cache, model: &ModelView<'_>, settings: &Settings<'_>) {
+        for (slot, &at) in self.slots.iter_mut().zip(&self.entries) {
             let Some((index, name)) = slot else {
                 continue;
             };
-            let step = Step {
-                z: &logits[at * vocab..][..vocab],
-                plain: &weights[at * vocab..][..vocab],
-                max: maxes[at],
-            };
-            name.advance_with(&step, model, settings);
+            name.advance_with(&cache.step(at), model, settings);
             if name.context().is_none() {
                 let index = *index;
                 if let Some((_, name)) = slot.take() {
-                    done[index] = Some(name.finish());
+                    self.done[index] = Some(name.finish());
                 }
             }
         }
     }
-    Ok(done.into_iter().flatten().collect())
+
+    /// The finished names, in order.
+    fn finish(self) -> Vec<Name<DEFAULT_NAME_BYTES>> {
+        self.done.into_iter().flatten().collect()
+    }
 }
 
-/// Every layer's weights decoded as stored ([`Matrix::row_raw_into`], row after row), for
-/// [`crate::avx::matmul_group`], on x86_64 hosts with AVX2 (AVX-512 ones included; the module
-/// doc gives why); `None` elsewhere.
-fn avx2_weights(model: &ModelView<'_>) -> Option<Vec<Vec<f32>>> {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        return Some(model.layers().map(|layer| decode(&layer.weight)).collect());
+/// Per context met in the call, found by its symbols packed into a key: its `vocab` logits,
+/// their `vocab` temperature-1 weights and the largest logit (a [`Step`]), at one entry index.
+struct Cache {
+    vocab: usize,
+    /// The most contexts held; with 0 nothing is looked up and every context is computed.
+    capacity: usize,
+    logits: Vec<f32>,
+    weights: Vec<f32>,
+    maxes: Vec<f32>,
+    known: HashMap<u128, usize>,
+}
+
+impl Cache {
+    /// An empty cache of at most `bytes` for a model of `vocab` symbols.
+    fn new(vocab: usize, bytes: usize) -> Self {
+        Self {
+            vocab,
+            capacity: bytes / (8 * vocab + 4),
+            logits: Vec::new(),
+            weights: Vec::new(),
+            maxes: Vec::new(),
+            known: HashMap::new(),
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = model;
-    None
+
+    /// Empties the cache if `incoming` more contexts could overflow it.
+    fn make_room(&mut self, incoming: usize) {
+        if self.maxes.len() + incoming > self.capacity {
+            self.logits.clear();
+            self.weights.clear();
+            self.maxes.clear();
+            self.known.clear();
+        }
+    }
+
+    /// The entry of `context`, and whether it is new: then its values are yet to be computed
+    /// and given to [`Cache::store`].
+    fn entry(&mut self, context: &[u8]) -> (usize, bool) {
+        let at = self.maxes.len();
+        if self.capacity > 0 {
+            match self.known.entry(key(context)) {
+                Entry::Occupied(entry) => return (*entry.get(), false),
+                Entry::Vacant(entry) => {
+                    entry.insert(at);
+                }
+            }
+        }
+        self.logits.resize(self.logits.len() + self.vocab, 0.0);
+        self.weights.resize(self.weights.len() + self.vocab, 0.0);
+        self.maxes.push(0.0);
+        (at, true)
+    }
+
+    /// Stores the logits the layers left in `lanes` into the new entries, with their weights
+    /// computed by `kernels` (the view's).
+    fn store(&mut self, lanes: &Lanes, kernels: Kernels) {
+        let vocab = self.vocab;
+        for (lane, &at) in lanes.entries.iter().enumerate() {
+            let z = &mut self.logits[at * vocab..][..vocab];
+            lanes.logits_into(lane, z);
+            let plain = &mut self.weights[at * vocab..][..vocab];
+            self.maxes[at] = Step::new(z, plain, kernels).max;
+        }
+    }
+
+    /// Entry `at`'s values, for the draw.
+    fn step(&self, at: usize) -> Step<'_> {
+        Step {
+            z: &self.logits[at * self.vocab..][..self.vocab],
+            plain: &self.weights[at * self.vocab..][..self.vocab],
+            max: self.maxes[at],
+        }
+    }
+}
+
+/// The contexts computed in one step, one per lane, in groups of [`GROUP`] lanes: their
+/// activations, transposed (`[width][GROUP]` per group, groups `width` apart), and the cache
+/// entries their logits go to. Lanes past the last context compute on stale values, which
+/// nobody reads.
+struct Lanes {
+    /// The activations: the embedded contexts, then each layer's outputs; the logits end here.
+    x: Vec<[f32; GROUP]>,
+    /// The other activation buffer, which each layer writes.
+    y: Vec<[f32; GROUP]>,
+    /// The widest activation, [`namegen_model::ModelConfig::max_width`].
+    width: usize,
+    /// Per lane in use, its context's cache entry.
+    entries: Vec<usize>,
+    /// One embedding row.
+    row: Vec<f32>,
+}
+
+impl Lanes {
+    /// Room for `slots` contexts (a multiple of [`GROUP`]) of `model`.
+    fn new(model: &ModelView<'_>, slots: usize) -> Self {
+        let config = model.config();
+        let width = config.max_width();
+        Self {
+            x: vec![[0.0f32; GROUP]; slots / GROUP * width],
+            y: vec![[0.0f32; GROUP]; slots / GROUP * width],
+            width,
+            entries: Vec::with_capacity(slots),
+            row: vec![0.0f32; config.embed_dim()],
+        }
+    }
+
+    /// No lane in use.
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Embeds `context` into the next lane, whose logits go to cache entry `at`.
+    fn embed(&mut self, model: &ModelView<'_>, context: &[u8], at: usize) {
+        let lane = self.entries.len();
+        self.entries.push(at);
+        let dim = self.row.len();
+        let (xt, b) = (&mut self.x[lane / GROUP * self.width..], lane % GROUP);
+        for (position, &symbol) in context.iter().enumerate() {
+            model
+                .embedding()
+                .row_into(usize::from(symbol), &mut self.row);
+            for (k, &value) in self.row.iter().enumerate() {
+                xt[position * dim + k][b] = value;
+            }
+        }
+    }
+
+    /// Groups holding a lane in use.
+    fn groups(&self) -> usize {
+        self.entries.len().div_ceil(GROUP)
+    }
+
+    /// Lane `lane`'s logits, once the layers have run, into `z` (`vocab_size` of them).
+    fn logits_into(&self, lane: usize, z: &mut [f32]) {
+        let xt = &self.x[lane / GROUP * self.width..][..z.len()];
+        for (z, xt) in z.iter_mut().zip(xt) {
+            *z = xt[lane % GROUP];
+        }
+    }
+}
+
+/// The layers' weights as the view's kernels read them.
+enum Weights {
+    /// For the portable group kernel: per layer, an f16 matrix's values widened to f32 bytes
+    /// ([`widen`]); empty for the other dtypes, which it reads as stored.
+    Portable(Vec<Vec<u8>>),
+    /// For [`Kernels::Avx2`]: every layer's values decoded as stored ([`decode`]). Made only
+    /// for a view whose kernels are `Avx2`, which the unsafe call in [`Weights::run`] relies
+    /// on.
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Vec<Vec<f32>>),
+}
+
+impl Weights {
+    /// The copies the kernels of `model` (its [`ModelView::kernels`]) read.
+    fn new(model: &ModelView<'_>) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if model.kernels() == Kernels::Avx2 {
+            return Self::Avx2(model.layers().map(|layer| decode(&layer.weight)).collect());
+        }
+        Self::Portable(model.layers().map(|layer| widen(&layer.weight)).collect())
+    }
+
+    /// `model`'s layers, with their weights read from these copies where there are any.
+    fn layers<'w>(&'w self, model: &ModelView<'w>) -> Vec<Layer<'w>> {
+        match self {
+            Self::Portable(widened) => model
+                .layers()
+                .zip(widened)
+                .map(|(layer, bytes)| {
+                    let (rows, cols) = (layer.weight.rows(), layer.weight.cols());
+                    Matrix::new(rows, cols, Dtype::F32, bytes, Vector::default())
+                        .map_or(*layer, |weight| Layer { weight, ..*layer })
+                })
+                .collect(),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2(_) => model.layers().copied().collect(),
+        }
+    }
+
+    /// Runs the layers `net` (from [`Weights::layers`]) on the contexts embedded in `lanes`;
+    /// the logits end in `lanes.x`.
+    fn run(&self, net: &[Layer<'_>], lanes: &mut Lanes) {
+        let (width, groups) = (lanes.width, lanes.groups());
+        let (x, y) = (&mut lanes.x, &mut lanes.y);
+        match self {
+            Self::Portable(_) => layers(net, width, groups, x, y, portable_group),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2(decoded) => {
+                // SAFETY: `layers_avx2` requires only that the CPU supports AVX2; these weights
+                // were made for a view whose kernels are `Kernels::Avx2`, which a view holds
+                // only when `Kernels::detect` found AVX2 and F16C.
+                unsafe { layers_avx2(net, decoded, width, groups, x, y) }
+            }
+        }
+    }
 }
 
 /// An f16 matrix's values as f32 bytes, for the portable group kernel, which multiplies f32
@@ -249,9 +440,9 @@ fn key(context: &[u8]) -> u128 {
 }
 
 /// [`layers`] with the group kernel of [`crate::avx`] (and its bias and `tanh`), on the
-/// weights `decoded` as [`avx2_weights`] gives them: the same bits as the portable code
-/// (see [`crate::avx::matmul_group`]); the tests compare the batched names with the
-/// unbatched ones.
+/// weights `decoded` as [`Weights::Avx2`] holds them: the same bits as the portable code
+/// (see [`crate::avx::matmul_group`]); the tests compare the two, and the batched names with
+/// the unbatched ones.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn layers_avx2(
@@ -324,19 +515,18 @@ fn portable_group(
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use std::vec;
     use std::vec::Vec;
 
     use namegen_model::Rng;
 
-    use super::{GROUP, ModelView, decode, layers, layers_avx2, portable_group};
+    use super::{GROUP, Kernels, Lanes, ModelView, Weights};
 
-    /// The portable path is the one every host without AVX2 runs; the names test compares the
-    /// AVX2 path with the unbatched sampler, so this ties the portable one to it: the logits
+    /// The portable path is the one every host without AVX2 runs; the names tests compare
+    /// both paths with the unbatched sampler, and this compares them directly: the logits
     /// after all the layers, on the shipped models and three groups of random inputs.
     #[test]
     fn portable_layers_are_the_avx2_layers_bit_for_bit() {
-        if !std::is_x86_feature_detected!("avx2") {
+        if Kernels::detect() != Kernels::Avx2 {
             return;
         }
         let models: [&[u8]; 3] = [
@@ -347,17 +537,21 @@ mod tests {
         let mut rng = Rng::new(47);
         for bytes in models {
             let model = ModelView::parse(bytes).unwrap();
-            let net: Vec<_> = model.layers().copied().collect();
-            let decoded: Vec<Vec<f32>> = net.iter().map(|layer| decode(&layer.weight)).collect();
             let (width, groups) = (model.config().max_width(), 3);
             let x: Vec<[f32; GROUP]> = (0..groups * width)
                 .map(|_| core::array::from_fn(|_| rng.next_f32() * 2.0 - 1.0))
                 .collect();
-            let (mut want, mut want_y) = (x.clone(), vec![[0.0f32; GROUP]; x.len()]);
-            layers(&net, width, groups, &mut want, &mut want_y, portable_group);
-            let (mut got, mut got_y) = (x.clone(), vec![[f32::NAN; GROUP]; x.len()]);
-            // SAFETY: AVX2 was detected above.
-            unsafe { layers_avx2(&net, &decoded, width, groups, &mut got, &mut got_y) };
+            let logits = |kernels| {
+                let model = model.clone().with_kernels(kernels);
+                let weights = Weights::new(&model);
+                let net = weights.layers(&model);
+                let mut lanes = Lanes::new(&model, groups * GROUP);
+                lanes.x.clone_from(&x);
+                lanes.entries.resize(groups * GROUP, 0);
+                weights.run(&net, &mut lanes);
+                lanes.x
+            };
+            let (want, got) = (logits(Kernels::Portable), logits(Kernels::Avx2));
             let vocab = model.config().vocab_size();
             for (g, (got, want)) in got.chunks(width).zip(want.chunks(width)).enumerate() {
                 for (v, (got, want)) in got[..vocab].iter().zip(&want[..vocab]).enumerate() {

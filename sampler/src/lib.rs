@@ -26,7 +26,11 @@
 //! // On the host (`std` feature): names 0..1000 of the same settings, DEFAULT_BATCH in flight;
 //! // exactly the names the sampler above gives one by one.
 //! # #[cfg(feature = "std")]
-//! let names = namegen_sampler::generate_batched(&model, &settings, 0, 1000, namegen_sampler::DEFAULT_BATCH)?;
+//! let names = namegen_sampler::generate_batched(
+//!     &model,
+//!     &settings,
+//!     &namegen_sampler::BatchOptions::new(1000),
+//! )?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -45,7 +49,8 @@
 //!   embedding one model keeps its kernel alone. At least one is required.
 //! - `log-likelihood` (default): [`Name::log_likelihood`], f64 arithmetic the names themselves
 //!   do not depend on (the same names come out without it).
-//! - `std`: host conveniences (the batched generator, AVX2 kernels detected at run time).
+//! - `std`: host conveniences (the batched generator, AVX2 kernels detected at run time:
+//!   [`Kernels`]).
 //!
 //! # Same names everywhere
 //!
@@ -55,15 +60,17 @@
 //! fused multiply-add), the activation is plain IEEE arithmetic ([`tanh`]), decoding
 //! f16 and i8 is exact, and the draws come from the pinned PCG32 ([`namegen_model::Rng`])
 //! through the documented rule of [`Sampler::name_at`]: name `k` of seed `s` uses
-//! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, when the CPU has them,
-//! the forward pass multiplies with an AVX2 and F16C kernel written to the same order
-//! (`avx.rs`; from the weights in place, or from the copy `ModelView::pack_weights` makes),
-//! as do its `tanh` and the draw's `expf`, and the batched generator runs an AVX2 kernel
-//! across 16 contexts; all compute the same bits (Rust neither fuses nor reassociates float
-//! operations; the tests compare the forward pass with a plain scalar one bit for bit, F16C's
-//! f16 decoding with the portable one on every pattern, the vector `tanh` and `expf` with the
-//! scalar ones, and batched names with unbatched ones). The batched generator also memoises
-//! logits per context, which changes no bit: they are a pure function of the context.
+//! `Rng::with_stream(s, k)`. On x86_64 hosts with the `std` feature, when the CPU has AVX2
+//! and F16C ([`Kernels::detect`], once per process; a view's [`ModelView::kernels`]), the
+//! forward pass multiplies with a kernel written to the same order (`src/avx/`; from the
+//! weights in place, or from the copy `ModelView::pack_weights` makes), as do its `tanh` and
+//! the draw's `expf`, and the batched generator runs an AVX2 kernel across 16 contexts; all
+//! compute the same bits (Rust neither fuses nor reassociates float operations; the tests
+//! compare the forward pass with a plain scalar one bit for bit, F16C's f16 decoding with the
+//! portable one on every pattern, the vector `tanh` and `expf` with the scalar ones, batched
+//! names with unbatched ones, and logits, names and scores of [`Kernels::Portable`] with
+//! those of the detected kernels). The batched generator also memoises logits per context,
+//! which changes no bit: they are a pure function of the context.
 //!
 //! # RAM
 //!
@@ -95,6 +102,7 @@ mod bound;
 mod error;
 mod forward;
 mod json;
+mod kernels;
 mod layout;
 mod load;
 mod math;
@@ -104,12 +112,11 @@ mod tensor;
 mod view;
 
 #[cfg(feature = "std")]
-pub use batch::{
-    DEFAULT_BATCH, DEFAULT_CACHE_BYTES, generate_batched, generate_batched_with_cache,
-};
+pub use batch::{BatchOptions, DEFAULT_BATCH, DEFAULT_CACHE_BYTES, generate_batched};
 pub use bound::MAX_MAGNITUDE;
 pub use error::{JsonError, LoadError};
 pub use forward::{DEFAULT_WIDTH, Forward, TooWide};
+pub use kernels::Kernels;
 pub use layout::{Layout, LayoutError};
 pub use math::tanh;
 pub use sample::{

@@ -521,6 +521,8 @@ impl<'a> ModelView<'a> {
             layers,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             packed: None,
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            kernels: crate::Kernels::detect(),
         };
         crate::bound::check(&view)?;
         Ok(view)

@@ -29,6 +29,7 @@ use namegen_model::vocab::VocabError;
 use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng};
 
 use crate::forward::{DEFAULT_WIDTH, Forward, TooWide};
+use crate::kernels::Kernels;
 use crate::view::ModelView;
 
 /// Bytes a [`Name`] holds by default: 32 characters of up to 4 UTF-8 bytes.
@@ -276,7 +277,7 @@ impl<'p, const N: usize> InFlight<'p, N> {
     /// Takes the next symbol (from the prefix, or drawn from the logits `z`).
     pub(crate) fn advance(&mut self, z: &[f32], model: &ModelView<'_>, settings: &Settings<'_>) {
         let mut plain = [0.0f32; MAX_VOCAB];
-        let step = Step::new(z, &mut plain[..z.len()]);
+        let step = Step::new(z, &mut plain[..z.len()], model.kernels());
         self.advance_with(&step, model, settings);
     }
 
@@ -298,6 +299,7 @@ impl<'p, const N: usize> InFlight<'p, N> {
                 settings,
                 self.name.chars < settings.min_len,
                 &mut self.rng,
+                model.kernels(),
             ),
         };
         #[cfg(feature = "log-likelihood")]
@@ -327,11 +329,11 @@ impl<'p, const N: usize> InFlight<'p, N> {
     }
 }
 
-/// `log softmax(z)[symbol]` at temperature 1: the number [`Name::log_likelihood`] and
-/// [`crate::score()`] add up.
-pub(crate) fn log_softmax_at(z: &[f32], symbol: u8) -> f64 {
+/// `log softmax(z)[symbol]` at temperature 1, its weights computed by `kernels`: the number
+/// [`Name::log_likelihood`] and [`crate::score()`] add up.
+pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
-    Step::new(z, &mut plain[..z.len()]).log_probability(symbol)
+    Step::new(z, &mut plain[..z.len()], kernels).log_probability(symbol)
 }
 
 /// One step's logits `z` with the temperature-1 weights every draw starts from,
@@ -348,10 +350,11 @@ pub(crate) struct Step<'s> {
 }
 
 impl<'s> Step<'s> {
-    /// Writes the weights of `z` into `plain` (as long as `z`) and views both.
-    pub(crate) fn new(z: &'s [f32], plain: &'s mut [f32]) -> Self {
+    /// Writes the weights of `z` into `plain` (as long as `z`), computed by `kernels`, and
+    /// views both.
+    pub(crate) fn new(z: &'s [f32], plain: &'s mut [f32], kernels: Kernels) -> Self {
         let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        exp_weights(z, max, 1.0, plain);
+        exp_weights(kernels, z, max, 1.0, plain);
         Self { z, plain, max }
     }
 
@@ -366,13 +369,15 @@ impl<'s> Step<'s> {
 /// One character, as the module documentation specifies.
 ///
 /// `plain` is [`Step::plain`]: at temperature 1 with nothing masked those are exactly
-/// the weights of step 3 (`x / 1.0 == x`), so they are reused rather than recomputed.
+/// the weights of step 3 (`x / 1.0 == x`), so they are reused rather than recomputed; other
+/// weights are computed by `kernels`.
 pub(crate) fn draw(
     z: &[f32],
     plain: &[f32],
     s: &Settings<'_>,
     mask_end: bool,
     rng: &mut Rng,
+    kernels: Kernels,
 ) -> u8 {
     let first = usize::from(mask_end);
     let allowed = &z[first..];
@@ -392,7 +397,7 @@ pub(crate) fn draw(
         weights.copy_from_slice(plain);
     } else {
         let max = allowed.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        exp_weights(allowed, max, s.temperature, &mut weights[first..]);
+        exp_weights(kernels, allowed, max, s.temperature, &mut weights[first..]);
     }
     // Whether symbol j ranks before symbol i: larger weight, or equal and lower index.
     if s.top_k > 0 {
@@ -436,16 +441,19 @@ pub(crate) fn draw(
 }
 
 /// `out[i] = libm::expf((z[i] - max) / temperature)` for `out` as long as `z` (dividing by 1
-/// is exact, so temperature 1 gives `expf(z[i] - max)`). On x86_64 hosts with AVX2, 8 at a
-/// time with the same bits (`avx.rs`; its tests compare the two on every argument a draw can
-/// have); elsewhere one at a time.
-fn exp_weights(z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
+/// is exact, so temperature 1 gives `expf(z[i] - max)`). With [`Kernels::Avx2`], 8 at a time
+/// with the same bits (`avx/exp.rs`; its tests compare the two on every argument a draw can
+/// have); otherwise one at a time. `kernels` must be a view's ([`ModelView::kernels`]), which
+/// holds [`Kernels::Avx2`] only where the CPU runs it; every caller passes one.
+fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: `avx::exp_weights` requires only that the CPU supports AVX2, which was
-        // detected just above.
+    if kernels == Kernels::Avx2 {
+        // SAFETY: `avx::exp_weights` requires only that the CPU supports AVX2; `kernels` come
+        // from a view, whose kernels are `Kernels::Avx2` only when `Kernels::detect` found it.
         return unsafe { crate::avx::exp_weights(z, max, temperature, out) };
     }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = kernels;
     for (w, &v) in out.iter_mut().zip(z) {
         *w = libm::expf((v - max) / temperature);
     }

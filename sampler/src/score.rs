@@ -64,7 +64,11 @@ pub fn score<const W: usize>(
         .map_err(ScoreError::Name)?;
     let mut log_likelihood = 0.0;
     for (context, target) in windows(&encoded[..len], model.config().block_size()) {
-        log_likelihood += log_softmax_at(forward.logits(model, context.ids()), target);
+        log_likelihood += log_softmax_at(
+            forward.logits(model, context.ids()),
+            target,
+            model.kernels(),
+        );
     }
     Ok(Score {
         log_likelihood,

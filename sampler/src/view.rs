@@ -3,6 +3,7 @@
 use namegen_model::config::MAX_HIDDEN_LAYERS;
 use namegen_model::{Dtype, ModelConfig, Vocabulary};
 
+use crate::kernels::Kernels;
 use crate::tensor::{Matrix, Vector};
 
 /// One folded Linear layer: `y = W x + b`.
@@ -33,6 +34,11 @@ pub struct ModelView<'a> {
     /// copied them.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     pub(crate) packed: Option<std::sync::Arc<[crate::avx::Packed]>>,
+    /// The code that computes the layers and the draws: [`Kernels::Avx2`] only if
+    /// [`Kernels::detect`] found it, which the unsafe calls of its kernels rely on. Other
+    /// targets have no field: they run [`Kernels::Portable`] alone.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    pub(crate) kernels: Kernels,
 }
 
 impl<'a> ModelView<'a> {
@@ -61,17 +67,51 @@ impl<'a> ModelView<'a> {
         self.layers.iter().flatten()
     }
 
+    /// Which code computes this model's layers and draws: [`Kernels::detect`] unless
+    /// [`ModelView::with_kernels`] chose another; always [`Kernels::Portable`] on targets
+    /// other than x86_64 hosts with the `std` feature.
+    pub const fn kernels(&self) -> Kernels {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        return self.kernels;
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        Kernels::Portable
+    }
+
+    /// This view with its layers and draws computed by `kernels` if this CPU runs them, and
+    /// by [`Kernels::Portable`] if it does not (asking for [`Kernels::Avx2`] on a CPU, target
+    /// or build without it is never unsafe; [`ModelView::kernels`] tells which was taken).
+    /// Every choice gives the same bits: this is for the tests and benchmarks that compare
+    /// them.
+    #[must_use]
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        return Self {
+            kernels: match kernels {
+                Kernels::Portable => Kernels::Portable,
+                Kernels::Avx2 if Kernels::detect() == Kernels::Avx2 => Kernels::Avx2,
+                Kernels::Avx2 => Kernels::Portable,
+            },
+            ..self
+        };
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        {
+            let _ = kernels;
+            self
+        }
+    }
+
     /// Host only: copies the layers' weights, once, into the order in which the x86_64 AVX2
     /// kernel reads them (8 rows at a time, chunk by chunk, from a 64-byte boundary), so that
     /// one name at a time runs faster: on the AVX2 benchmark machine an f32 forward pass took
     /// 2.6 us instead of 3.4 (fastest of many). Every result stays the same bits. The copy is
     /// as large as the weights (about 180 KB for the default model in f32); the view still
-    /// borrows everything else. On other targets, or a CPU without AVX2 and F16C, this does
-    /// nothing.
+    /// borrows everything else. It is made whenever this CPU runs [`Kernels::Avx2`] and read
+    /// while the view's [`ModelView::kernels`] are those, whichever was chosen first. On other
+    /// targets, or a CPU without AVX2 and F16C, this does nothing.
     #[cfg(feature = "std")]
     pub fn pack_weights(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+        if Kernels::detect() == Kernels::Avx2 {
             let packed = self
                 .layers()
                 .map(|layer| crate::avx::Packed::new(&layer.weight));

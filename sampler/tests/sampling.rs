@@ -8,8 +8,7 @@ use namegen_model::vocab::VocabError;
 use namegen_model::{Context, Dtype, ModelConfig, Rng, windows};
 use namegen_sampler::tanh;
 use namegen_sampler::{
-    Forward, ModelView, SampleError, Sampler, Settings, generate_batched,
-    generate_batched_with_cache, score,
+    BatchOptions, Forward, ModelView, SampleError, Sampler, Settings, generate_batched, score,
 };
 
 /// The folded model's numbers as f64, decoded here from the spec's bytes (not by the sampler).
@@ -462,8 +461,12 @@ fn batched_generation_gives_the_same_names() {
             .take(40)
             .collect();
         for batch in [1, 7, 64] {
+            let options = BatchOptions {
+                batch,
+                ..BatchOptions::new(40)
+            };
             assert_eq!(
-                generate_batched(&view, &settings, 0, 40, batch).unwrap(),
+                generate_batched(&view, &settings, &options).unwrap(),
                 one_by_one,
                 "{dtype} batch {batch}"
             );
@@ -471,17 +474,25 @@ fn batched_generation_gives_the_same_names() {
             // of a few steps' (emptied now and then): the same names.
             let vocab = view.config().vocab_size();
             for cache_bytes in [0, 4 * vocab * 3, 4 * vocab * 100] {
+                let options = BatchOptions {
+                    cache_bytes,
+                    ..options
+                };
                 assert_eq!(
-                    generate_batched_with_cache(&view, &settings, 0, 40, batch, cache_bytes)
-                        .unwrap(),
+                    generate_batched(&view, &settings, &options).unwrap(),
                     one_by_one,
                     "{dtype} batch {batch} cache {cache_bytes}"
                 );
             }
         }
         let mut sampler = Sampler::<100>::new(&view, settings).unwrap();
+        let options = BatchOptions {
+            first: 25,
+            batch: 2,
+            ..BatchOptions::new(3)
+        };
         assert_eq!(
-            generate_batched(&view, &settings, 25, 3, 2).unwrap(),
+            generate_batched(&view, &settings, &options).unwrap(),
             vec![
                 sampler.name_at(25),
                 sampler.name_at(26),

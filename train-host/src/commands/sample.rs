@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use namegen_sampler::{DEFAULT_BATCH, ModelView, Name, Settings, generate_batched};
+use namegen_sampler::{BatchOptions, ModelView, Name, Settings, generate_batched};
 
 use super::CommandError;
 use super::train::load_dataset;
@@ -125,7 +125,11 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode, CommandError> {
         } else {
             NAMES_PER_CALL
         };
-        let batch = generate_batched(&model, &settings, next, wanted, DEFAULT_BATCH)?;
+        let options = BatchOptions {
+            first: next,
+            ..BatchOptions::new(wanted)
+        };
+        let batch = generate_batched(&model, &settings, &options)?;
         next += wanted as u64;
         let fresh: Vec<Name> = batch
             .into_iter()

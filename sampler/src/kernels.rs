@@ -1,0 +1,42 @@
+//! The choice of the code that computes the layers and the draw, made once per process.
+
+/// Which code computes a model's layers (one name at a time and batched) and the draw's
+/// weights. Every choice gives the same bits: the same names, logits, log-likelihoods and
+/// scores. Only the speed differs; the tests run every model with each choice and compare.
+///
+/// A [`crate::ModelView`] carries its choice: [`ModelView::parse`](crate::ModelView::parse)
+/// and [`ModelView::from_layout`](crate::ModelView::from_layout) take [`Kernels::detect`],
+/// and [`ModelView::with_kernels`](crate::ModelView::with_kernels) picks another (for tests
+/// and benchmarks).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// Plain Rust, the code every target runs (Cortex-M, WASM, any host).
+    Portable,
+    /// Kernels written with AVX2 and F16C intrinsics, 8 values per instruction, in the same
+    /// order of operations as the portable code: x86_64 hosts with the `std` feature whose CPU
+    /// has both.
+    Avx2,
+}
+
+impl Kernels {
+    /// The fastest kernels this CPU runs: [`Kernels::Avx2`] on an x86_64 host (`std`
+    /// feature) whose CPU has AVX2 and F16C, [`Kernels::Portable`] everywhere else. The CPU is
+    /// asked once per process; later calls return the same answer.
+    pub fn detect() -> Self {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        {
+            static DETECTED: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
+            *DETECTED.get_or_init(|| {
+                // The AVX2 kernels decode f16 with F16C, so they need both.
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+                    Self::Avx2
+                } else {
+                    Self::Portable
+                }
+            })
+        }
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        Self::Portable
+    }
+}
