@@ -4,7 +4,8 @@
 //!   [`ModelView::pack_weights`] copied into the AVX2 kernel's order (what a host runs one
 //!   name at a time);
 //! - `unbatched-in-place` draws the same names from the view as parsed, its weights read where
-//!   they are in the file, as a device reads them from flash;
+//!   they are in the file, as a device reads them from flash; `unbatched-portable` draws them
+//!   with [`Kernels::Portable`], the reference the host's kernels are compared with;
 //! - `batched` draws the same 256 names with [`generate_batched`] and the default
 //!   [`BatchOptions`] ([`namegen_sampler::DEFAULT_BATCH`] in flight), its logits cache on
 //!   (what `namegen sample` runs);
@@ -14,10 +15,11 @@
 //!   rate grows with the number of names in one call (every name starts from the same
 //!   context, and common prefixes repeat); `namegen sample -n 1000` makes one call of 1,000;
 //! - `forward` is one forward pass (packed weights), `forward-in-place` the same on the view as
-//!   parsed, and `matvec` one 100 x 100 layer's matrix-vector product (the portable code, no
-//!   AVX).
+//!   parsed, `forward-portable` with the portable kernel, and `stream` a bare loop reading every
+//!   byte of the model's tensors once: the memory limit a forward pass is compared with;
+//! - `matvec` is one 100 x 100 layer's matrix-vector product (the portable code, no AVX).
 //!
-//! The group `trained-f32` runs the sampling cases on the shipped model, trained on
+//! The group `trained-f32` runs the sampling and forward cases on the shipped model, trained on
 //! `data/names.txt`, whose names repeat contexts more than random weights do.
 //!
 //! Throughput is counted in symbols drawn, the end symbol included (one forward pass each
@@ -37,7 +39,7 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterio
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
 use namegen_model::{Context, Dtype, ModelConfig, Rng, TensorName};
 use namegen_sampler::{
-    BatchOptions, DEFAULT_CACHE_BYTES, Forward, ModelView, Name, Sampler, Settings,
+    BatchOptions, DEFAULT_CACHE_BYTES, Forward, Kernels, ModelView, Name, Sampler, Settings,
     generate_batched,
 };
 use safetensors::tensor::TensorView;
@@ -197,7 +199,12 @@ fn bench_sampling<'c>(
     let mut group = c.benchmark_group(label);
     group.throughput(Throughput::Elements(symbols as u64));
     let packed = packed(model);
-    for (case, model) in [("unbatched", &packed), ("unbatched-in-place", model)] {
+    let portable = packed.clone().with_kernels(Kernels::Portable);
+    for (case, model) in [
+        ("unbatched", &packed),
+        ("unbatched-in-place", model),
+        ("unbatched-portable", &portable),
+    ] {
         group.bench_function(case, |b| {
             b.iter(|| {
                 let sampler = Sampler::<100>::new(model, black_box(settings)).unwrap();
@@ -226,19 +233,42 @@ fn bench_sampling<'c>(
     group
 }
 
+/// One forward pass (weights packed, in place, and with the portable kernel) and the bare
+/// weight stream it is compared with, in `group` (one element per iteration).
+fn bench_forward(group: &mut BenchmarkGroup<'_, WallTime>, model: &ModelView<'_>) {
+    group.throughput(Throughput::Elements(1));
+    let packed = packed(model);
+    let portable = packed.clone().with_kernels(Kernels::Portable);
+    for (case, model) in [
+        ("forward", &packed),
+        ("forward-in-place", model),
+        ("forward-portable", &portable),
+    ] {
+        group.bench_function(case, |b| {
+            let mut forward = Forward::<100>::new();
+            b.iter(|| black_box(forward.logits(model, black_box(&[0, 5, 9]))[0]))
+        });
+    }
+    // What the memory system allows: every byte of the model's tensors read once, 8 at a time,
+    // and summed (the compiler vectorises it), with nothing else to do.
+    let bytes: Vec<u8> = model.tensors().flat_map(|(_, t)| t).copied().collect();
+    group.bench_function("stream", |b| {
+        b.iter(|| {
+            let words = black_box(&bytes[..]).chunks_exact(8);
+            let sum = words.fold(0u64, |sum, w| {
+                sum.wrapping_add(u64::from_le_bytes(w.try_into().unwrap()))
+            });
+            black_box(sum)
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     for dtype in Dtype::ALL {
         let bytes = random_model(dtype);
         let model = ModelView::parse(&bytes).unwrap();
         let mut group = bench_sampling(c, dtype.name(), &model);
-        group.throughput(Throughput::Elements(1));
-        let packed = packed(&model);
-        for (case, model) in [("forward", &packed), ("forward-in-place", &model)] {
-            group.bench_function(case, |b| {
-                let mut forward = Forward::<100>::new();
-                b.iter(|| black_box(forward.logits(model, black_box(&[0, 5, 9]))[0]))
-            });
-        }
+        bench_forward(&mut group, &model);
         let layer = model.layers().nth(1).unwrap();
         let (x, mut y) = ([0.5f32; 100], [0.0f32; 100]);
         group.bench_function("matvec", |b| {
@@ -250,7 +280,9 @@ fn bench(c: &mut Criterion) {
         group.finish();
     }
     let model = ModelView::parse(TRAINED).unwrap();
-    bench_sampling(c, "trained-f32", &model).finish();
+    let mut group = bench_sampling(c, "trained-f32", &model);
+    bench_forward(&mut group, &model);
+    group.finish();
 }
 
 criterion_group! {
