@@ -3,7 +3,8 @@
 //! of `README.md` between its `figures` markers.
 //!
 //! `cargo run --release -p namegen-tests --bin figures` (about 10 minutes; needs what the
-//! device report needs: qemu-system-arm and the thumb targets, which `tests/run.sh` installs).
+//! device report needs: qemu-system-arm, qemu-system-riscv32 and the device targets, which
+//! `tests/run.sh` installs).
 //!
 //! Absolute speeds change from one machine to the next, so each is given beside a reference
 //! measured in the same run: training beside burn's own autodiff (`namegen bench train`, runs
