@@ -229,3 +229,69 @@ fn a_bad_model_file_fails_the_build_with_the_loaders_message() {
         "the build error does not name the file:\n{error}"
     );
 }
+
+#[test]
+fn a_fault_or_trap_ends_the_run_with_a_message_and_a_failure_status() {
+    // An undefined instruction in place of `main`'s first: the architecture's fault handler
+    // (cortex-m-rt's HardFault, riscv-rt's ExceptionHandler) must print and fail, not hang.
+    let cases = [
+        (LM3S811EVB, &[0x00, 0xde][..], "hard fault"), // Thumb `udf #0`
+        (MICROBIT, &[0x00, 0xde][..], "hard fault"),
+        (MPS2_AN505, &[0x00, 0xde][..], "hard fault"),
+        (RISCV32_VIRT, &[0, 0, 0, 0][..], "trap"), // all zeros: an illegal instruction
+    ];
+    for (machine, undefined, message) in cases {
+        let elf = build_firmware(&machine, &model_path("i8"), "i8")
+            .unwrap_or_else(|e| panic!("{}: build failed:\n{e}", machine.name));
+        let mut bytes = std::fs::read(&elf).expect("the firmware ELF");
+        let at = file_offset_of_symbol(&bytes, "main")
+            .unwrap_or_else(|| panic!("{}: no `main` in the ELF", machine.name));
+        bytes[at..at + undefined.len()].copy_from_slice(undefined);
+        let broken = elf.with_file_name(format!("{}-fault", machine.name));
+        std::fs::write(&broken, &bytes).expect("write the broken firmware");
+        let run = run_firmware(&broken, &[], "", TIMEOUT).expect("QEMU runs");
+        assert!(
+            !run.success && run.names.is_empty() && run.errors == [message],
+            "{}: expected `error: {message}` and a failure status:\n{}",
+            machine.name,
+            run.output
+        );
+    }
+}
+
+/// Where the code of the function `name` starts in a 32-bit little-endian ELF file: its
+/// symbol's address (the Thumb bit cleared) through the program header that loads it.
+fn file_offset_of_symbol(elf: &[u8], name: &str) -> Option<usize> {
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
+    let sections = u32_at(0x20)? as usize;
+    let section_size = usize::from(u16_at(0x2e)?);
+    let address = (0..usize::from(u16_at(0x30)?)).find_map(|i| {
+        let header = sections + i * section_size;
+        // SHT_SYMTAB, whose sh_link is its string table.
+        if u32_at(header + 0x04)? != 2 {
+            return None;
+        }
+        let strings = sections + u32_at(header + 0x18)? as usize * section_size;
+        let strings = u32_at(strings + 0x10)? as usize;
+        let (symbols, size) = (u32_at(header + 0x10)? as usize, u32_at(header + 0x14)?);
+        (0..size as usize / 16).find_map(|j| {
+            let symbol = symbols + j * 16;
+            let at = strings + u32_at(symbol)? as usize;
+            let end = at + elf.get(at..)?.iter().position(|&b| b == 0)?;
+            (elf.get(at..end)? == name.as_bytes()).then(|| u32_at(symbol + 4))?
+        })
+    })? & !1;
+    let programs = u32_at(0x1c)? as usize;
+    let program_size = usize::from(u16_at(0x2a)?);
+    (0..usize::from(u16_at(0x2c)?)).find_map(|i| {
+        let header = programs + i * program_size;
+        let (offset, start, size) = (
+            u32_at(header + 4)?,
+            u32_at(header + 8)?,
+            u32_at(header + 16)?,
+        );
+        (u32_at(header)? == 1 && (start..start + size).contains(&address))
+            .then(|| (offset + address - start) as usize)
+    })
+}
