@@ -8,15 +8,17 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 step "rustup targets and components"
-rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32-unknown-unknown
+rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
+    thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf wasm32-unknown-unknown
 rustup component add rustfmt clippy
 
-step "Debian packages: QEMU for the firmware tests, Chromium, Node and npm for the WASM tests"
+step "Debian packages: QEMU (Arm, RISC-V) for the firmware tests, Chromium, Node and npm for the WASM tests"
 # Only the missing ones: a machine whose Node.js comes from NodeSource already has npm, and
 # Debian's npm package conflicts with that nodejs.
 missing=()
 need() { command -v "$1" >/dev/null || missing+=("$2"); }
 need qemu-system-arm qemu-system-arm
+need qemu-system-riscv32 qemu-system-misc
 need chromium chromium
 need node nodejs
 need npm npm
@@ -38,17 +40,28 @@ cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "no_std, no allocator: the contract and the sampler on device targets"
-for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf wasm32-unknown-unknown; do
+for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
+    thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf wasm32-unknown-unknown; do
     cargo build -p namegen-model -p namegen-sampler --target "$target"
 done
 
-step "firmware: formatting, lints, both Cortex-M targets (its own workspace, sampler/firmware)"
+step "firmware: formatting, lints for every device target, a build of every machine (its own workspace, sampler/firmware)"
 (
     cd sampler/firmware
     export CARGO_TARGET_DIR="$PWD/../../target/devices"
     cargo fmt --check
-    cargo clippy --release --target thumbv7m-none-eabi --bins -- -D warnings
-    cargo clippy --release --target thumbv7em-none-eabihf --bins -- -D warnings
+    for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
+        thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf; do
+        cargo clippy --release --target "$target" --bins -- -D warnings
+    done
+    # Each machine's binary for its own target, with the default (i8) model; the tests build
+    # and run every machine with every dtype that fits it.
+    for machine in lm3s6965evb:thumbv7m-none-eabi lm3s811evb:thumbv7m-none-eabi \
+        mps2-an386:thumbv7em-none-eabihf microbit:thumbv6m-none-eabi \
+        mps2-an500:thumbv7em-none-eabihf mps2-an505:thumbv8m.main-none-eabihf \
+        riscv32-virt:riscv32imc-unknown-none-elf; do
+        cargo build --release --target "${machine#*:}" --bin "${machine%%:*}"
+    done
 )
 
 step "WASM module: formatting and lints (its own workspace, sampler/wasm)"

@@ -1,4 +1,5 @@
-//! Links each binary against its machine's memory map, and prepares the model named by
+//! Links each binary against its machine's memory map (`memory/<binary>/memory.x`: every
+//! directory under `memory/` is one binary's), and prepares the model named by
 //! `NAMEGEN_MODEL` (default `data/model-i8.safetensors`) for embedding.
 //!
 //! The model is checked here, on the host, with the sampler's full loader
@@ -17,9 +18,6 @@ use std::process::ExitCode;
 
 use namegen_sampler::ModelView;
 
-/// Every binary is named after the QEMU machine it runs on; `memory/<machine>/memory.x` is its map.
-const MACHINES: [&str; 3] = ["lm3s6965evb", "lm3s811evb", "mps2-an386"];
-
 /// The i8 model is the default because it is the only one that fits every machine.
 const DEFAULT_MODEL: &str = "data/model-i8.safetensors";
 
@@ -34,10 +32,19 @@ fn main() -> ExitCode {
         memory.join("device.x").display()
     );
     println!("cargo::rustc-link-search={}", memory.display());
-    for machine in MACHINES {
-        let dir = memory.join(machine);
+    println!("cargo::rerun-if-changed={}", memory.display());
+    let machines = match machines(&memory) {
+        Ok(machines) => machines,
+        Err(e) => {
+            eprintln!("error: {}: {e}", memory.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for machine in machines {
+        let dir = memory.join(&machine);
         println!("cargo::rerun-if-changed={}", dir.join("memory.x").display());
-        // cortex-m-rt's link.x INCLUDEs `memory.x`; a per-binary search path picks which one.
+        // The runtime's link.x (cortex-m-rt's, or riscv-rt's with its `memory` feature)
+        // INCLUDEs `memory.x`; a per-binary search path picks which one.
         println!("cargo::rustc-link-arg-bin={machine}=-L{}", dir.display());
         println!("cargo::rustc-link-arg-bin={machine}=-Tlink.x");
     }
@@ -56,6 +63,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The machines with a memory map: the names of the directories under `memory`, each the name
+/// of a binary (see Cargo.toml).
+fn machines(memory: &Path) -> std::io::Result<Vec<String>> {
+    let mut machines = Vec::new();
+    for entry in std::fs::read_dir(memory)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            machines.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    machines.sort();
+    Ok(machines)
 }
 
 /// Checks the model file and writes `model.bin` and `layout.rs` into `out`.

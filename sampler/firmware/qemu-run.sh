@@ -7,17 +7,33 @@ set -eu
 elf=$1
 shift
 name=$(basename "$elf")
+# QEMU splits option values on commas; a comma inside a value is written twice.
+escape() { printf '%s' "$1" | sed 's/,/,,/g'; }
+# A machine is one line: the binary's name (copies may add a suffix), then QEMU and its machine.
+# `-kernel` loads a Cortex-M ELF and starts at its vector table's reset vector.
+loader=
 case $name in
-    lm3s6965evb*) machine=lm3s6965evb ;;
-    lm3s811evb*) machine=lm3s811evb ;;
-    mps2-an386*) machine=mps2-an386 ;;
+    lm3s6965evb*) qemu="qemu-system-arm -machine lm3s6965evb" ;;
+    lm3s811evb*) qemu="qemu-system-arm -machine lm3s811evb" ;;
+    mps2-an386*) qemu="qemu-system-arm -machine mps2-an386" ;;
+    mps2-an500*) qemu="qemu-system-arm -machine mps2-an500" ;;
+    mps2-an505*) qemu="qemu-system-arm -machine mps2-an505" ;;
+    microbit*) qemu="qemu-system-arm -machine microbit" ;;
+    # No OpenSBI (-bios none): the firmware runs in machine mode. The loader device, unlike
+    # -kernel, starts the hart at the ELF's entry, which is in flash (memory/riscv32-virt).
+    riscv32-virt*) qemu="qemu-system-riscv32 -machine virt -bios none"
+        loader="loader,file=$(escape "$elf"),cpu-num=0" ;;
     *) echo "qemu-run.sh: no QEMU machine known for $name" >&2; exit 2 ;;
 esac
-# QEMU splits -semihosting-config on commas; a comma inside a value is written twice.
 config="enable=on,target=native,arg=$name"
 for arg in "$@"; do
-    config="$config,arg=$(printf '%s' "$arg" | sed 's/,/,,/g')"
+    config="$config,arg=$(escape "$arg")"
 done
-# shellcheck disable=SC2086 # QEMU_EXTRA is a list of options
-exec qemu-system-arm -machine "$machine" -display none -monitor none -serial null \
-    -semihosting-config "$config" ${QEMU_EXTRA:-} -kernel "$elf"
+if [ -n "$loader" ]; then
+    set -- -device "$loader"
+else
+    set -- -kernel "$elf"
+fi
+# shellcheck disable=SC2086 # $qemu is a command and its options, QEMU_EXTRA a list of options
+exec $qemu -display none -monitor none -serial null \
+    -semihosting-config "$config" ${QEMU_EXTRA:-} "$@"

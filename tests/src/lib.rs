@@ -203,24 +203,33 @@ pub fn cargo(dir: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<(), St
     }
 }
 
-/// A QEMU machine the firmware runs on.
+/// A QEMU machine the firmware runs on, and the part whose memory map its firmware is linked
+/// against (`sampler/firmware/memory/<name>/memory.x`, which [`MemoryMap::read`] reads back).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Machine {
-    /// QEMU's machine name, also the firmware binary's name.
+    /// The firmware binary's name, which tells `qemu-run.sh` the QEMU machine: the QEMU
+    /// machine's own name, but `riscv32-virt` for `qemu-system-riscv32 -machine virt`.
     pub name: &'static str,
     /// The Rust target.
     pub target: &'static str,
     /// The cargo profile of its firmware: `release` (size first) or `speed` (see
     /// sampler/firmware/Cargo.toml).
     pub profile: &'static str,
-    /// The part QEMU models.
+    /// The part QEMU models (or whose memory map the firmware takes).
     pub part: &'static str,
-    /// The part's top clock, for turning instructions into time.
+    /// The part's usual clock, for turning instructions into time.
     pub clock_hz: u64,
+    /// Where the flash (or the code memory standing in for it) starts.
+    pub flash_origin: u64,
     /// Flash of the part, in bytes.
     pub flash: u64,
+    /// Where the RAM starts.
+    pub ram_origin: u64,
     /// RAM of the part, in bytes.
     pub ram: u64,
+    /// The shipped dtypes whose firmware fits the part (f32 weights are 187 KB, f16 95 KB,
+    /// i8 52 KB).
+    pub dtypes: &'static [&'static str],
 }
 
 /// TI LM3S6965: Cortex-M3, 50 MHz, 256 KB flash, 64 KB RAM, no FPU.
@@ -230,19 +239,25 @@ pub const LM3S6965EVB: Machine = Machine {
     profile: "release",
     part: "TI LM3S6965 (Cortex-M3, no FPU)",
     clock_hz: 50_000_000,
+    flash_origin: 0,
     flash: 256 * 1024,
+    ram_origin: 0x2000_0000,
     ram: 64 * 1024,
+    dtypes: &DTYPES,
 };
 
-/// TI LM3S811: Cortex-M3, 50 MHz, 64 KB flash, 8 KB RAM, no FPU.
+/// TI LM3S811: Cortex-M3, 50 MHz, 64 KB flash, 8 KB RAM, no FPU: only the i8 model fits.
 pub const LM3S811EVB: Machine = Machine {
     name: "lm3s811evb",
     target: "thumbv7m-none-eabi",
     profile: "release",
     part: "TI LM3S811 (Cortex-M3, no FPU)",
     clock_hz: 50_000_000,
+    flash_origin: 0,
     flash: 64 * 1024,
+    ram_origin: 0x2000_0000,
     ram: 8 * 1024,
+    dtypes: &["i8"],
 };
 
 /// ARM MPS2 with AN386: Cortex-M4 with single-precision FPU at 25 MHz (the FPGA's clock), 4 MB
@@ -253,9 +268,150 @@ pub const MPS2_AN386: Machine = Machine {
     profile: "speed",
     part: "ARM MPS2 AN386 (Cortex-M4F)",
     clock_hz: 25_000_000,
+    flash_origin: 0,
     flash: 4 * 1024 * 1024,
+    ram_origin: 0x2000_0000,
     ram: 4 * 1024 * 1024,
+    dtypes: &DTYPES,
 };
+
+/// BBC micro:bit v1, Nordic nRF51822: Cortex-M0 (ARMv6-M, no FPU, no divide) at 16 MHz, 256 KB
+/// flash, 16 KB RAM.
+pub const MICROBIT: Machine = Machine {
+    name: "microbit",
+    target: "thumbv6m-none-eabi",
+    profile: "release",
+    part: "Nordic nRF51822 (Cortex-M0, no FPU)",
+    clock_hz: 16_000_000,
+    flash_origin: 0,
+    flash: 256 * 1024,
+    ram_origin: 0x2000_0000,
+    ram: 16 * 1024,
+    dtypes: &DTYPES,
+};
+
+/// ARM MPS2 with AN500: Cortex-M7 at 25 MHz (the FPGA's clock, as QEMU models it too), the
+/// AN386's map: 4 MB of code SSRAM and 4 MB of data SSRAM. The firmware uses the FPU's
+/// single-precision instructions (`thumbv7em-none-eabihf`).
+pub const MPS2_AN500: Machine = Machine {
+    name: "mps2-an500",
+    target: "thumbv7em-none-eabihf",
+    profile: "speed",
+    part: "ARM MPS2 AN500 (Cortex-M7F)",
+    clock_hz: 25_000_000,
+    flash_origin: 0,
+    flash: 4 * 1024 * 1024,
+    ram_origin: 0x2000_0000,
+    ram: 4 * 1024 * 1024,
+    dtypes: &DTYPES,
+};
+
+/// ARM MPS2 with AN505: Cortex-M33 (ARMv8-M Mainline, FPU) at 20 MHz (the image's clock, as
+/// QEMU models it), run in the Secure state: 4 MB of code SSRAM at 0x10000000 and 4 MB of data
+/// SSRAM at 0x38000000, the Secure aliases.
+pub const MPS2_AN505: Machine = Machine {
+    name: "mps2-an505",
+    target: "thumbv8m.main-none-eabihf",
+    profile: "speed",
+    part: "ARM MPS2 AN505 (Cortex-M33F)",
+    clock_hz: 20_000_000,
+    flash_origin: 0x1000_0000,
+    flash: 4 * 1024 * 1024,
+    ram_origin: 0x3800_0000,
+    ram: 4 * 1024 * 1024,
+    dtypes: &DTYPES,
+};
+
+/// QEMU's RISC-V `virt` board laid out like an Espressif ESP32-C3: RV32IMC (no FPU) at 160 MHz,
+/// 4 MB of flash (in virt's NOR flash at 0x20000000), 400 KB of SRAM (in virt's DRAM at
+/// 0x80000000).
+pub const RISCV32_VIRT: Machine = Machine {
+    name: "riscv32-virt",
+    target: "riscv32imc-unknown-none-elf",
+    profile: "release",
+    part: "ESP32-C3-like RV32IMC on QEMU virt",
+    clock_hz: 160_000_000,
+    flash_origin: 0x2000_0000,
+    flash: 4 * 1024 * 1024,
+    ram_origin: 0x8000_0000,
+    ram: 400 * 1024,
+    dtypes: &DTYPES,
+};
+
+/// Every machine the firmware runs on.
+pub const MACHINES: [Machine; 7] = [
+    LM3S6965EVB,
+    MPS2_AN386,
+    LM3S811EVB,
+    MICROBIT,
+    MPS2_AN500,
+    MPS2_AN505,
+    RISCV32_VIRT,
+];
+
+/// The regions of a machine's `memory.x`, as the linker sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryMap {
+    /// FLASH's origin.
+    pub flash_origin: u64,
+    /// FLASH's length, bytes.
+    pub flash: u64,
+    /// RAM's origin.
+    pub ram_origin: u64,
+    /// RAM's length, bytes.
+    pub ram: u64,
+}
+
+impl MemoryMap {
+    /// Reads `sampler/firmware/memory/<machine>/memory.x`: its `FLASH` and `RAM` lines
+    /// (`NAME : ORIGIN = 0x..., LENGTH = <n>[K|M]`).
+    pub fn read(machine: &Machine) -> Result<Self, String> {
+        let path = repo_root()
+            .join("sampler/firmware/memory")
+            .join(machine.name)
+            .join("memory.x");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let region = |name: &str| -> Result<(u64, u64), String> {
+            let line = text
+                .lines()
+                .find(|l| {
+                    l.split_once(':')
+                        .is_some_and(|(n, rest)| n.trim() == name && rest.contains("ORIGIN"))
+                })
+                .ok_or_else(|| format!("{}: no {name} region", path.display()))?;
+            let value = |key: &str| {
+                line.split(',')
+                    .find_map(|part| part.split_once(key).map(|(_, v)| v))
+                    .and_then(|v| parse_size(v.trim_start().trim_start_matches('=').trim()))
+                    .ok_or_else(|| format!("{}: {name}: no {key}: {line}", path.display()))
+            };
+            Ok((value("ORIGIN")?, value("LENGTH")?))
+        };
+        let (flash_origin, flash) = region("FLASH")?;
+        let (ram_origin, ram) = region("RAM")?;
+        Ok(Self {
+            flash_origin,
+            flash,
+            ram_origin,
+            ram,
+        })
+    }
+}
+
+/// A linker-script number: `0x` hex or decimal, with an optional `K` or `M` suffix.
+fn parse_size(text: &str) -> Option<u64> {
+    let (digits, scale) = match text.as_bytes().last()? {
+        b'K' => (&text[..text.len() - 1], 1024),
+        b'M' => (&text[..text.len() - 1], 1024 * 1024),
+        _ => (text, 1),
+    };
+    let value = match digits.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).ok()?,
+        None => digits.parse().ok()?,
+    };
+    Some(value * scale)
+}
 
 /// Cargo builds of the firmware embed the model through an environment variable, so two of
 /// them at once would overwrite each other's binary: builds take this lock and copy the result.
@@ -309,9 +465,9 @@ pub struct FirmwareRun {
     pub model_address: u64,
     /// Forward passes run (characters plus end symbols).
     pub symbols: u64,
-    /// SysTick ticks spent generating.
+    /// Clock ticks (SysTick on Cortex-M, `minstret` on RISC-V) spent generating.
     pub ticks: u64,
-    /// SysTick ticks of the calibration loop.
+    /// Clock ticks of the calibration loop.
     pub calibration_ticks: u64,
     /// Instructions of the calibration loop.
     pub calibration_instructions: u64,
@@ -324,7 +480,7 @@ pub struct FirmwareRun {
 }
 
 impl FirmwareRun {
-    /// Instructions spent generating, from the SysTick ticks and the calibration; meaningful
+    /// Instructions spent generating, from the clock ticks and the calibration; meaningful
     /// only for runs under `-icount shift=0`.
     pub fn instructions(&self) -> Option<u64> {
         (self.calibration_ticks > 0)

@@ -1,19 +1,19 @@
-//! The Cortex-M firmware in QEMU: for each machine and each shipped dtype it must exit
-//! cleanly and print exactly the names the host's sampler makes for the same model, seed and
-//! settings, with the model read in place from flash.
+//! The firmware in QEMU (Cortex-M0, M3, M4F, M7, M33 and RISC-V): for each machine and each
+//! shipped dtype that fits it, it must exit cleanly and print exactly the names the host's
+//! sampler makes for the same model, seed and settings, with the model read in place from flash
+//! and the stack within the part's RAM.
 
 use std::time::Duration;
 
 use namegen_tests::{
-    DTYPES, FirmwareRun, HostSettings, LM3S811EVB, LM3S6965EVB, MPS2_AN386, Machine,
-    build_firmware, host_names, model_path, run_firmware,
+    DTYPES, FirmwareRun, HostSettings, LM3S811EVB, LM3S6965EVB, MACHINES, MICROBIT, MPS2_AN386,
+    MPS2_AN500, MPS2_AN505, Machine, MemoryMap, RISCV32_VIRT, build_firmware, host_names,
+    model_path, run_firmware,
 };
 
-/// Soft-float on the M3 makes a name cost ~100 million emulated instructions; this is ample.
+/// Soft-float on the M0, M3 and RV32IMC makes a name cost ~100 million emulated instructions;
+/// this is ample.
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Where each part's flash ends: everything below is flash (or, on the MPS2, code memory).
-const FLASH_END: u64 = 0x2000_0000;
 
 /// Settings that exercise every knob the firmware parses.
 fn settings_cases() -> Vec<HostSettings> {
@@ -43,8 +43,10 @@ fn settings_cases() -> Vec<HostSettings> {
     ]
 }
 
-fn check_machine(machine: &Machine, dtypes: &[&str]) {
-    for dtype in dtypes {
+/// Checks `machine` with every dtype that fits it: the memory map, then the names.
+fn check_machine(machine: &Machine) {
+    check_memory_map(machine);
+    for dtype in machine.dtypes {
         let model = model_path(dtype);
         let bytes = std::fs::read(&model).expect("the shipped model");
         let elf = build_firmware(machine, &model, dtype)
@@ -73,49 +75,115 @@ fn assert_clean(machine: &Machine, dtype: &str, run: &FirmwareRun) {
         run.errors.is_empty(),
         "the firmware reported errors: {context}"
     );
+    let flash = machine.flash_origin..machine.flash_origin + machine.flash;
     assert!(
-        run.model_address > 0 && run.model_address < FLASH_END,
-        "the model is not read from flash: {context}"
+        flash.contains(&run.model_address),
+        "the model is not read from flash ({flash:#x?}): {context}"
     );
     assert!(
-        run.stack_used > 0 && run.stack_used < run.stack_size,
+        run.stack_used > 0 && run.stack_used < run.stack_size && run.stack_size <= machine.ram,
         "stack use out of bounds: {context}"
     );
 }
 
+/// The linker holds the firmware to the memory map, so the map must be the part's own.
+fn check_memory_map(machine: &Machine) {
+    let map = MemoryMap::read(machine).unwrap_or_else(|e| panic!("{}: {e}", machine.name));
+    let expected = MemoryMap {
+        flash_origin: machine.flash_origin,
+        flash: machine.flash,
+        ram_origin: machine.ram_origin,
+        ram: machine.ram,
+    };
+    assert_eq!(
+        map, expected,
+        "{}: memory.x differs from the part's map",
+        machine.name
+    );
+}
+
+#[test]
+fn every_machine_has_a_memory_map_a_runner_entry_and_a_binary() {
+    let firmware = namegen_tests::repo_root().join("sampler/firmware");
+    let runner = std::fs::read_to_string(firmware.join("qemu-run.sh")).expect("qemu-run.sh");
+    let manifest = std::fs::read_to_string(firmware.join("Cargo.toml")).expect("Cargo.toml");
+    for machine in MACHINES {
+        check_memory_map(&machine);
+        assert!(
+            runner.contains(&format!("    {}*) ", machine.name)),
+            "qemu-run.sh does not know {}",
+            machine.name
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", machine.name)),
+            "Cargo.toml has no binary {}",
+            machine.name
+        );
+        for dtype in machine.dtypes {
+            assert!(
+                DTYPES.contains(dtype),
+                "{}: unknown dtype {dtype}",
+                machine.name
+            );
+        }
+    }
+}
+
 #[test]
 fn lm3s6965evb_prints_the_hosts_names_for_every_dtype() {
-    check_machine(&LM3S6965EVB, &DTYPES);
+    assert_eq!(LM3S6965EVB.dtypes, DTYPES);
+    check_machine(&LM3S6965EVB);
 }
 
 #[test]
 fn mps2_an386_prints_the_hosts_names_for_every_dtype() {
-    check_machine(&MPS2_AN386, &DTYPES);
+    assert_eq!(MPS2_AN386.dtypes, DTYPES);
+    check_machine(&MPS2_AN386);
+}
+
+#[test]
+fn microbit_cortex_m0_prints_the_hosts_names_for_every_dtype_in_256k_flash_and_16k_ram() {
+    // Even the f32 model (187 KB of weights) fits the nRF51822's 256 KB.
+    assert_eq!(MICROBIT.dtypes, DTYPES);
+    check_machine(&MICROBIT);
+}
+
+#[test]
+fn mps2_an500_cortex_m7_prints_the_hosts_names_for_every_dtype() {
+    assert_eq!(MPS2_AN500.dtypes, DTYPES);
+    check_machine(&MPS2_AN500);
+}
+
+#[test]
+fn mps2_an505_cortex_m33_prints_the_hosts_names_for_every_dtype() {
+    assert_eq!(MPS2_AN505.dtypes, DTYPES);
+    check_machine(&MPS2_AN505);
+}
+
+#[test]
+fn riscv32_virt_prints_the_hosts_names_for_every_dtype() {
+    assert_eq!(RISCV32_VIRT.dtypes, DTYPES);
+    check_machine(&RISCV32_VIRT);
 }
 
 #[test]
 fn lm3s811evb_runs_the_i8_model_in_64k_flash_and_8k_ram() {
-    // The linker holds the firmware to the memory map, so the map must be the part's own.
-    let map = namegen_tests::repo_root().join("sampler/firmware/memory/lm3s811evb/memory.x");
-    let map = std::fs::read_to_string(&map).expect("the LM3S811 memory map");
-    for (region, bytes) in [("FLASH", LM3S811EVB.flash), ("RAM", LM3S811EVB.ram)] {
-        let line = map
-            .lines()
-            .find(|l| l.trim_start().starts_with(region))
-            .unwrap_or_else(|| panic!("memory.x has no {region} region:\n{map}"));
-        let length = format!("LENGTH = {}K", bytes / 1024);
-        assert!(
-            line.contains(&length),
-            "memory.x: {region} must be the part's {length}: {line}"
-        );
-    }
-    check_machine(&LM3S811EVB, &["i8"]);
+    assert_eq!((LM3S811EVB.flash, LM3S811EVB.ram), (64 * 1024, 8 * 1024));
+    assert_eq!(LM3S811EVB.dtypes, ["i8"]);
+    check_machine(&LM3S811EVB);
 }
 
 #[test]
 fn bad_settings_end_the_run_with_a_message_and_a_failure_status() {
-    let elf = build_firmware(&LM3S6965EVB, &model_path("i8"), "i8")
-        .unwrap_or_else(|e| panic!("build failed:\n{e}"));
+    // Semihosting, the command line and the failure exit differ between the architectures.
+    for machine in [LM3S6965EVB, RISCV32_VIRT] {
+        check_bad_settings(&machine);
+    }
+}
+
+fn check_bad_settings(machine: &Machine) {
+    let elf = build_firmware(machine, &model_path("i8"), "i8")
+        .unwrap_or_else(|e| panic!("{}: build failed:\n{e}", machine.name));
     let cases = [
         (
             "prefix=JA",
@@ -128,19 +196,20 @@ fn bad_settings_end_the_run_with_a_message_and_a_failure_status() {
     ];
     for (arg, message) in cases {
         let run = run_firmware(&elf, &[arg.to_owned()], "", TIMEOUT).expect("QEMU runs");
+        let name = machine.name;
         assert!(
             !run.success,
-            "{arg}: QEMU exited with status 0:\n{}",
+            "{name} {arg}: QEMU exited with status 0:\n{}",
             run.output
         );
         assert!(
             run.names.is_empty(),
-            "{arg}: names printed:\n{}",
+            "{name} {arg}: names printed:\n{}",
             run.output
         );
         assert!(
             run.errors.iter().any(|e| e.starts_with(message)),
-            "{arg}: expected an error starting {message:?}:\n{}",
+            "{name} {arg}: expected an error starting {message:?}:\n{}",
             run.output
         );
     }
@@ -159,4 +228,70 @@ fn a_bad_model_file_fails_the_build_with_the_loaders_message() {
         error.contains("NAMEGEN_MODEL=") && error.contains("truncated.safetensors"),
         "the build error does not name the file:\n{error}"
     );
+}
+
+#[test]
+fn a_fault_or_trap_ends_the_run_with_a_message_and_a_failure_status() {
+    // An undefined instruction in place of `main`'s first: the architecture's fault handler
+    // (cortex-m-rt's HardFault, riscv-rt's ExceptionHandler) must print and fail, not hang.
+    let cases = [
+        (LM3S811EVB, &[0x00, 0xde][..], "hard fault"), // Thumb `udf #0`
+        (MICROBIT, &[0x00, 0xde][..], "hard fault"),
+        (MPS2_AN505, &[0x00, 0xde][..], "hard fault"),
+        (RISCV32_VIRT, &[0, 0, 0, 0][..], "trap"), // all zeros: an illegal instruction
+    ];
+    for (machine, undefined, message) in cases {
+        let elf = build_firmware(&machine, &model_path("i8"), "i8")
+            .unwrap_or_else(|e| panic!("{}: build failed:\n{e}", machine.name));
+        let mut bytes = std::fs::read(&elf).expect("the firmware ELF");
+        let at = file_offset_of_symbol(&bytes, "main")
+            .unwrap_or_else(|| panic!("{}: no `main` in the ELF", machine.name));
+        bytes[at..at + undefined.len()].copy_from_slice(undefined);
+        let broken = elf.with_file_name(format!("{}-fault", machine.name));
+        std::fs::write(&broken, &bytes).expect("write the broken firmware");
+        let run = run_firmware(&broken, &[], "", TIMEOUT).expect("QEMU runs");
+        assert!(
+            !run.success && run.names.is_empty() && run.errors == [message],
+            "{}: expected `error: {message}` and a failure status:\n{}",
+            machine.name,
+            run.output
+        );
+    }
+}
+
+/// Where the code of the function `name` starts in a 32-bit little-endian ELF file: its
+/// symbol's address (the Thumb bit cleared) through the program header that loads it.
+fn file_offset_of_symbol(elf: &[u8], name: &str) -> Option<usize> {
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
+    let sections = u32_at(0x20)? as usize;
+    let section_size = usize::from(u16_at(0x2e)?);
+    let address = (0..usize::from(u16_at(0x30)?)).find_map(|i| {
+        let header = sections + i * section_size;
+        // SHT_SYMTAB, whose sh_link is its string table.
+        if u32_at(header + 0x04)? != 2 {
+            return None;
+        }
+        let strings = sections + u32_at(header + 0x18)? as usize * section_size;
+        let strings = u32_at(strings + 0x10)? as usize;
+        let (symbols, size) = (u32_at(header + 0x10)? as usize, u32_at(header + 0x14)?);
+        (0..size as usize / 16).find_map(|j| {
+            let symbol = symbols + j * 16;
+            let at = strings + u32_at(symbol)? as usize;
+            let end = at + elf.get(at..)?.iter().position(|&b| b == 0)?;
+            (elf.get(at..end)? == name.as_bytes()).then(|| u32_at(symbol + 4))?
+        })
+    })? & !1;
+    let programs = u32_at(0x1c)? as usize;
+    let program_size = usize::from(u16_at(0x2a)?);
+    (0..usize::from(u16_at(0x2c)?)).find_map(|i| {
+        let header = programs + i * program_size;
+        let (offset, start, size) = (
+            u32_at(header + 4)?,
+            u32_at(header + 8)?,
+            u32_at(header + 16)?,
+        );
+        (u32_at(header)? == 1 && (start..start + size).contains(&address))
+            .then(|| (offset + address - start) as usize)
+    })
 }

@@ -7,11 +7,14 @@
 //! program with a failure status. Nothing here uses `core::fmt`: it costs kilobytes the i8 model
 //! needs on a 64 KB part.
 
-use core::ptr;
-
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use cortex_m_semihosting::{debug, hio, nr, syscall1};
 use namegen_sampler::{DefaultSampler, ModelView, SampleError, Settings};
+
+// What differs between Cortex-M and RISC-V (entry, semihosting, clock, stack paint), behind the
+// same few items in each module.
+#[cfg_attr(target_arch = "arm", path = "arch/cortex_m.rs")]
+#[cfg_attr(target_arch = "riscv32", path = "arch/riscv.rs")]
+mod arch;
+use arch::{Clock, Stdout};
 
 // A file of its own so that the host tests can check it against `str::parse` (tests/tests).
 #[path = "decimal.rs"]
@@ -36,20 +39,11 @@ const CMDLINE_BYTES: usize = 256;
 /// Iterations of the calibration loop, two instructions each (see [`calibrate`]).
 const CALIBRATION_LOOPS: u32 = 1_000_000;
 
-/// What cortex-m-rt's `paint-stack` feature fills the stack with before `main`.
-const STACK_PAINT: u32 = 0xcccc_cccc;
-
-unsafe extern "C" {
-    // From cortex-m-rt's link.x: the stack grows down from `_stack_start` towards `_stack_end`
-    // (the end of .bss), and `paint-stack` paints everything in between.
-    static _stack_start: u32;
-    static _stack_end: u32;
-}
-
-#[entry]
+#[arch::entry]
 fn main() -> ! {
-    let Ok(mut out) = hio::hstdout() else {
-        exit(false)
+    arch::paint_stack();
+    let Some(mut out) = arch::stdout() else {
+        arch::exit(false)
     };
     let mut cmdline = [0u8; CMDLINE_BYTES];
     let ok = match run(&mut out, &mut cmdline) {
@@ -59,11 +53,11 @@ fn main() -> ! {
             false
         }
     };
-    exit(ok)
+    arch::exit(ok)
 }
 
 /// Prints the names and measurements, or says what is wrong.
-fn run(out: &mut hio::HostStream, cmdline: &mut [u8; CMDLINE_BYTES]) -> Result<(), &'static str> {
+fn run(out: &mut Stdout, cmdline: &mut [u8; CMDLINE_BYTES]) -> Result<(), &'static str> {
     // build.rs has checked the whole file with the full loader; this checks only the shapes and
     // can only fail on a miscompiled image.
     let model =
@@ -71,7 +65,7 @@ fn run(out: &mut hio::HostStream, cmdline: &mut [u8; CMDLINE_BYTES]) -> Result<(
     let (count, settings) = parse_cmdline(read_cmdline(cmdline)?)?;
     let mut sampler = DefaultSampler::new(&model, settings).map_err(sample_error)?;
 
-    let clock = SysTick::start();
+    let clock = Clock::start();
     // u32 is enough (2^32 ticks are minutes of device time) and keeps 64-bit division out.
     let mut ticks = 0u32;
     let mut symbols = 0u32;
@@ -108,16 +102,9 @@ fn run(out: &mut hio::HostStream, cmdline: &mut [u8; CMDLINE_BYTES]) -> Result<(
 
 /// The semihosting command line: QEMU's `arg=` values joined by spaces, the program name first.
 fn read_cmdline(buffer: &mut [u8; CMDLINE_BYTES]) -> Result<&str, &'static str> {
-    // SYS_GET_CMDLINE takes {buffer, size} and writes the length back into the block; one byte
-    // is kept for the NUL it appends.
-    let mut block = [buffer.as_mut_ptr() as usize, CMDLINE_BYTES - 1];
-    // SAFETY: the block and the buffer it points to live across the call and are writable.
-    let status = unsafe { syscall1(nr::GET_CMDLINE, block.as_mut_ptr() as usize) };
-    if status != 0 {
-        return Err("the host refused the command line (longer than 255 bytes?)");
-    }
-    // SAFETY: the host wrote the length into the block; read it back past the compiler's view.
-    let len = unsafe { ptr::read_volatile(&block[1]) }.min(CMDLINE_BYTES - 1);
+    // One byte more is kept than the host's NUL needs (as since the first firmware).
+    let len = arch::command_line(&mut buffer[..CMDLINE_BYTES - 1])
+        .ok_or("the host refused the command line (longer than 254 bytes?)")?;
     core::str::from_utf8(&buffer[..len]).map_err(|_| "the command line is not UTF-8")
 }
 
@@ -171,78 +158,36 @@ fn sample_error(error: SampleError) -> &'static str {
     }
 }
 
-/// The SysTick timer as a free-running 24-bit down-counter on the processor clock.
-///
-/// Under QEMU's `-icount shift=0` every instruction advances virtual time by exactly 1 ns, so
-/// ticks are instructions times a fixed ratio, which [`calibrate`] measures; without
-/// `-icount` the ticks follow the host's clock and mean nothing.
-struct SysTick;
-
-impl SysTick {
-    const CSR: *mut u32 = 0xe000_e010 as *mut u32;
-    const RVR: *mut u32 = 0xe000_e014 as *mut u32;
-    const CVR: *mut u32 = 0xe000_e018 as *mut u32;
-    const MASK: u32 = 0x00ff_ffff;
-
-    fn start() -> Self {
-        // SAFETY: the SysTick registers exist on every ARMv7-M core; nothing else uses them.
-        unsafe {
-            ptr::write_volatile(Self::RVR, Self::MASK);
-            ptr::write_volatile(Self::CVR, 0);
-            // ENABLE | CLKSOURCE (processor clock), no interrupt.
-            ptr::write_volatile(Self::CSR, 0b101);
-        }
-        Self
-    }
-
-    fn now(&self) -> u32 {
-        // SAFETY: as in `start`.
-        unsafe { ptr::read_volatile(Self::CVR) }
-    }
-
-    /// Ticks since `before`; right while less than one 2^24-tick wrap has passed, which one
-    /// name is far from.
-    fn since(&self, before: u32) -> u32 {
-        before.wrapping_sub(self.now()) & Self::MASK
-    }
-}
-
-/// SysTick ticks for a loop of exactly `2 * CALIBRATION_LOOPS` instructions.
-fn calibrate(clock: &SysTick) -> u32 {
+/// Clock ticks (SysTick on Cortex-M, `minstret` on RISC-V: see `arch`) for a loop of exactly
+/// `2 * CALIBRATION_LOOPS` instructions. Under QEMU's `-icount shift=0` every instruction takes
+/// 1 ns of virtual time, so this fixes how many instructions a tick is.
+fn calibrate(clock: &Clock) -> u32 {
     let before = clock.now();
-    // SAFETY: a register-only countdown loop: `subs` + `bne` per iteration.
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "subs {n}, #1",
-            "bne 2b",
-            n = inout(reg) CALIBRATION_LOOPS => _,
-            options(nomem, nostack),
-        );
-    }
+    arch::count_down(CALIBRATION_LOOPS);
     clock.since(before)
 }
 
 /// Bytes of stack ever used (the deepest word whose paint is gone) and the stack's size.
 fn stack_use() -> (usize, usize) {
-    let bottom = (&raw const _stack_end) as usize;
-    let top = (&raw const _stack_start) as usize;
+    let (bottom, top) = arch::stack_bounds();
     let mut address = bottom;
-    // SAFETY: every word in [bottom, top) is RAM that cortex-m-rt painted before main.
-    while address < top && unsafe { ptr::read_volatile(address as *const u32) } == STACK_PAINT {
+    while address < top {
+        // SAFETY: every word in [bottom, top) is stack RAM, painted before use (see `arch`).
+        if unsafe { core::ptr::read_volatile(address as *const u32) } != arch::STACK_PAINT {
+            break;
+        }
         address += 4;
     }
     (top - address, top - bottom)
 }
 
-fn print(out: &mut hio::HostStream, parts: &[&str]) {
+fn print(out: &mut Stdout, parts: &[&str]) {
     for part in parts {
-        // Nowhere to report a failing host stream; the test sees the output missing.
-        let _ = out.write_all(part.as_bytes());
+        arch::write(out, part.as_bytes());
     }
 }
 
-fn print_number(out: &mut hio::HostStream, mut value: u32, radix: u32) {
+fn print_number(out: &mut Stdout, mut value: u32, radix: u32) {
     let mut digits = [0u8; 10];
     let mut start = digits.len();
     loop {
@@ -253,52 +198,21 @@ fn print_number(out: &mut hio::HostStream, mut value: u32, radix: u32) {
             break;
         }
     }
-    let _ = out.write_all(&digits[start..]);
+    arch::write(out, &digits[start..]);
 }
 
-/// Ends the QEMU session with status 0 (`ok`) or 1.
-fn exit(ok: bool) -> ! {
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-    // Only reached under a debugger that resumes after the exit request.
-    loop {
-        core::hint::spin_loop();
+/// Prints `message` if the host's output opens, and ends the run with a failure status: for
+/// a panic, a hard fault or a trap.
+fn fail(message: &str) -> ! {
+    if let Some(mut out) = arch::stdout() {
+        print(&mut out, &[message]);
     }
+    arch::exit(false)
 }
 
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     // No location or message: printing them would keep every panic site's file name in flash.
     // The sampler does not panic on a model `from_layout` accepted and settings it validated.
-    if let Ok(mut out) = hio::hstdout() {
-        print(&mut out, &["error: panicked\n"]);
-    }
-    exit(false)
-}
-
-unsafe extern "C" {
-    // cortex-m-rt's handler for every exception and interrupt nobody else handles.
-    fn DefaultHandler();
-}
-
-/// The interrupt part of the vector table, which cortex-m-rt's `device` feature leaves to the
-/// program (see memory/device.x): one entry, the least its link.x accepts, instead of 240. No
-/// interrupt is ever enabled, so no other entry is ever read.
-// SAFETY: cortex-m-rt's link.x places exactly this symbol's section after the exception vectors;
-// nothing else has this name or section, and every entry is a handler that never returns.
-#[unsafe(link_section = ".vector_table.interrupts")]
-#[unsafe(no_mangle)]
-static __INTERRUPTS: [unsafe extern "C" fn(); 1] = [DefaultHandler];
-
-#[exception]
-unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
-    // A fault (a stack overflow into .bss on a small part, a bad address) must end the QEMU run
-    // with a failure instead of hanging the test.
-    if let Ok(mut out) = hio::hstdout() {
-        print(&mut out, &["error: hard fault\n"]);
-    }
-    exit(false)
+    fail("error: panicked\n")
 }

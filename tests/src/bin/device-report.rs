@@ -3,29 +3,30 @@
 //! instructions per generated symbol counted under QEMU's `-icount shift=0`, turned into
 //! milliseconds per name at the part's clock; and the WASM module's size, plain and gzipped.
 //!
-//! `cargo run -p namegen-tests --bin device-report` (needs qemu-system-arm and the thumb
-//! targets). Prints a Markdown table; `sampler/firmware/README.md` holds the last one.
+//! `cargo run -p namegen-tests --bin device-report` (needs qemu-system-arm,
+//! qemu-system-riscv32 and the device targets, which `tests/run.sh` installs). Prints a Markdown table; `sampler/firmware/README.md` holds the last one.
 
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use namegen_tests::{
-    DTYPES, HostSettings, LM3S811EVB, LM3S6965EVB, MPS2_AN386, Machine, build_firmware, build_wasm,
-    model_path, run_firmware, thousands,
+    HostSettings, MACHINES, Machine, build_firmware, build_wasm, model_path, run_firmware,
+    thousands,
 };
 
 /// Names generated per measurement: enough symbols that per-name figures are stable.
 const NAMES: usize = 20;
 
 /// Under `-icount shift=0` each instruction takes exactly 1 ns of virtual time, so the
-/// firmware's SysTick readings convert to instruction counts (see its `calibrate`).
+/// firmware's clock readings (SysTick, or `minstret` on RISC-V) convert to instruction counts
+/// (see its `calibrate`).
 const ICOUNT: &str = "-icount shift=0";
 
 fn main() -> ExitCode {
-    let cases: Vec<(Machine, &str)> = [LM3S6965EVB, MPS2_AN386]
+    // Every machine with every dtype its flash holds.
+    let cases: Vec<(Machine, &str)> = MACHINES
         .into_iter()
-        .flat_map(|m| DTYPES.into_iter().map(move |d| (m, d)))
-        .chain([(LM3S811EVB, "i8")])
+        .flat_map(|m| m.dtypes.iter().map(move |&d| (m, d)))
         .collect();
     let settings = HostSettings {
         count: NAMES,
@@ -143,7 +144,7 @@ struct Sections {
 
 impl Sections {
     /// Reads the section headers of a 32-bit little-endian ELF (what rust-lld writes for
-    /// the thumb targets); no binutils for ARM needed.
+    /// the thumb and riscv32 targets); no binutils for ARM or RISC-V needed.
     fn read(elf: &[u8]) -> Option<Self> {
         let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
         let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
