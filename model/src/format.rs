@@ -75,7 +75,7 @@ pub mod keys {
     pub const TRAIN_SPLIT_SEED: &str = "train.recipe.split_seed";
 }
 
-/// How the folded model's embedding and Linear weights are stored.
+/// How the folded model's embedding and Linear weights are stored, and so how it computes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Dtype {
     /// IEEE 754 binary32.
@@ -84,47 +84,94 @@ pub enum Dtype {
     F16,
     /// Signed bytes, each row times its own f32 scale.
     I8,
+    /// Integer-only inference: int8 embedding codes, int8 weights, int32 accumulators
+    /// requantised per row by an int32 multiplier and a shift, a shared int8 `tanh` table,
+    /// and Q16 int32 logits (`model/FORMAT.md`, [`crate::q8`]). No float until the logits.
+    Q8,
 }
 
 impl Dtype {
-    /// Every dtype, widest first.
+    /// The dtypes that compute in f32 (float weights, or i8 weights times f32 scales), widest
+    /// first: those the exporter writes and verifies. [`Dtype::Q8`], which needs a calibrated
+    /// quantisation the exporter does not do yet, is in [`Dtype::EVERY`] only.
     pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::I8];
 
-    /// The metadata and command-line name: `f32`, `f16`, `i8`.
+    /// Every dtype a folded model may have: [`Dtype::ALL`], then [`Dtype::Q8`].
+    pub const EVERY: [Dtype; 4] = [Dtype::F32, Dtype::F16, Dtype::I8, Dtype::Q8];
+
+    /// The metadata and command-line name: `f32`, `f16`, `i8`, `q8`.
     pub const fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "f32",
             Dtype::F16 => "f16",
             Dtype::I8 => "i8",
+            Dtype::Q8 => "q8",
         }
     }
 
-    /// The safetensors header name: `F32`, `F16`, `I8`.
+    /// The safetensors header name of the embedding and the Linear weights: `F32`, `F16`,
+    /// `I8` (`I8` for q8 too).
+    pub const fn safetensors_name(self) -> &'static str {
+        self.storage().safetensors_name()
+    }
+
+    /// Bytes per element of the embedding and the Linear weights.
+    pub const fn size(self) -> usize {
+        self.storage().size()
+    }
+
+    /// How the embedding and the Linear weights are stored.
+    pub const fn storage(self) -> Storage {
+        match self {
+            Dtype::F32 => Storage::F32,
+            Dtype::F16 => Storage::F16,
+            Dtype::I8 | Dtype::Q8 => Storage::I8,
+        }
+    }
+
+    /// Parses [`Dtype::name`], of any dtype in [`Dtype::EVERY`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::EVERY.into_iter().find(|d| d.name() == name)
+    }
+
+    /// The dtype of [`Dtype::ALL`] whose weights are stored as [`Dtype::safetensors_name`]
+    /// `name` (`I8` is [`Dtype::I8`]).
+    pub fn from_safetensors_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.safetensors_name() == name)
+    }
+}
+
+/// How one tensor's elements are stored: the safetensors dtypes the formats use.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Storage {
+    /// IEEE 754 binary32, little-endian.
+    F32,
+    /// IEEE 754 binary16, little-endian.
+    F16,
+    /// Signed bytes.
+    I8,
+    /// Two's complement 32-bit integers, little-endian.
+    I32,
+}
+
+impl Storage {
+    /// The safetensors header name: `F32`, `F16`, `I8`, `I32`.
     pub const fn safetensors_name(self) -> &'static str {
         match self {
-            Dtype::F32 => "F32",
-            Dtype::F16 => "F16",
-            Dtype::I8 => "I8",
+            Storage::F32 => "F32",
+            Storage::F16 => "F16",
+            Storage::I8 => "I8",
+            Storage::I32 => "I32",
         }
     }
 
     /// Bytes per element.
     pub const fn size(self) -> usize {
         match self {
-            Dtype::F32 => 4,
-            Dtype::F16 => 2,
-            Dtype::I8 => 1,
+            Storage::F32 | Storage::I32 => 4,
+            Storage::F16 => 2,
+            Storage::I8 => 1,
         }
-    }
-
-    /// Parses [`Dtype::name`].
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == name)
-    }
-
-    /// Parses [`Dtype::safetensors_name`].
-    pub fn from_safetensors_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.safetensors_name() == name)
     }
 }
 
@@ -148,6 +195,12 @@ pub enum TensorName {
     Bias(usize),
     /// `layers.{i}.scale`: `[out]` f32, folded i8 only.
     Scale(usize),
+    /// `layers.{i}.multiplier`: `[out]` i32, folded q8 only.
+    Multiplier(usize),
+    /// `layers.{i}.shift`: `[out]` i8, folded q8 only.
+    Shift(usize),
+    /// `tanh.table`: `[256]` i8, folded q8 only: every hidden layer's activation.
+    TanhTable,
     /// `layers.{i}.bn.gamma`: `[out]` f32, unfolded only.
     BnGamma(usize),
     /// `layers.{i}.bn.beta`: `[out]` f32, unfolded only.
@@ -161,10 +214,12 @@ pub enum TensorName {
 /// Builds a layer tensor's name from its layer number.
 type LayerTensor = fn(usize) -> TensorName;
 
-const LAYER_SUFFIXES: [(&str, LayerTensor); 7] = [
+const LAYER_SUFFIXES: [(&str, LayerTensor); 9] = [
     ("weight", TensorName::Weight),
     ("bias", TensorName::Bias),
     ("scale", TensorName::Scale),
+    ("multiplier", TensorName::Multiplier),
+    ("shift", TensorName::Shift),
     ("bn.gamma", TensorName::BnGamma),
     ("bn.beta", TensorName::BnBeta),
     ("bn.running_mean", TensorName::BnRunningMean),
@@ -178,6 +233,7 @@ impl TensorName {
         match name {
             "emb.weight" => return Some(Self::Embedding),
             "emb.scale" => return Some(Self::EmbeddingScale),
+            "tanh.table" => return Some(Self::TanhTable),
             _ => {}
         }
         let rest = name.strip_prefix("layers.")?;
@@ -196,10 +252,12 @@ impl TensorName {
     /// The Linear layer this tensor belongs to, if any.
     pub const fn layer(self) -> Option<usize> {
         match self {
-            Self::Embedding | Self::EmbeddingScale => None,
+            Self::Embedding | Self::EmbeddingScale | Self::TanhTable => None,
             Self::Weight(i)
             | Self::Bias(i)
             | Self::Scale(i)
+            | Self::Multiplier(i)
+            | Self::Shift(i)
             | Self::BnGamma(i)
             | Self::BnBeta(i)
             | Self::BnRunningMean(i)
@@ -212,9 +270,12 @@ impl TensorName {
         match self {
             Self::Embedding => Some(Shape::matrix(config.vocab_size(), config.embed_dim())),
             Self::EmbeddingScale => Some(Shape::vector(config.vocab_size())),
+            Self::TanhTable => Some(Shape::vector(crate::q8::TANH_TABLE_LEN)),
             Self::Weight(i) => config.layer_dims(i).map(|(i, o)| Shape::matrix(o, i)),
             Self::Bias(i)
             | Self::Scale(i)
+            | Self::Multiplier(i)
+            | Self::Shift(i)
             | Self::BnGamma(i)
             | Self::BnBeta(i)
             | Self::BnRunningMean(i)
@@ -222,12 +283,26 @@ impl TensorName {
         }
     }
 
-    /// The dtype this tensor is stored in, in a folded model of `dtype` (matrices in `dtype`,
-    /// vectors in f32) or, for `None`, in an unfolded checkpoint (everything f32).
+    /// The dtype this tensor is stored in, in a folded model of a float dtype `dtype` (one of
+    /// [`Dtype::ALL`]: matrices in `dtype`, vectors in f32) or, for `None`, in an unfolded
+    /// checkpoint (everything f32): what the exporter encodes. [`TensorName::storage`] says
+    /// it for every dtype, q8's int32 and int8 vectors included.
     pub const fn dtype(self, folded: Option<Dtype>) -> Dtype {
         match (self, folded) {
             (Self::Embedding | Self::Weight(_), Some(dtype)) => dtype,
             _ => Dtype::F32,
+        }
+    }
+
+    /// How this tensor's elements are stored in a folded model of `dtype` or, for `None`, in
+    /// an unfolded checkpoint (everything f32): the matrices as [`Dtype::storage`], the
+    /// vectors in f32, except q8's (int32 biases and multipliers, int8 shifts and table).
+    pub const fn storage(self, folded: Option<Dtype>) -> Storage {
+        match (self, folded) {
+            (Self::Embedding | Self::Weight(_), Some(dtype)) => dtype.storage(),
+            (Self::Bias(_) | Self::Multiplier(_), Some(Dtype::Q8)) => Storage::I32,
+            (Self::Shift(_) | Self::TanhTable, Some(Dtype::Q8)) => Storage::I8,
+            _ => Storage::F32,
         }
     }
 }
@@ -240,6 +315,9 @@ impl fmt::Display for TensorName {
             Self::Weight(i) => write!(f, "layers.{i}.weight"),
             Self::Bias(i) => write!(f, "layers.{i}.bias"),
             Self::Scale(i) => write!(f, "layers.{i}.scale"),
+            Self::Multiplier(i) => write!(f, "layers.{i}.multiplier"),
+            Self::Shift(i) => write!(f, "layers.{i}.shift"),
+            Self::TanhTable => f.write_str("tanh.table"),
             Self::BnGamma(i) => write!(f, "layers.{i}.bn.gamma"),
             Self::BnBeta(i) => write!(f, "layers.{i}.bn.beta"),
             Self::BnRunningMean(i) => write!(f, "layers.{i}.bn.running_mean"),
@@ -262,18 +340,23 @@ pub fn unfolded_tensors(config: &ModelConfig) -> impl Iterator<Item = TensorName
     core::iter::once(TensorName::Embedding).chain(layers)
 }
 
-/// The tensors of a folded model of `dtype` under `config`, in file order.
+/// The tensors of a folded model of `dtype` under `config`, in file order: the embedding
+/// (and its scales for i8; then the `tanh` table for q8), then per layer its weight (and
+/// scales for i8), its bias (and multipliers and shifts for q8).
 pub fn folded_tensors(config: &ModelConfig, dtype: Dtype) -> impl Iterator<Item = TensorName> + '_ {
-    let scaled = dtype == Dtype::I8;
+    let (scaled, integer) = (dtype == Dtype::I8, dtype == Dtype::Q8);
     let embedding = [
         Some(TensorName::Embedding),
         scaled.then_some(TensorName::EmbeddingScale),
+        integer.then_some(TensorName::TanhTable),
     ];
     let layers = (0..config.n_layers()).flat_map(move |i| {
         [
             Some(TensorName::Weight(i)),
             scaled.then_some(TensorName::Scale(i)),
             Some(TensorName::Bias(i)),
+            integer.then_some(TensorName::Multiplier(i)),
+            integer.then_some(TensorName::Shift(i)),
         ]
     });
     embedding.into_iter().chain(layers).flatten()

@@ -1,7 +1,9 @@
 //! The architecture config and the file-format names.
 
 use namegen_model::config::{ConfigError, WidthList};
-use namegen_model::format::{self, MetadataError, folded_tensors, parse_config, unfolded_tensors};
+use namegen_model::format::{
+    self, MetadataError, Storage, folded_tensors, parse_config, unfolded_tensors,
+};
 use namegen_model::{Dtype, ModelConfig, TensorName};
 
 #[test]
@@ -93,10 +95,14 @@ fn tensor_names_round_trip_and_reject_strangers() {
         names[..3],
         ["emb.weight", "layers.0.weight", "layers.0.bn.gamma"]
     );
-    for dtype in Dtype::ALL {
+    for dtype in Dtype::EVERY {
         let folded: Vec<TensorName> = folded_tensors(&c, dtype).collect();
-        let per_layer = if dtype == Dtype::I8 { 3 } else { 2 };
-        let emb = if dtype == Dtype::I8 { 2 } else { 1 };
+        let (emb, per_layer) = match dtype {
+            Dtype::I8 => (2, 3),
+            // The table after the embedding; bias, multiplier and shift after each weight.
+            Dtype::Q8 => (2, 4),
+            Dtype::F32 | Dtype::F16 => (1, 2),
+        };
         assert_eq!(folded.len(), emb + 6 * per_layer);
         for name in folded
             .iter()
@@ -125,6 +131,38 @@ fn tensor_names_round_trip_and_reject_strangers() {
     assert_eq!(TensorName::Weight(2).dtype(None), Dtype::F32);
     assert_eq!(Dtype::from_name("f16"), Some(Dtype::F16));
     assert_eq!(Dtype::from_safetensors_name("I8"), Some(Dtype::I8));
+    // q8: its own names, shapes and storage.
+    assert_eq!(Dtype::from_name("q8"), Some(Dtype::Q8));
+    assert!(!Dtype::ALL.contains(&Dtype::Q8));
+    let q8: Vec<String> = folded_tensors(&c, Dtype::Q8)
+        .take(6)
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        q8,
+        [
+            "emb.weight",
+            "tanh.table",
+            "layers.0.weight",
+            "layers.0.bias",
+            "layers.0.multiplier",
+            "layers.0.shift"
+        ]
+    );
+    assert_eq!(TensorName::TanhTable.shape(&c).unwrap().dims(), &[256]);
+    assert_eq!(TensorName::Shift(5).shape(&c).unwrap().dims(), &[27]);
+    let storage = |name: TensorName| name.storage(Some(Dtype::Q8));
+    assert_eq!(storage(TensorName::Embedding), Storage::I8);
+    assert_eq!(storage(TensorName::Weight(1)), Storage::I8);
+    assert_eq!(storage(TensorName::Bias(1)), Storage::I32);
+    assert_eq!(storage(TensorName::Multiplier(1)), Storage::I32);
+    assert_eq!(storage(TensorName::Shift(1)), Storage::I8);
+    assert_eq!(storage(TensorName::TanhTable), Storage::I8);
+    assert_eq!(TensorName::Bias(1).storage(Some(Dtype::I8)), Storage::F32);
+    assert_eq!(
+        TensorName::Weight(1).storage(Some(Dtype::F16)),
+        Storage::F16
+    );
 }
 
 #[test]

@@ -21,6 +21,9 @@
 //! repeat, so the more names one call generates, the more of their contexts are found: the
 //! default 27-symbol, 3-symbol-context model has only 19,683 contexts in all.
 //!
+//! A q8 model's contexts run one at a time through the integer network (`crate::q8`), the
+//! code every target runs: the same logits as unbatched, still memoised and drawn in batches.
+//!
 //! [`generate_batched`] reads top-down: [`Slots`] holds the names in flight, [`Cache`] the
 //! values of every context met, [`Lanes`] the contexts computed in one step and [`Weights`]
 //! the layers' weights as the chosen kernel reads them; each step fills the empty slots, looks
@@ -34,6 +37,8 @@ use std::vec::Vec;
 
 use namegen_model::Dtype;
 use namegen_model::config::MAX_BLOCK_SIZE;
+#[cfg(feature = "q8")]
+use namegen_model::q8::TANH_TABLE_LEN;
 
 use crate::kernels::Kernels;
 use crate::sample::{DEFAULT_NAME_BYTES, InFlight, Name, SampleError, Settings, Step, validate};
@@ -117,7 +122,7 @@ pub fn generate_batched(
     while slots.fill(model, settings) {
         cache.make_room(slots.len());
         slots.look_up(&mut cache, &mut lanes, model);
-        weights.run(&net, &mut lanes);
+        weights.run(model, &net, &mut lanes);
         cache.store(&lanes, model.kernels());
         slots.advance(&cache, model, settings);
     }
@@ -300,6 +305,9 @@ struct Lanes {
     entries: Vec<usize>,
     /// One embedding row.
     row: Vec<f32>,
+    /// The contexts of the lanes in use, one after another (`block_size` symbols each): what
+    /// the q8 network starts from.
+    contexts: Vec<u8>,
 }
 
 impl Lanes {
@@ -313,18 +321,25 @@ impl Lanes {
             width,
             entries: Vec::with_capacity(slots),
             row: vec![0.0f32; config.embed_dim()],
+            contexts: Vec::with_capacity(slots * config.block_size()),
         }
     }
 
     /// No lane in use.
     fn clear(&mut self) {
         self.entries.clear();
+        self.contexts.clear();
     }
 
     /// Embeds `context` into the next lane, whose logits go to cache entry `at`.
     fn embed(&mut self, model: &ModelView<'_>, context: &[u8], at: usize) {
         let lane = self.entries.len();
         self.entries.push(at);
+        self.contexts.extend_from_slice(context);
+        if model.tanh_table().is_some() {
+            // q8 embeds its int8 codes itself.
+            return;
+        }
         let dim = self.row.len();
         let (xt, b) = (&mut self.x[lane / GROUP * self.width..], lane % GROUP);
         for (position, &symbol) in context.iter().enumerate() {
@@ -340,6 +355,25 @@ impl Lanes {
     /// Groups holding a lane in use.
     fn groups(&self) -> usize {
         self.entries.len().div_ceil(GROUP)
+    }
+
+    /// Runs the q8 network (`table` is `model`'s) on each lane's context alone and leaves
+    /// the logits in `x`, where the float layers leave theirs.
+    #[cfg(feature = "q8")]
+    fn integer(&mut self, model: &ModelView<'_>, table: &[u8; TANH_TABLE_LEN]) {
+        let width = self.width;
+        let (mut codes, mut logits) = (vec![0i8; 2 * width], vec![0.0f32; width]);
+        let contexts = self
+            .contexts
+            .chunks_exact(model.config().block_size().max(1));
+        for (lane, context) in contexts.enumerate() {
+            let (x, y) = codes.split_at_mut(width);
+            let n = crate::q8::logits(model, table, context, x, y, &mut logits);
+            let xt = &mut self.x[lane / GROUP * width..][..n];
+            for (xt, &z) in xt.iter_mut().zip(&logits[..n]) {
+                xt[lane % GROUP] = z;
+            }
+        }
     }
 
     /// Lane `lane`'s logits, once the layers have run, into `z` (`vocab_size` of them).
@@ -361,11 +395,18 @@ enum Weights {
     /// on.
     #[cfg(target_arch = "x86_64")]
     Avx2(Vec<Vec<f32>>),
+    /// For q8, whatever the kernels: the integer network, which reads the weights as stored.
+    #[cfg(feature = "q8")]
+    Integer,
 }
 
 impl Weights {
     /// The copies the kernels of `model` (its [`ModelView::kernels`]) read.
     fn new(model: &ModelView<'_>) -> Self {
+        #[cfg(feature = "q8")]
+        if model.tanh_table().is_some() {
+            return Self::Integer;
+        }
         #[cfg(target_arch = "x86_64")]
         if model.kernels() == Kernels::Avx2 {
             return Self::Avx2(model.layers().map(|layer| decode(&layer.weight)).collect());
@@ -387,12 +428,14 @@ impl Weights {
                 .collect(),
             #[cfg(target_arch = "x86_64")]
             Self::Avx2(_) => model.layers().copied().collect(),
+            #[cfg(feature = "q8")]
+            Self::Integer => model.layers().copied().collect(),
         }
     }
 
-    /// Runs the layers `net` (from [`Weights::layers`]) on the contexts embedded in `lanes`;
-    /// the logits end in `lanes.x`.
-    fn run(&self, net: &[Layer<'_>], lanes: &mut Lanes) {
+    /// Runs the layers `net` (from [`Weights::layers`] of `model`) on the contexts embedded in
+    /// `lanes`; the logits end in `lanes.x`.
+    fn run(&self, model: &ModelView<'_>, net: &[Layer<'_>], lanes: &mut Lanes) {
         let (width, groups) = (lanes.width, lanes.groups());
         let (x, y) = (&mut lanes.x, &mut lanes.y);
         match self {
@@ -403,6 +446,12 @@ impl Weights {
                 // were made for a view whose kernels are `Kernels::Avx2`, which a view holds
                 // only when `Kernels::detect` found AVX2 and F16C.
                 unsafe { layers_avx2(net, decoded, width, groups, x, y) }
+            }
+            #[cfg(feature = "q8")]
+            Self::Integer => {
+                if let Some(table) = model.tanh_table() {
+                    lanes.integer(model, table);
+                }
             }
         }
     }
@@ -548,7 +597,7 @@ mod tests {
                 let mut lanes = Lanes::new(&model, groups * GROUP);
                 lanes.x.clone_from(&x);
                 lanes.entries.resize(groups * GROUP, 0);
-                weights.run(&net, &mut lanes);
+                weights.run(&model, &net, &mut lanes);
                 lanes.x
             };
             let (want, got) = (logits(Kernels::Portable), logits(Kernels::Avx2));

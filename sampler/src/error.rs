@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use namegen_model::format::{MetadataError, Shape};
+use namegen_model::format::{MetadataError, Shape, Storage};
 use namegen_model::vocab::VocabError;
 use namegen_model::{Dtype, TensorName};
 
@@ -82,7 +82,7 @@ pub enum LoadError {
         /// Offset of the value.
         offset: usize,
     },
-    /// The metadata `dtype` is not `f32`, `f16` or `i8`.
+    /// The metadata `dtype` is not `f32`, `f16`, `i8` or `q8`.
     UnknownDtype {
         /// Offset of the value.
         offset: usize,
@@ -121,8 +121,8 @@ pub enum LoadError {
     TensorDtype {
         /// The tensor.
         tensor: TensorName,
-        /// The dtype the format and the metadata require.
-        expected: Dtype,
+        /// The safetensors dtype the format and the metadata require.
+        expected: Storage,
         /// Offset of the dtype in the header.
         offset: usize,
     },
@@ -191,11 +191,26 @@ pub enum LoadError {
         /// The row.
         index: usize,
     },
-    /// An i8 weight is -128, outside the symmetric range `-127..=127` the format stores.
+    /// An i8 weight, or a q8 code (embedding, weight or `tanh` table), is -128, outside the
+    /// symmetric range `-127..=127` the format stores.
     QuantOutOfRange {
         /// The tensor.
         tensor: TensorName,
         /// Index of the value in the tensor, row-major.
+        index: usize,
+    },
+    /// A q8 multiplier is zero or negative.
+    MultiplierNotPositive {
+        /// The multiplier tensor.
+        tensor: TensorName,
+        /// The row.
+        index: usize,
+    },
+    /// A q8 shift is outside `-31..=30`.
+    ShiftOutOfRange {
+        /// The shift tensor.
+        tensor: TensorName,
+        /// The row.
         index: usize,
     },
     /// The values are finite but so large that f32 arithmetic could overflow for some
@@ -208,6 +223,17 @@ pub enum LoadError {
         /// to too much).
         tensor: TensorName,
         /// The embedding's row (symbol) or the layer's output.
+        row: usize,
+    },
+    /// q8: for some int8 input, a row's int32 accumulator, shifted left by the row's shift,
+    /// could leave int32, or an output row's Q16 logit could exceed 2^24 in magnitude (the
+    /// bounds of `model/FORMAT.md`). Checked last, once every other check has passed.
+    IntegerOverflow {
+        /// The layer's weight when its rows and bias add up past int32 (its bias when that
+        /// alone is `i32::MIN`); its shift when the left shift takes the accumulator past
+        /// int32; the output layer's multiplier when the logit could exceed 2^24.
+        tensor: TensorName,
+        /// The layer's output.
         row: usize,
     },
 }
@@ -256,7 +282,7 @@ impl fmt::Display for LoadError {
             ),
             Self::UnknownDtype { offset } => write!(
                 f,
-                "metadata \"dtype\" at byte {offset} is not f32, f16 or i8"
+                "metadata \"dtype\" at byte {offset} is not f32, f16, i8 or q8"
             ),
             Self::DtypeNotBuilt { dtype } => write!(
                 f,
@@ -336,9 +362,20 @@ impl fmt::Display for LoadError {
                     "tensor {tensor}: value {index} is -128, outside -127..=127"
                 )
             }
+            Self::MultiplierNotPositive { tensor, index } => {
+                write!(f, "tensor {tensor}: multiplier {index} is not positive")
+            }
+            Self::ShiftOutOfRange { tensor, index } => {
+                write!(f, "tensor {tensor}: shift {index} is outside -31..=30")
+            }
             // The limit written out rather than formatted from `MAX_MAGNITUDE`: formatting an
             // f64 links core's float printing, 7 KB gzipped in the WASM module. A test ties the
             // text to the constant.
+            Self::IntegerOverflow { tensor, row } => write!(
+                f,
+                "tensor {tensor}: values too large for int32 arithmetic: row {row} can overflow \
+                 its accumulator, or give a logit beyond 2^24, for some input"
+            ),
             Self::MayOverflow { tensor, row } => write!(
                 f,
                 "tensor {tensor}: values too large for f32 arithmetic: row {row} can exceed \

@@ -1,5 +1,6 @@
 //! The forward pass of a folded model with fixed buffers: embed the context, then for each
-//! Linear layer `y = W x + b` and `tanh` on every layer but the last.
+//! Linear layer `y = W x + b` and `tanh` on every layer but the last. A q8 model runs the same
+//! network in integers (`crate::q8`).
 //!
 //! Every float operation happens in the same order on every target (see
 //! [`crate::tensor::dot_f32`] for the dot product, and [`crate::math::tanh`], plain IEEE
@@ -36,11 +37,14 @@ impl fmt::Display for TooWide {
 
 impl core::error::Error for TooWide {}
 
-/// Two activation buffers of `W` f32 each: all the RAM a forward pass uses.
+/// Two activation buffers of `W` f32 each, and with the `q8` feature two of `W` int8 codes
+/// for the integer network: all the RAM a forward pass uses.
 #[derive(Clone, Debug)]
 pub struct Forward<const W: usize = DEFAULT_WIDTH> {
     x: [f32; W],
     y: [f32; W],
+    #[cfg(feature = "q8")]
+    codes: [[i8; W]; 2],
 }
 
 impl<const W: usize> Default for Forward<W> {
@@ -55,6 +59,8 @@ impl<const W: usize> Forward<W> {
         Self {
             x: [0.0; W],
             y: [0.0; W],
+            #[cfg(feature = "q8")]
+            codes: [[0; W]; 2],
         }
     }
 
@@ -76,6 +82,12 @@ impl<const W: usize> Forward<W> {
     /// indices; [`crate::Sampler`] and [`crate::score()`] guarantee both. Otherwise this
     /// panics (slice bounds), it never reads outside the buffers.
     pub fn logits(&mut self, model: &ModelView<'_>, context: &[u8]) -> &[f32] {
+        #[cfg(feature = "q8")]
+        if let Some(table) = model.tanh_table() {
+            let [x, y] = &mut self.codes;
+            let width = crate::q8::logits(model, table, context, x, y, &mut self.x);
+            return &self.x[..width];
+        }
         let config = model.config();
         let dim = config.embed_dim();
         let embedding = model.embedding();

@@ -11,11 +11,12 @@
 use core::fmt;
 
 use namegen_model::config::{ConfigError, MAX_HIDDEN_LAYERS};
+use namegen_model::q8::TANH_TABLE_LEN;
 use namegen_model::vocab::VocabError;
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
 use crate::tensor::{Matrix, Vector};
-use crate::view::{Layer, ModelView};
+use crate::view::{Layer, ModelView, Requant};
 
 /// What a folded model's header says: with the tensors' bytes in the order of
 /// [`namegen_model::format::folded_tensors`] (what [`ModelView::tensors`] yields, each
@@ -111,10 +112,14 @@ impl<'a> ModelView<'a> {
         // targets too: at most 9 layers of 4096 x 4096 f32.
         let scale_bytes = if dtype == Dtype::I8 { 4 } else { 0 };
         let matrix_bytes = |rows: usize, cols: usize| rows * (cols * dtype.size() + scale_bytes);
-        let mut expected = matrix_bytes(config.vocab_size(), config.embed_dim());
+        // q8: the `tanh` table after the embedding; per row a multiplier and a shift after the
+        // bias (int32 like the float dtypes' f32 bias).
+        let integer = dtype == Dtype::Q8;
+        let (table_bytes, requant_bytes) = if integer { (TANH_TABLE_LEN, 5) } else { (0, 0) };
+        let mut expected = matrix_bytes(config.vocab_size(), config.embed_dim()) + table_bytes;
         let mut i = 0;
         while let Some((inputs, outputs)) = config.layer_dims(i) {
-            expected += matrix_bytes(outputs, inputs) + 4 * outputs;
+            expected += matrix_bytes(outputs, inputs) + (4 + requant_bytes) * outputs;
             i += 1;
         }
         let wrong_length = LayoutError::DataLength {
@@ -134,13 +139,32 @@ impl<'a> ModelView<'a> {
         };
         let (vocab_size, embed_dim) = (config.vocab_size(), config.embed_dim());
         let embedding = matrix(&mut rest, vocab_size, embed_dim).ok_or(wrong_length)?;
+        let tanh_table = match integer {
+            true => Some(take(&mut rest, TANH_TABLE_LEN).and_then(|t| t.try_into().ok())),
+            false => None,
+        };
+        let tanh_table = tanh_table.map(|t| t.ok_or(wrong_length)).transpose()?;
         let mut layers = [None; MAX_HIDDEN_LAYERS + 1];
         for (i, layer) in layers.iter_mut().enumerate() {
             if let Some((inputs, outputs)) = config.layer_dims(i) {
                 let weight = matrix(&mut rest, outputs, inputs).ok_or(wrong_length)?;
-                let bias = take(&mut rest, 4 * outputs).and_then(Vector::new);
-                let bias = bias.ok_or(wrong_length)?;
-                *layer = Some(Layer { weight, bias });
+                let bias = take(&mut rest, 4 * outputs).ok_or(wrong_length)?;
+                *layer = Some(if integer {
+                    let multiplier = take(&mut rest, 4 * outputs).ok_or(wrong_length)?;
+                    let shift = take(&mut rest, outputs).ok_or(wrong_length)?;
+                    let requant = Requant::new(outputs, bias, multiplier, shift);
+                    Layer {
+                        weight,
+                        bias: Vector::default(),
+                        requant: requant.ok_or(wrong_length)?,
+                    }
+                } else {
+                    Layer {
+                        weight,
+                        bias: Vector::new(bias).ok_or(wrong_length)?,
+                        requant: Requant::default(),
+                    }
+                });
             }
         }
         Ok(ModelView {
@@ -149,6 +173,7 @@ impl<'a> ModelView<'a> {
             dtype,
             embedding,
             layers,
+            tanh_table,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             packed: None,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -160,17 +185,25 @@ impl<'a> ModelView<'a> {
     /// [`namegen_model::format::folded_tensors`]: written one after another, the data
     /// [`ModelView::from_layout`] takes.
     pub fn tensors(&self) -> impl Iterator<Item = (TensorName, &'a [u8])> + '_ {
+        let scaled = self.dtype == Dtype::I8;
         let embedding = [
             Some((TensorName::Embedding, self.embedding.bytes())),
-            (self.dtype == Dtype::I8)
-                .then(|| (TensorName::EmbeddingScale, self.embedding.scales().bytes())),
+            scaled.then(|| (TensorName::EmbeddingScale, self.embedding.scales().bytes())),
+            self.tanh_table
+                .map(|table| (TensorName::TanhTable, table.as_slice())),
         ];
-        let layers = self.layers().enumerate().flat_map(|(i, layer)| {
+        let layers = self.layers().enumerate().flat_map(move |(i, layer)| {
+            let integer = self.tanh_table.is_some();
+            let [bias, multiplier, shift] = layer.requant.bytes();
             [
                 Some((TensorName::Weight(i), layer.weight.bytes())),
-                (self.dtype == Dtype::I8)
-                    .then(|| (TensorName::Scale(i), layer.weight.scales().bytes())),
-                Some((TensorName::Bias(i), layer.bias.bytes())),
+                scaled.then(|| (TensorName::Scale(i), layer.weight.scales().bytes())),
+                Some((
+                    TensorName::Bias(i),
+                    if integer { bias } else { layer.bias.bytes() },
+                )),
+                integer.then_some((TensorName::Multiplier(i), multiplier)),
+                integer.then_some((TensorName::Shift(i), shift)),
             ]
         });
         embedding.into_iter().chain(layers).flatten()

@@ -44,9 +44,10 @@
 //!
 //! # Features
 //!
-//! - `f32`, `f16`, `i8` (default): the kernel of each dtype. A model whose dtype's kernel is
-//!   off is refused ([`LoadError::DtypeNotBuilt`], [`LayoutError::DtypeNotBuilt`]); a firmware
-//!   embedding one model keeps its kernel alone. At least one is required.
+//! - `f32`, `f16`, `i8`, `q8` (default): the kernel of each dtype (`q8`: the integer-only
+//!   network of `model/FORMAT.md`, whose logits alone become f32). A model whose dtype's kernel
+//!   is off is refused ([`LoadError::DtypeNotBuilt`], [`LayoutError::DtypeNotBuilt`]); a
+//!   firmware embedding one model keeps its kernel alone. At least one is required.
 //! - `log-likelihood` (default): [`Name::log_likelihood`], f64 arithmetic the names themselves
 //!   do not depend on (the same names come out without it).
 //! - `std`: host conveniences (the batched generator, AVX2 kernels detected at run time:
@@ -74,15 +75,17 @@
 //!
 //! # RAM
 //!
-//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 1,280
+//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 1,480
 //! bytes on 64-bit targets and less on 32-bit ones, asserted below 1.5 KB at compile time:
-//! two activation buffers of 100 `f32` ([`Forward`]), the logits every name starts from (100
-//! `f32`, computed once), the settings and a name counter. While a
+//! two activation buffers of 100 `f32` ([`Forward`]) and, with the `q8` feature, two of 100
+//! int8 codes (200 bytes: 1,280 without it), the logits every name starts from (100 `f32`,
+//! computed once), the settings and a name counter. While a
 //! name is drawn, the stack also holds the name being built (160 bytes) and, per draw, the
 //! weights of the symbols (at most 128 `f32`). The model itself stays in the file's bytes
 //! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the vocabulary
-//! table (1,328 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary; 16 more with
-//! `std`, for the host's optional packed copy of the weights, `ModelView::pack_weights`).
+//! table (1,768 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary and 432 the
+//! per-layer views of q8's integers, empty for the float dtypes; 16 more with `std`, for the
+//! host's optional packed copy of the weights, `ModelView::pack_weights`).
 #![no_std]
 #![warn(missing_docs)]
 
@@ -90,8 +93,8 @@
 extern crate std;
 
 // A sampler without a single kernel could view no model at all.
-#[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
-compile_error!("namegen-sampler needs at least one of the features f32, f16 and i8");
+#[cfg(not(any(feature = "f32", feature = "f16", feature = "i8", feature = "q8")))]
+compile_error!("namegen-sampler needs at least one of the features f32, f16, i8 and q8");
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx;
@@ -106,6 +109,8 @@ mod kernels;
 mod layout;
 mod load;
 mod math;
+#[cfg(feature = "q8")]
+mod q8;
 mod sample;
 mod score;
 mod tensor;
@@ -124,4 +129,4 @@ pub use sample::{
 };
 pub use score::{MAX_SCORED_LEN, Score, ScoreError, score};
 pub use tensor::{Matrix, Vector, dot_f32, f16_to_f32};
-pub use view::{Layer, ModelView};
+pub use view::{Layer, ModelView, Requant};

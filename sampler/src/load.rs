@@ -8,14 +8,15 @@
 //! can make it panic, overflow or read out of bounds, on 32-bit targets too.
 
 use namegen_model::config::MAX_HIDDEN_LAYERS;
-use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, Shape, keys};
+use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, Shape, Storage, keys};
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
 use crate::error::JsonError;
 use crate::error::LoadError;
 use crate::json::{JsonStr, Reader};
 use crate::tensor::{Matrix, Vector};
-use crate::view::{Layer, ModelView};
+use crate::view::{Layer, ModelView, Requant};
 
 /// Bytes of the little-endian header length that starts every safetensors file.
 const LEN_PREFIX: usize = 8;
@@ -23,9 +24,12 @@ const LEN_PREFIX: usize = 8;
 /// The `safetensors` crate's header limit; anything it refuses, this loader refuses too.
 const MAX_HEADER_LEN: u64 = 100_000_000;
 
-/// One table slot per tensor a folded model can hold: the embedding and its scale, then
-/// weight, scale and bias of every possible layer.
-const SLOTS: usize = 2 + 3 * (MAX_HIDDEN_LAYERS + 1);
+/// One table slot per tensor a folded model can hold: the embedding, its scale and the
+/// `tanh` table, then weight, scale, bias, multiplier and shift of every possible layer.
+const SLOTS: usize = 3 + PER_LAYER * (MAX_HIDDEN_LAYERS + 1);
+
+/// Slots per layer: weight, scale, bias, multiplier, shift.
+const PER_LAYER: usize = 5;
 
 /// Long enough for every tensor name and numeric metadata value the format defines; anything
 /// longer is refused by name or value, so it never has to be decoded whole.
@@ -33,12 +37,16 @@ const NAME_BUF: usize = 32;
 const NUMBER_BUF: usize = 64;
 
 fn slot(name: TensorName) -> Option<usize> {
+    let layer = |i: usize, k: usize| i.checked_mul(PER_LAYER)?.checked_add(3 + k);
     match name {
         TensorName::Embedding => Some(0),
         TensorName::EmbeddingScale => Some(1),
-        TensorName::Weight(i) => i.checked_mul(3)?.checked_add(2),
-        TensorName::Scale(i) => i.checked_mul(3)?.checked_add(3),
-        TensorName::Bias(i) => i.checked_mul(3)?.checked_add(4),
+        TensorName::TanhTable => Some(2),
+        TensorName::Weight(i) => layer(i, 0),
+        TensorName::Scale(i) => layer(i, 1),
+        TensorName::Bias(i) => layer(i, 2),
+        TensorName::Multiplier(i) => layer(i, 3),
+        TensorName::Shift(i) => layer(i, 4),
         _ => None,
     }
 }
@@ -185,13 +193,12 @@ impl<'a> Metadata<'a> {
             return Err(LoadError::UnsupportedVersion { offset });
         }
         let dtype = required(self.dtype, keys::DTYPE)?;
-        let dtype =
-            Dtype::ALL
-                .into_iter()
-                .find(|d| dtype.is(d.name()))
-                .ok_or(LoadError::UnknownDtype {
-                    offset: dtype.offset(),
-                })?;
+        let dtype = Dtype::EVERY
+            .into_iter()
+            .find(|d| dtype.is(d.name()))
+            .ok_or(LoadError::UnknownDtype {
+                offset: dtype.offset(),
+            })?;
         if !Matrix::is_built(dtype) {
             return Err(LoadError::DtypeNotBuilt { dtype });
         }
@@ -291,7 +298,7 @@ fn locate<'a>(
     dtype: Dtype,
     data: &'a [u8],
 ) -> Result<Located<'a>, LoadError> {
-    let stored = tensor.dtype(Some(dtype));
+    let stored = tensor.storage(Some(dtype));
     if !entry.dtype.is(stored.safetensors_name()) {
         let offset = entry.dtype.offset();
         let expected = stored;
@@ -391,12 +398,12 @@ fn uncovered(data_start: usize, begin: usize, end: usize) -> LoadError {
     }
 }
 
-/// The values the forward pass will trust: finite everywhere, scales positive, quantised
-/// weights in the symmetric range.
-fn check_values(tensor: TensorName, dtype: Dtype, bytes: &[u8]) -> Result<(), LoadError> {
+/// The values the forward pass will trust: finite everywhere, scales and multipliers
+/// positive, quantised weights and codes in the symmetric range, shifts in range.
+fn check_values(tensor: TensorName, storage: Storage, bytes: &[u8]) -> Result<(), LoadError> {
     let is_scale = matches!(tensor, TensorName::Scale(_) | TensorName::EmbeddingScale);
-    let bad = match dtype {
-        Dtype::F32 => bytes
+    let bad = match storage {
+        Storage::F32 => bytes
             .as_chunks::<4>()
             .0
             .iter()
@@ -407,16 +414,28 @@ fn check_values(tensor: TensorName, dtype: Dtype, bytes: &[u8]) -> Result<(), Lo
                 v if is_scale && v <= 0.0 => Some(LoadError::ScaleNotPositive { tensor, index }),
                 _ => None,
             }),
-        Dtype::F16 => bytes
+        Storage::F16 => bytes
             .as_chunks::<2>()
             .0
             .iter()
             .position(|b| !half::f16::from_le_bytes(*b).is_finite())
             .map(|index| LoadError::NonFinite { tensor, index }),
-        Dtype::I8 => bytes
+        Storage::I8 if matches!(tensor, TensorName::Shift(_)) => bytes
+            .iter()
+            .position(|&b| !(MIN_SHIFT..=MAX_SHIFT).contains(&i8::from_le_bytes([b])))
+            .map(|index| LoadError::ShiftOutOfRange { tensor, index }),
+        Storage::I8 => bytes
             .iter()
             .position(|&b| i8::from_le_bytes([b]) == i8::MIN)
             .map(|index| LoadError::QuantOutOfRange { tensor, index }),
+        Storage::I32 if matches!(tensor, TensorName::Multiplier(_)) => bytes
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .position(|b| i32::from_le_bytes(*b) <= 0)
+            .map(|index| LoadError::MultiplierNotPositive { tensor, index }),
+        // Any bias: the overflow bound, checked last, covers its size.
+        Storage::I32 => None,
     };
     bad.map_or(Ok(()), Err)
 }
@@ -431,7 +450,10 @@ impl<'a> ModelView<'a> {
     /// every scale positive and every i8 weight in `-127..=127`, and last that the values are
     /// small enough for f32: no context can take any value of the forward pass beyond
     /// [`crate::MAX_MAGNITUDE`], so an accepted model gives finite logits for every context
-    /// and the sampler's draws and log-likelihoods never meet a NaN. The first failure is
+    /// and the sampler's draws and log-likelihoods never meet a NaN. For q8 the values are
+    /// checked as `model/FORMAT.md` says (codes in `-127..=127`, multipliers positive, shifts
+    /// in `-31..=30`), and last that no int8 input can overflow an int32 accumulator or give
+    /// a logit beyond 2^24 ([`LoadError::IntegerOverflow`]). The first failure is
     /// returned. Never panics, allocates nothing, and accepts nothing the `safetensors`
     /// crate (0.8) refuses. Weights are not copied: the view reads them from `bytes`, at
     /// any alignment.
@@ -491,7 +513,7 @@ impl<'a> ModelView<'a> {
         check_layout(&found, data_start, data.len())?;
         for located in found.iter().flatten() {
             let name = located.name;
-            check_values(name, name.dtype(Some(dtype)), located.bytes)?;
+            check_values(name, name.storage(Some(dtype)), located.bytes)?;
         }
 
         let views = Views {
@@ -509,8 +531,23 @@ impl<'a> ModelView<'a> {
             if let Some((inputs, outputs)) = config.layer_dims(i) {
                 let weight =
                     views.matrix(TensorName::Weight(i), TensorName::Scale(i), outputs, inputs)?;
-                let bias = views.vector(TensorName::Bias(i))?;
-                *layer = Some(Layer { weight, bias });
+                *layer = Some(if dtype == Dtype::Q8 {
+                    let requant = views.requant(i, outputs)?;
+                    let bias = Vector::default();
+                    Layer {
+                        weight,
+                        bias,
+                        requant,
+                    }
+                } else {
+                    let bias = views.vector(TensorName::Bias(i))?;
+                    let requant = Requant::default();
+                    Layer {
+                        weight,
+                        bias,
+                        requant,
+                    }
+                });
             }
         }
         let view = ModelView {
@@ -519,11 +556,17 @@ impl<'a> ModelView<'a> {
             dtype,
             embedding,
             layers,
+            tanh_table: views.table()?,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             packed: None,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             kernels: crate::Kernels::detect(),
         };
+        #[cfg(feature = "q8")]
+        if dtype == Dtype::Q8 {
+            crate::q8::check(&view)?;
+            return Ok(view);
+        }
         crate::bound::check(&view)?;
         Ok(view)
     }
@@ -553,6 +596,34 @@ impl<'a> Views<'_, 'a> {
         })
     }
 
+    /// Layer `layer`'s q8 bias, multipliers and shifts, `rows` of each.
+    fn requant(&self, layer: usize, rows: usize) -> Result<Requant<'a>, LoadError> {
+        let bias = self.located(TensorName::Bias(layer))?;
+        let multiplier = self.located(TensorName::Multiplier(layer))?;
+        let shift = self.located(TensorName::Shift(layer))?;
+        Requant::new(rows, bias.bytes, multiplier.bytes, shift.bytes).ok_or(
+            LoadError::TensorLength {
+                tensor: TensorName::Bias(layer),
+                expected: rows.saturating_mul(4),
+                offset: bias.offsets_at,
+            },
+        )
+    }
+
+    /// The q8 `tanh` table; `None` for the float dtypes.
+    fn table(&self) -> Result<Option<&'a [u8; TANH_TABLE_LEN]>, LoadError> {
+        if self.dtype != Dtype::Q8 {
+            return Ok(None);
+        }
+        let located = self.located(TensorName::TanhTable)?;
+        let table = located.bytes.try_into().ok();
+        table.map(Some).ok_or(LoadError::TensorLength {
+            tensor: TensorName::TanhTable,
+            expected: TANH_TABLE_LEN,
+            offset: located.offsets_at,
+        })
+    }
+
     /// The matrix `name` with its row scales `scale` (only i8 has them). The lengths were
     /// checked when the tensors were located; the constructor checks them again.
     fn matrix(
@@ -565,7 +636,7 @@ impl<'a> Views<'_, 'a> {
         let located = self.located(name)?;
         let scales = match self.dtype {
             Dtype::I8 => self.vector(scale)?,
-            Dtype::F32 | Dtype::F16 => Vector::default(),
+            Dtype::F32 | Dtype::F16 | Dtype::Q8 => Vector::default(),
         };
         Matrix::new(rows, cols, self.dtype, located.bytes, scales).ok_or(LoadError::TensorLength {
             tensor: name,

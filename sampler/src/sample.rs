@@ -133,10 +133,11 @@ pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
 /// iteration is [`Sampler::name_at`]`(k)`.
 ///
 /// `W` is the widest layer its buffers hold (checked against the model by [`Sampler::new`]),
-/// `N` the bytes of each [`Name`]. All its state is fixed-size: `2 * W` f32 of activations,
-/// `W` f32 for the logits every name starts from, the settings, the model reference and a
-/// name counter: 1,280 bytes for [`DefaultSampler`] on 64-bit targets, asserted below 1.5 KB
-/// at compile time.
+/// `N` the bytes of each [`Name`]. All its state is fixed-size: `2 * W` f32 of activations
+/// (and `2 * W` int8 codes with the `q8` feature), `W` f32 for the logits every name starts
+/// from, the settings, the model reference and a name counter: 1,480 bytes for
+/// [`DefaultSampler`] on 64-bit targets (1,280 without `q8`), asserted below 1.5 KB at
+/// compile time.
 ///
 /// Every name's first symbol is drawn after the same context (the start, all `.`), so the
 /// sampler runs the model on it once, for its first name, and each name then needs one

@@ -15,8 +15,8 @@ pub struct Matrix<'a> {
     scales: Vector<'a>,
 }
 
-/// The dtypes whose kernels this build has (cargo features `f32`, `f16`, `i8`): a firmware
-/// that embeds one model links only that model's kernel. With one feature on, this enum has
+/// The dtypes whose kernels this build has (cargo features `f32`, `f16`, `i8`, `q8`): a
+/// firmware that embeds one model links only that model's kernel. With one feature on, this enum has
 /// one variant and every `match` on it compiles to straight-line code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kernel {
@@ -26,6 +26,10 @@ enum Kernel {
     F16,
     #[cfg(feature = "i8")]
     I8,
+    /// q8's integer codes; its layers run in `crate::q8`, and the float kernels read them as
+    /// the integers they are, unscaled.
+    #[cfg(feature = "q8")]
+    Q8,
 }
 
 impl Kernel {
@@ -37,6 +41,8 @@ impl Kernel {
             Dtype::F16 => Some(Self::F16),
             #[cfg(feature = "i8")]
             Dtype::I8 => Some(Self::I8),
+            #[cfg(feature = "q8")]
+            Dtype::Q8 => Some(Self::Q8),
             #[allow(unreachable_patterns, reason = "reached when a dtype's feature is off")]
             _ => None,
         }
@@ -50,6 +56,8 @@ impl Kernel {
             Self::F16 => Dtype::F16,
             #[cfg(feature = "i8")]
             Self::I8 => Dtype::I8,
+            #[cfg(feature = "q8")]
+            Self::Q8 => Dtype::Q8,
         }
     }
 }
@@ -80,7 +88,7 @@ impl<'a> Matrix<'a> {
     }
 
     /// Whether this build has the kernel for `dtype`: the cargo feature of the same name
-    /// (`f32`, `f16`, `i8`; all three by default).
+    /// (`f32`, `f16`, `i8`, `q8`; all four by default).
     pub fn is_built(dtype: Dtype) -> bool {
         Kernel::of(dtype).is_some()
     }
@@ -161,7 +169,9 @@ impl<'a> Matrix<'a> {
             #[cfg(feature = "f16")]
             Kernel::F16 => self.group_kernel::<F16Le, 16>(xt, out),
             #[cfg(feature = "i8")]
-            Kernel::I8 => self.group_kernel::<I8, 8>(xt, out),
+            Kernel::I8 => self.group_kernel::<I8<true>, 8>(xt, out),
+            #[cfg(feature = "q8")]
+            Kernel::Q8 => self.group_kernel::<I8<false>, 8>(xt, out),
         }
     }
 
@@ -213,7 +223,9 @@ impl<'a> Matrix<'a> {
             #[cfg(feature = "f16")]
             Kernel::F16 => self.rows_kernel::<F16Le, 16>(first, x, out),
             #[cfg(feature = "i8")]
-            Kernel::I8 => self.rows_kernel::<I8, 8>(first, x, out),
+            Kernel::I8 => self.rows_kernel::<I8<true>, 8>(first, x, out),
+            #[cfg(feature = "q8")]
+            Kernel::Q8 => self.rows_kernel::<I8<false>, 8>(first, x, out),
         }
     }
 
@@ -271,7 +283,9 @@ impl<'a> Matrix<'a> {
             #[cfg(feature = "f16")]
             Kernel::F16 => decode_into::<F16Le, 16>(bytes, out),
             #[cfg(feature = "i8")]
-            Kernel::I8 => decode_into::<I8, 8>(bytes, out),
+            Kernel::I8 => decode_into::<I8<true>, 8>(bytes, out),
+            #[cfg(feature = "q8")]
+            Kernel::Q8 => decode_into::<I8<false>, 8>(bytes, out),
         }
     }
 
@@ -287,7 +301,9 @@ impl<'a> Matrix<'a> {
             #[cfg(feature = "f16")]
             Kernel::F16 => F16Le::one(bytes),
             #[cfg(feature = "i8")]
-            Kernel::I8 => I8::one(bytes),
+            Kernel::I8 => I8::<true>::one(bytes),
+            #[cfg(feature = "q8")]
+            Kernel::Q8 => I8::<false>::one(bytes),
         }
     }
 
@@ -375,14 +391,15 @@ impl Decode<16> for F16Le {
     }
 }
 
-/// Signed bytes, the quantised integers themselves (the row scale comes after the sum).
-#[cfg(feature = "i8")]
-struct I8;
+/// Signed bytes, the quantised integers themselves: for i8 (`SCALED`) the row scale comes
+/// after the sum; q8's codes have no f32 scale.
+#[cfg(any(feature = "i8", feature = "q8"))]
+struct I8<const SCALED: bool>;
 
-#[cfg(feature = "i8")]
-impl Decode<8> for I8 {
+#[cfg(any(feature = "i8", feature = "q8"))]
+impl<const SCALED_: bool> Decode<8> for I8<SCALED_> {
     const SIZE: usize = 1;
-    const SCALED: bool = true;
+    const SCALED: bool = SCALED_;
 
     #[inline(always)]
     fn lanes(bytes: &[u8; 8]) -> [f32; LANES] {

@@ -1,6 +1,7 @@
 //! The validated, zero-copy view of a folded model file: what the forward pass runs on.
 
 use namegen_model::config::MAX_HIDDEN_LAYERS;
+use namegen_model::q8::TANH_TABLE_LEN;
 use namegen_model::{Dtype, ModelConfig, Vocabulary};
 
 use crate::kernels::Kernels;
@@ -11,8 +12,64 @@ use crate::tensor::{Matrix, Vector};
 pub struct Layer<'a> {
     /// `[out, in]`.
     pub weight: Matrix<'a>,
-    /// `[out]`.
+    /// `[out]` f32; empty for q8, whose bias is an integer ([`Requant::bias`]).
     pub bias: Vector<'a>,
+    /// q8 only (empty otherwise): the int32 bias and the per-row requantisation.
+    pub requant: Requant<'a>,
+}
+
+/// A q8 layer's integers per row, read little-endian from the file's bytes at any alignment:
+/// the bias in accumulator units, and the multiplier and shift of
+/// [`namegen_model::q8::requantize`]. `Default` is empty: the float dtypes have none.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Requant<'a> {
+    bias: &'a [u8],
+    multiplier: &'a [u8],
+    shift: &'a [u8],
+}
+
+impl<'a> Requant<'a> {
+    /// Views the `rows` biases and multipliers (int32, 4 bytes each) and shifts (int8); `None`
+    /// unless the lengths are those.
+    pub fn new(rows: usize, bias: &'a [u8], multiplier: &'a [u8], shift: &'a [u8]) -> Option<Self> {
+        let words = rows.checked_mul(4)?;
+        (bias.len() == words && multiplier.len() == words && shift.len() == rows).then_some(Self {
+            bias,
+            multiplier,
+            shift,
+        })
+    }
+
+    /// Rows: the layer's outputs (0 when empty).
+    pub const fn rows(&self) -> usize {
+        self.shift.len()
+    }
+
+    /// The bias of row `row`, in accumulator units. Panics past the end, like slice indexing.
+    pub fn bias(&self, row: usize) -> i32 {
+        word(self.bias, row)
+    }
+
+    /// The multiplier of row `row`. Panics past the end, like slice indexing.
+    pub fn multiplier(&self, row: usize) -> i32 {
+        word(self.multiplier, row)
+    }
+
+    /// The shift of row `row`. Panics past the end, like slice indexing.
+    pub fn shift(&self, row: usize) -> i8 {
+        self.shift[row] as i8
+    }
+
+    /// The bytes of the biases, multipliers and shifts, in place, in file order.
+    pub const fn bytes(&self) -> [&'a [u8]; 3] {
+        [self.bias, self.multiplier, self.shift]
+    }
+}
+
+/// Little-endian int32 number `index` of `bytes`.
+fn word(bytes: &[u8], index: usize) -> i32 {
+    let b = &bytes[index * 4..index * 4 + 4];
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// A folded model whose bytes have been validated; borrows them, copies no weights (unless a
@@ -30,6 +87,9 @@ pub struct ModelView<'a> {
     pub(crate) dtype: Dtype,
     pub(crate) embedding: Matrix<'a>,
     pub(crate) layers: [Option<Layer<'a>>; MAX_HIDDEN_LAYERS + 1],
+    /// q8 only: the shared `tanh` table, int8 codes as bytes. A view has it exactly when its
+    /// dtype is q8, and the forward pass runs the integer network exactly then.
+    pub(crate) tanh_table: Option<&'a [u8; TANH_TABLE_LEN]>,
     /// The layers' weights in the AVX2 kernel's order, once [`ModelView::pack_weights`] has
     /// copied them.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -60,6 +120,12 @@ impl<'a> ModelView<'a> {
     /// `[vocab, embed_dim]`.
     pub const fn embedding(&self) -> &Matrix<'a> {
         &self.embedding
+    }
+
+    /// q8 only: the `tanh` table every hidden layer applies to its int8 pre-activation codes
+    /// (entry `c + 128` for code `c`), as bytes of int8 codes; `None` for the float dtypes.
+    pub const fn tanh_table(&self) -> Option<&'a [u8; TANH_TABLE_LEN]> {
+        self.tanh_table
     }
 
     /// The Linear layers in order, the output layer last.

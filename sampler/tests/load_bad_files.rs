@@ -63,11 +63,14 @@ fn variant(e: &LoadError) -> &'static str {
         E::NonFinite { .. } => "NonFinite",
         E::ScaleNotPositive { .. } => "ScaleNotPositive",
         E::QuantOutOfRange { .. } => "QuantOutOfRange",
+        E::MultiplierNotPositive { .. } => "MultiplierNotPositive",
+        E::ShiftOutOfRange { .. } => "ShiftOutOfRange",
         E::MayOverflow { .. } => "MayOverflow",
+        E::IntegerOverflow { .. } => "IntegerOverflow",
     }
 }
 
-const VARIANTS: usize = 30;
+const VARIANTS: usize = 33;
 
 #[test]
 fn the_corpus_reaches_every_error_variant() {
@@ -687,6 +690,7 @@ fn pushed_to(
             (v * factor).clamp(-65504.0, 65504.0)
         }),
         Dtype::F32 => map_tensor(&mut spec, "emb.weight", |_, v| v * factor),
+        Dtype::Q8 => unreachable!("q8's integer bound has its own tests (tests/q8.rs)"),
     }
     for layer in 0..=last {
         let (weight, scale, bias) = (
@@ -708,6 +712,7 @@ fn pushed_to(
                 });
             }
             Dtype::F32 => map_tensor(&mut spec, &weight, |_, v| v * factor),
+            Dtype::Q8 => unreachable!("q8's integer bound has its own tests (tests/q8.rs)"),
         }
         // Each bias fills its row up to the target, after the weights' own rounding.
         let rows = Bounds::of(&spec).layers[layer].clone();

@@ -59,9 +59,19 @@ fn check(view: &ModelView<'_>) {
             .shape(config)
             .expect("a layer the config has");
         assert_eq!([layer.weight.rows(), layer.weight.cols()], shape.dims());
-        assert_eq!(layer.bias.len(), layer.weight.rows());
         check_matrix(&layer.weight, view.dtype());
-        assert!(layer.bias.iter().all(f32::is_finite));
+        if view.dtype() == Dtype::Q8 {
+            // q8's bias is an integer, with the row's multiplier and shift.
+            let requant = &layer.requant;
+            assert_eq!(requant.rows(), layer.weight.rows());
+            assert!(
+                (0..requant.rows())
+                    .all(|r| requant.multiplier(r) > 0 && (-31..=30).contains(&requant.shift(r)))
+            );
+        } else {
+            assert_eq!(layer.bias.len(), layer.weight.rows());
+            assert!(layer.bias.iter().all(f32::is_finite));
+        }
         layers += 1;
     }
     assert_eq!(layers, config.n_layers());
@@ -81,7 +91,7 @@ fn check_matrix(m: &Matrix<'_>, dtype: Dtype) {
             Dtype::F16 => bytes
                 .chunks_exact(2)
                 .all(|b| half::f16::from_le_bytes([b[0], b[1]]).is_finite()),
-            Dtype::I8 => bytes.iter().all(|&b| b != 0x80),
+            Dtype::I8 | Dtype::Q8 => bytes.iter().all(|&b| b != 0x80),
         };
         assert!(
             finite,

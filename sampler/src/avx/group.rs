@@ -177,7 +177,7 @@ mod tests {
             match dtype {
                 Dtype::F32 => bytes.extend(value.to_le_bytes()),
                 Dtype::F16 => bytes.extend(half::f16::from_f32(value).to_le_bytes()),
-                Dtype::I8 => bytes.push((bits % 255) as u8 ^ 0x80),
+                Dtype::I8 | Dtype::Q8 => bytes.push((bits % 255) as u8 ^ 0x80),
             }
         }
         bytes

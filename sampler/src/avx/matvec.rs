@@ -39,7 +39,8 @@ pub(crate) fn matvec(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
     match matrix.dtype() {
         Dtype::F32 => kernel::<32>(matrix, x, out),
         Dtype::F16 => kernel::<16>(matrix, x, out),
-        Dtype::I8 => kernel::<8>(matrix, x, out),
+        // q8's codes, unscaled (its scale is 1): the portable code's f32 reading of them.
+        Dtype::I8 | Dtype::Q8 => kernel::<8>(matrix, x, out),
     }
 }
 
@@ -243,7 +244,7 @@ pub(crate) fn matvec_packed(matrix: &Matrix<'_>, packed: &Packed, x: &[f32], out
     match matrix.dtype() {
         Dtype::F32 => packed_kernel::<32>(matrix, packed.data(), x, out),
         Dtype::F16 => packed_kernel::<16>(matrix, packed.data(), x, out),
-        Dtype::I8 => packed_kernel::<8>(matrix, packed.data(), x, out),
+        Dtype::I8 | Dtype::Q8 => packed_kernel::<8>(matrix, packed.data(), x, out),
     }
 }
 

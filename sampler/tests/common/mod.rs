@@ -2,7 +2,7 @@
 //! write wrong ones, small random folded models, and the corpus of hand-made bad files.
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
-use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, keys};
+use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, Storage, keys};
 use namegen_model::{Dtype, ModelConfig, Rng, TensorName};
 use namegen_sampler::{JsonError, LoadError, ModelView};
 
@@ -31,6 +31,11 @@ impl TensorSpec {
                 .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f64())
                 .collect(),
             "I8" => self.data.iter().map(|&b| f64::from(b as i8)).collect(),
+            "I32" => self
+                .data
+                .chunks(4)
+                .map(|b| f64::from(i32::from_le_bytes(b.try_into().unwrap())))
+                .collect(),
             other => panic!("{other}"),
         }
     }
@@ -86,10 +91,9 @@ impl FileSpec {
         let tensors = format::folded_tensors(&config, dtype)
             .map(|name| {
                 let shape = name.shape(&config).unwrap();
-                let stored = name.dtype(Some(dtype));
+                let stored = name.storage(Some(dtype));
                 let n = shape.elements();
-                let is_scale = matches!(name, TensorName::Scale(_) | TensorName::EmbeddingScale);
-                let data = random_values(&mut rng, stored, n, is_scale);
+                let data = random_values(&mut rng, name, stored, n);
                 TensorSpec {
                     name: name.to_string(),
                     dtype: stored.safetensors_name().into(),
@@ -186,15 +190,26 @@ pub fn assemble(header: &str, data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn random_values(rng: &mut Rng, dtype: Dtype, n: usize, positive: bool) -> Vec<u8> {
+/// `n` random valid values of tensor `name` stored as `storage`. q8's stay far inside its
+/// overflow bounds: biases below 2^12, shifts at most 0 (a right shift), so that with the
+/// test configs' at most 12 inputs no accumulator nears 2^31 nor a logit 2^24.
+fn random_values(rng: &mut Rng, name: TensorName, storage: Storage, n: usize) -> Vec<u8> {
+    let scale = matches!(name, TensorName::Scale(_) | TensorName::EmbeddingScale);
     (0..n)
-        .flat_map(|_| match dtype {
-            Dtype::F32 if positive => (0.01 + rng.next_f32()).to_le_bytes().to_vec(),
-            Dtype::F32 => ((rng.normal() * 0.5) as f32).to_le_bytes().to_vec(),
-            Dtype::F16 => half::f16::from_f64(rng.normal() * 0.5)
+        .flat_map(|_| match (storage, name) {
+            (Storage::F32, _) if scale => (0.01 + rng.next_f32()).to_le_bytes().to_vec(),
+            (Storage::F32, _) => ((rng.normal() * 0.5) as f32).to_le_bytes().to_vec(),
+            (Storage::F16, _) => half::f16::from_f64(rng.normal() * 0.5)
                 .to_le_bytes()
                 .to_vec(),
-            Dtype::I8 => ((rng.below(255) as i32 - 127) as i8).to_le_bytes().to_vec(),
+            (Storage::I8, TensorName::Shift(_)) => vec![(rng.below(11) as i8 - 10) as u8],
+            (Storage::I8, _) => ((rng.below(255) as i32 - 127) as i8).to_le_bytes().to_vec(),
+            (Storage::I32, TensorName::Multiplier(_)) => ((1 << 30) + rng.below(1 << 30) as i32)
+                .to_le_bytes()
+                .to_vec(),
+            (Storage::I32, _) => (rng.below(1 << 13) as i32 - (1 << 12))
+                .to_le_bytes()
+                .to_vec(),
         })
         .collect()
 }
@@ -203,7 +218,7 @@ fn random_values(rng: &mut Rng, dtype: Dtype, n: usize, positive: bool) -> Vec<u
 /// with escapes, padding and out-of-order entries.
 pub fn valid_files() -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
-    for dtype in Dtype::ALL {
+    for dtype in Dtype::EVERY {
         for seed in 0..2 {
             let spec = FileSpec::folded(dtype, seed);
             files.push((format!("{dtype} seed {seed}"), spec.to_bytes()));
@@ -489,7 +504,7 @@ pub fn bad_files() -> Vec<BadFile> {
     case!(files, "embed_dim disagrees", with_meta(&f32_spec, keys::EMBED_DIM, "5"),
         E::TensorShape { tensor: T::Embedding, .. });
     case!(files, "dtype disagrees", with_meta(&f32_spec, keys::DTYPE, "f16"),
-        E::TensorDtype { tensor: T::Embedding, expected: Dtype::F16, .. });
+        E::TensorDtype { tensor: T::Embedding, expected: Storage::F16, .. });
 
     // Which tensors.
     case!(files, "extra tensor", with_extra(&f32_spec, "foo", "F32", &[1], vec![0; 4]),
@@ -512,9 +527,9 @@ pub fn bad_files() -> Vec<BadFile> {
     // Each tensor's dtype, shape and offsets.
     case!(files, "weight F64",
         with_tensor(&f32_spec, "layers.0.weight", |t| t.dtype = "F64".into()),
-        E::TensorDtype { tensor: T::Weight(0), expected: Dtype::F32, .. });
+        E::TensorDtype { tensor: T::Weight(0), expected: Storage::F32, .. });
     case!(files, "bias F16", with_tensor(&f16_spec, "layers.0.bias", |t| t.dtype = "F16".into()),
-        E::TensorDtype { tensor: T::Bias(0), expected: Dtype::F32, .. });
+        E::TensorDtype { tensor: T::Bias(0), expected: Storage::F32, .. });
     case!(files, "unknown tensor dtype",
         with_tensor(&f32_spec, "layers.1.bias", |t| t.dtype = "XYZ".into()),
         E::TensorDtype { tensor: T::Bias(1), .. });
@@ -596,6 +611,56 @@ pub fn bad_files() -> Vec<BadFile> {
     // q * 3e38 overflows to infinity when the forward pass decodes the row.
     case!(files, "3e38 i8 embedding scale", with_f32(&i8_spec, "emb.scale", 3, 3e38),
         E::MayOverflow { tensor: T::Embedding, row: 3 });
+
+    // q8: its own tensors, dtypes and value rules (model/FORMAT.md, "The q8 dtype").
+    let q8_spec = FileSpec::folded(Dtype::Q8, 1);
+    let mut missing = q8_spec.clone();
+    missing.remove_tensor("tanh.table");
+    case!(files, "q8 without its table", missing.to_bytes(), E::MissingTensor(T::TanhTable));
+    let mut missing = q8_spec.clone();
+    missing.remove_tensor("layers.1.shift");
+    case!(files, "q8 without a shift", missing.to_bytes(), E::MissingTensor(T::Shift(1)));
+    case!(files, "table in an f32 model", with_extra(&f32_spec, "tanh.table", "I8", &[256], vec![0; 256]),
+        E::UnexpectedTensor { name: Some(T::TanhTable), .. });
+    case!(files, "q8 bias F32", with_tensor(&q8_spec, "layers.0.bias", |t| t.dtype = "F32".into()),
+        E::TensorDtype { tensor: T::Bias(0), expected: Storage::I32, .. });
+    case!(files, "q8 shift I32",
+        with_tensor(&q8_spec, "layers.2.shift", |t| { t.dtype = "I32".into(); t.data = vec![0; 20] }),
+        E::TensorDtype { tensor: T::Shift(2), expected: Storage::I8, .. });
+    case!(files, "q8 table of 255", with_tensor(&q8_spec, "tanh.table", |t| { t.shape = vec![255]; t.data.pop(); }),
+        E::TensorShape { tensor: T::TanhTable, .. });
+    case!(files, "q8 multipliers one short",
+        with_tensor(&q8_spec, "layers.1.multiplier", |t| { t.shape = vec![7]; t.data.truncate(28) }),
+        E::TensorShape { tensor: T::Multiplier(1), .. });
+    case!(files, "q8 weight -128", with_tensor(&q8_spec, "layers.1.weight", |t| t.data[9] = 0x80),
+        E::QuantOutOfRange { tensor: T::Weight(1), index: 9 });
+    case!(files, "q8 embedding -128", with_tensor(&q8_spec, "emb.weight", |t| t.data[3] = 0x80),
+        E::QuantOutOfRange { tensor: T::Embedding, index: 3 });
+    case!(files, "q8 table -128", with_tensor(&q8_spec, "tanh.table", |t| t.data[0] = 0x80),
+        E::QuantOutOfRange { tensor: T::TanhTable, index: 0 });
+    case!(files, "q8 zero multiplier", with_tensor(&q8_spec, "layers.0.multiplier", |t| t.data[8..12].fill(0)),
+        E::MultiplierNotPositive { tensor: T::Multiplier(0), index: 2 });
+    case!(files, "q8 negative multiplier", with_tensor(&q8_spec, "layers.2.multiplier", |t| t.data[19] = 0x80),
+        E::MultiplierNotPositive { tensor: T::Multiplier(2), index: 4 });
+    case!(files, "q8 shift 31", with_tensor(&q8_spec, "layers.0.shift", |t| t.data[5] = 31),
+        E::ShiftOutOfRange { tensor: T::Shift(0), index: 5 });
+    case!(files, "q8 shift -32", with_tensor(&q8_spec, "layers.1.shift", |t| t.data[0] = -32i8 as u8),
+        E::ShiftOutOfRange { tensor: T::Shift(1), index: 0 });
+    // The accumulator bound: 12 inputs of up to 127 * 128 plus a bias near 2^31 overflows.
+    let i32_at = |index: usize, value: i32| move |t: &mut TensorSpec| {
+        t.data[4 * index..4 * index + 4].copy_from_slice(&value.to_le_bytes())
+    };
+    case!(files, "q8 bias near 2^31", with_tensor(&q8_spec, "layers.0.bias", i32_at(3, i32::MAX - 100)),
+        E::IntegerOverflow { tensor: T::Weight(0), row: 3 });
+    case!(files, "q8 bias -2^31", with_tensor(&q8_spec, "layers.1.bias", i32_at(6, i32::MIN)),
+        E::IntegerOverflow { tensor: T::Bias(1), row: 6 });
+    // A left shift by 30 takes any nonzero accumulator bound past 2^31.
+    case!(files, "q8 left shift 30", with_tensor(&q8_spec, "layers.1.shift", |t| t.data[2] = 30),
+        E::IntegerOverflow { tensor: T::Shift(1), row: 2 });
+    // Output row 1 scaled up by 2^12: its accumulator bound (8 inputs, at most 134,144) still
+    // fits int32 shifted, but the logit bound (half the shifted bound at least) passes 2^24.
+    case!(files, "q8 logit beyond 2^24", with_tensor(&q8_spec, "layers.2.shift", |t| t.data[1] = 12),
+        E::IntegerOverflow { tensor: T::Multiplier(2), row: 1 });
     files
 }
 
@@ -629,6 +694,24 @@ pub fn view_tensors(view: &ModelView<'_>) -> Vec<(String, String, Vec<usize>, Ve
     let mut biases = Vec::new();
     for (i, layer) in view.layers().enumerate() {
         matrix(TensorName::Weight(i), TensorName::Scale(i), &layer.weight);
+        if dtype == Dtype::Q8 {
+            let q = &layer.requant;
+            let rows = q.rows();
+            let words = |f: &dyn Fn(usize) -> i32| -> Vec<u8> {
+                (0..rows).flat_map(|r| f(r).to_le_bytes()).collect()
+            };
+            let bias = words(&|r| q.bias(r));
+            let multiplier = words(&|r| q.multiplier(r));
+            let shift: Vec<u8> = (0..rows).map(|r| q.shift(r) as u8).collect();
+            for (name, dtype, bytes) in [
+                (TensorName::Bias(i), "I32", bias),
+                (TensorName::Multiplier(i), "I32", multiplier),
+                (TensorName::Shift(i), "I8", shift),
+            ] {
+                biases.push((name.to_string(), dtype.to_string(), vec![rows], bytes));
+            }
+            continue;
+        }
         let bytes: Vec<u8> = layer.bias.iter().flat_map(f32::to_le_bytes).collect();
         biases.push((
             TensorName::Bias(i).to_string(),
@@ -636,6 +719,10 @@ pub fn view_tensors(view: &ModelView<'_>) -> Vec<(String, String, Vec<usize>, Ve
             vec![layer.bias.len()],
             bytes,
         ));
+    }
+    if let Some(table) = view.tanh_table() {
+        let name = TensorName::TanhTable.to_string();
+        biases.push((name, "I8".into(), vec![table.len()], table.to_vec()));
     }
     out.extend(biases);
     out.sort();

@@ -1,0 +1,80 @@
+//! The integer arithmetic of the folded dtype q8 (`model/FORMAT.md`, "The q8 dtype"): the
+//! requantisation that ends every layer and the limits the loader's validity rules use.
+//!
+//! Everything here is exact integer arithmetic, so every target computes the same codes and
+//! logits. The requantisation is TensorFlow Lite's `MultiplyByQuantizedMultiplier`, bit for
+//! bit the default (double-rounding) `arm_nn_requantize` of CMSIS-NN, so a Cortex-M may use
+//! either library's kernels on the same file.
+
+/// Entries of the `tanh` table: one per int8 pre-activation code, code `c` at `c + 128`.
+pub const TANH_TABLE_LEN: usize = 256;
+
+/// The logits are int32 in units of `2^-LOGIT_FRAC_BITS` (Q16).
+pub const LOGIT_FRAC_BITS: u32 = 16;
+
+/// The smallest shift a file may store (a right shift by 31).
+pub const MIN_SHIFT: i8 = -31;
+
+/// The largest shift a file may store (a left shift by 30), as TensorFlow Lite's
+/// `QuantizeMultiplier` produces.
+pub const MAX_SHIFT: i8 = 30;
+
+/// The largest magnitude of a layer's int8 input the loader assumes when it bounds the
+/// accumulators: any int8, -128 included, so the bound holds whatever the codes are.
+pub const MAX_INPUT: u64 = 128;
+
+/// The largest magnitude of a Q16 logit the loader lets any context reach: 2^24, so that
+/// every logit converts to f32 exactly ([`logit_to_f32`]) and stays within 256 nats.
+pub const MAX_LOGIT: u64 = 1 << 24;
+
+/// `acc * multiplier * 2^(shift - 31)`, rounded as TensorFlow Lite's
+/// `MultiplyByQuantizedMultiplier` rounds: `acc` is shifted left by `max(shift, 0)`, then
+/// multiplied by `multiplier` keeping the high half rounded to nearest with ties toward
+/// +infinity (`SaturatingRoundingDoublingHighMul`: its nudge is `2^30`, or `1 - 2^30` for a
+/// negative product), then divided by `2^max(-shift, 0)` rounding to nearest with ties away
+/// from zero (`RoundingDivideByPOT`).
+///
+/// The loader guarantees `multiplier > 0`, `shift` in [`MIN_SHIFT`]`..=`[`MAX_SHIFT`] and
+/// `acc * 2^max(shift, 0)` within int32 for every context. Outside that domain (a layout the
+/// loader never saw) this still never panics: the shift is clamped to the range, the left
+/// shift wraps, and the one saturating case of the high multiplication (both operands
+/// `i32::MIN`) gives `i32::MAX` as in TensorFlow Lite.
+pub fn requantize(acc: i32, multiplier: i32, shift: i8) -> i32 {
+    let shift = shift.clamp(MIN_SHIFT, MAX_SHIFT);
+    let left = shift.max(0).unsigned_abs();
+    let right = shift.min(0).unsigned_abs();
+    let high = rounding_doubling_high_mul(acc.wrapping_shl(u32::from(left)), multiplier);
+    rounding_divide_by_pot(high, u32::from(right))
+}
+
+/// gemmlowp's `SaturatingRoundingDoublingHighMul`: `a * b / 2^31`, rounded to nearest with
+/// ties toward +infinity.
+fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let product = i64::from(a) * i64::from(b);
+    let nudge = if product >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // Division truncates toward zero, as in C; the quotient is within int32 (|a * b| < 2^62
+    // once the saturating case is excluded).
+    let high = (product + nudge) / (1 << 31);
+    i32::try_from(high).unwrap_or(i32::MAX)
+}
+
+/// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` (`exponent <= 31`), rounded to nearest
+/// with ties away from zero.
+fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
+    let x = i64::from(x);
+    let mask = (1i64 << exponent) - 1;
+    let threshold = (mask >> 1) + i64::from(x < 0);
+    let quotient = (x >> exponent) + i64::from((x & mask) > threshold);
+    // |x >> exponent| + 1 <= 2^31 only when exponent = 0, where the remainder is 0.
+    i32::try_from(quotient).unwrap_or(i32::MAX)
+}
+
+/// A Q16 logit as the f32 the sampler's softmax takes: `q * 2^-16`, exact for every logit the
+/// loader admits (`|q| <=` [`MAX_LOGIT`] `= 2^24`, which f32 holds exactly).
+pub fn logit_to_f32(q: i32) -> f32 {
+    const UNIT: f32 = 1.0 / (1u32 << LOGIT_FRAC_BITS) as f32;
+    q as f32 * UNIT
+}
