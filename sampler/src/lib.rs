@@ -83,9 +83,10 @@
 //! name is drawn, the stack also holds the name being built (160 bytes) and, per draw, the
 //! weights of the symbols (at most 128 `f32`). The model itself stays in the file's bytes
 //! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the vocabulary
-//! table (1,768 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary and 432 the
-//! per-layer views of q8's integers, empty for the float dtypes; 16 more with `std`, for the
-//! host's optional packed copy of the weights, `ModelView::pack_weights`).
+//! table (1,768 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary and, with the
+//! `q8` feature, 432 the per-layer views of q8's integers (empty for the float dtypes; without
+//! the feature they take no memory); 16 more with `std`, for the host's optional packed copy
+//! of the weights, `ModelView::pack_weights`).
 #![no_std]
 #![warn(missing_docs)]
 

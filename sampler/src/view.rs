@@ -20,49 +20,66 @@ pub struct Layer<'a> {
 
 /// A q8 layer's integers per row, read little-endian from the file's bytes at any alignment:
 /// the bias in accumulator units, and the multiplier and shift of
-/// [`namegen_model::q8::requantize`]. `Default` is empty: the float dtypes have none.
+/// [`namegen_model::q8::requantize`]. `Default` is empty: the float dtypes have none. Without
+/// the `q8` feature it is always empty and takes no memory, so float-only firmware keeps its
+/// RAM.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Requant<'a> {
+    #[cfg(feature = "q8")]
     bias: &'a [u8],
+    #[cfg(feature = "q8")]
     multiplier: &'a [u8],
+    #[cfg(feature = "q8")]
     shift: &'a [u8],
+    #[cfg(not(feature = "q8"))]
+    empty: core::marker::PhantomData<&'a [u8]>,
 }
 
 impl<'a> Requant<'a> {
     /// Views the `rows` biases and multipliers (int32, 4 bytes each) and shifts (int8); `None`
-    /// unless the lengths are those.
+    /// unless the lengths are those, and always without the `q8` feature.
     pub fn new(rows: usize, bias: &'a [u8], multiplier: &'a [u8], shift: &'a [u8]) -> Option<Self> {
         let words = rows.checked_mul(4)?;
-        (bias.len() == words && multiplier.len() == words && shift.len() == rows).then_some(Self {
+        let fits = bias.len() == words && multiplier.len() == words && shift.len() == rows;
+        #[cfg(feature = "q8")]
+        return fits.then_some(Self {
             bias,
             multiplier,
             shift,
-        })
+        });
+        #[cfg(not(feature = "q8"))]
+        {
+            let _ = fits;
+            None
+        }
     }
 
     /// Rows: the layer's outputs (0 when empty).
     pub const fn rows(&self) -> usize {
-        self.shift.len()
+        self.bytes()[2].len()
     }
 
     /// The bias of row `row`, in accumulator units. Panics past the end, like slice indexing.
     pub fn bias(&self, row: usize) -> i32 {
-        word(self.bias, row)
+        word(self.bytes()[0], row)
     }
 
     /// The multiplier of row `row`. Panics past the end, like slice indexing.
     pub fn multiplier(&self, row: usize) -> i32 {
-        word(self.multiplier, row)
+        word(self.bytes()[1], row)
     }
 
     /// The shift of row `row`. Panics past the end, like slice indexing.
     pub fn shift(&self, row: usize) -> i8 {
-        self.shift[row] as i8
+        self.bytes()[2][row] as i8
     }
 
     /// The bytes of the biases, multipliers and shifts, in place, in file order.
     pub const fn bytes(&self) -> [&'a [u8]; 3] {
-        [self.bias, self.multiplier, self.shift]
+        #[cfg(feature = "q8")]
+        return [self.bias, self.multiplier, self.shift];
+        #[cfg(not(feature = "q8"))]
+        [&[], &[], &[]]
     }
 }
 
