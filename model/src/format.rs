@@ -92,8 +92,9 @@ pub enum Dtype {
 
 impl Dtype {
     /// The dtypes that compute in f32 (float weights, or i8 weights times f32 scales), widest
-    /// first: those the exporter writes and verifies. [`Dtype::Q8`], which needs a calibrated
-    /// quantisation the exporter does not do yet, is in [`Dtype::EVERY`] only.
+    /// first: those the pipeline exports and verifies and every device program takes.
+    /// [`Dtype::Q8`] (integer inference, which `namegen export --dtype q8` writes, but the
+    /// firmware and the WASM module do not take yet) is in [`Dtype::EVERY`] only.
     pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::I8];
 
     /// Every dtype a folded model may have: [`Dtype::ALL`], then [`Dtype::Q8`].

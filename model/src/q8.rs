@@ -78,3 +78,43 @@ pub fn logit_to_f32(q: i32) -> f32 {
     const UNIT: f32 = 1.0 / (1u32 << LOGIT_FRAC_BITS) as f32;
     q as f32 * UNIT
 }
+
+/// TensorFlow Lite's `QuantizeMultiplier`: the positive real `real` as
+/// `multiplier * 2^(shift - 31)` with `multiplier` in `[2^30, 2^31)`, what a writer stores
+/// for a row whose real multiplier ([`requantize`]'s `acc` to output code) is `real`
+/// (`model/FORMAT.md`, "What the numbers mean"). `real = q * 2^shift` with `q` in
+/// `[0.5, 1)` (`frexp`), `multiplier = round(q * 2^31)` to nearest, ties away from zero, and
+/// a `multiplier` rounded up to `2^31` becomes `2^30` with `shift + 1`.
+///
+/// `None` when `real` is not finite and positive, or needs a shift outside
+/// [`MIN_SHIFT`]`..=`[`MAX_SHIFT`] (TensorFlow Lite would flush a tiny one to zero and a file
+/// cannot store a multiplier of 0): the writer refuses such a row rather than store another
+/// number.
+pub fn quantize_multiplier(real: f64) -> Option<(i32, i8)> {
+    if !(real.is_finite() && real > 0.0) {
+        return None;
+    }
+    let (q, mut shift) = libm::frexp(real);
+    let mut multiplier = libm::round(q * (1u64 << 31) as f64) as i64;
+    if multiplier == 1 << 31 {
+        multiplier /= 2;
+        shift += 1;
+    }
+    let shift = i8::try_from(shift)
+        .ok()
+        .filter(|s| (MIN_SHIFT..=MAX_SHIFT).contains(s))?;
+    Some((i32::try_from(multiplier).ok()?, shift))
+}
+
+/// The `tanh` table of a model whose hidden pre-activation codes cover `[-range, range]`
+/// (scale `range / 127`): entry `k + 128` is `round(127 tanh(k range / 127))` (ties away from
+/// zero) for `k` in `-128..=127`, within `-127..=127` (`model/FORMAT.md`).
+pub fn tanh_table(range: f64) -> [i8; TANH_TABLE_LEN] {
+    let step = range / 127.0;
+    let mut table = [0i8; TANH_TABLE_LEN];
+    for (entry, k) in table.iter_mut().zip(-128i32..) {
+        let code = libm::round(127.0 * libm::tanh(f64::from(k) * step));
+        *entry = code.clamp(-127.0, 127.0) as i8;
+    }
+    table
+}

@@ -58,13 +58,16 @@ impl ModelCard {
         let folded = UnfoldedWeights::new(checkpoint)
             .with_reference(FoldedWeights::fold)
             .ok();
-        let bytes_per_dtype = Dtype::ALL
-            .iter()
-            .filter_map(|&d| {
-                let file =
-                    folded
-                        .as_ref()?
-                        .to_safetensors(&checkpoint.vocab, d, &provenance(checkpoint));
+        // The float dtypes, and this card's own dtype when it is another (q8).
+        let dtypes = Dtype::ALL
+            .into_iter()
+            .chain((!Dtype::ALL.contains(&dtype)).then_some(dtype));
+        let bytes_per_dtype = dtypes
+            .filter_map(|d| {
+                let file = folded
+                    .as_ref()?
+                    .to_safetensors(&checkpoint.vocab, d, &provenance(checkpoint))
+                    .ok()?;
                 Some((d.name().to_string(), file.len()))
             })
             .collect();

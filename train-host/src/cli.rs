@@ -32,7 +32,7 @@ pub enum Command {
     },
     /// Draw the PNG plots of a diagnostics JSON file written by `namegen train --plots`.
     Stats(commands::stats::StatsArgs),
-    /// Fold the BatchNorms of a checkpoint and write the folded model (f32, f16 or i8).
+    /// Fold the BatchNorms of a checkpoint and write the folded model (f32, f16, i8 or q8).
     Export(commands::export::ExportArgs),
     /// Check a folded model against its unfolded checkpoint on every context.
     Verify(commands::verify::VerifyArgs),

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use half::f16;
 use namegen_model::config::WidthList;
 use namegen_model::fold::{BatchNorm, FoldError, fold};
+use namegen_model::format::Storage;
 use namegen_model::format::{self, keys};
 use namegen_model::reference::{Folded, Unfolded, scratch_len};
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
+use crate::q8::{Q8Weights, QuantizeError};
 use crate::verify::{Bound, ContextSet, LogitSource, SamplerLogits};
 use namegen_files::checkpoint::Checkpoint;
 use namegen_files::safetensors_file::{self, TensorBytes};
@@ -145,12 +147,16 @@ impl FoldedWeights {
 
     /// The bytes of a folded model file of `dtype`: the contract's metadata plus `extra`
     /// (for example the checkpoint's `provenance.*` keys), tensors in the contract's order.
+    /// Only q8 can fail: its integers must fit ([`Q8Weights::quantize`]).
     pub fn to_safetensors(
         &self,
         vocab: &Vocabulary,
         dtype: Dtype,
         extra: &BTreeMap<String, String>,
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, QuantizeError> {
+        let q8 = (dtype == Dtype::Q8)
+            .then(|| Q8Weights::quantize(self))
+            .transpose()?;
         let mut metadata = extra.clone();
         for (key, value) in [
             (keys::FORMAT, format::FOLDED_FORMAT.to_string()),
@@ -165,14 +171,33 @@ impl FoldedWeights {
             metadata.insert(key.to_string(), value);
         }
         let tensors: Vec<TensorBytes> = format::folded_tensors(&self.config, dtype)
-            .map(|name| self.encode(name, dtype))
+            .map(|name| match &q8 {
+                Some(q8) => self.tensor(name, name.storage(Some(dtype)), q8.tensor_bytes(name)),
+                None => self.encode(name, dtype),
+            })
             .collect();
-        safetensors_file::encode(&metadata, &tensors)
+        Ok(safetensors_file::encode(&metadata, &tensors))
+    }
+
+    /// A tensor's header entry around its bytes.
+    fn tensor(&self, name: TensorName, storage: Storage, bytes: Vec<u8>) -> TensorBytes {
+        TensorBytes {
+            name: name.to_string(),
+            dtype: storage.safetensors_name(),
+            shape: name
+                .shape(&self.config)
+                .map(|s| s.dims().to_vec())
+                .unwrap_or_default(),
+            bytes,
+        }
     }
 
     /// Refuses values that `dtype` (f32 for the vectors) cannot store: rounding them would
-    /// give infinities.
+    /// give infinities. (q8 scales every row to fit; its integers are checked when quantised.)
     fn check_range(&self, dtype: Dtype) -> Result<(), ExportError> {
+        if dtype == Dtype::Q8 {
+            return Ok(());
+        }
         for name in format::folded_tensors(&self.config, dtype) {
             let stored = name.dtype(Some(dtype));
             let (values, largest) = match (name, stored) {
@@ -229,19 +254,10 @@ impl FoldedWeights {
                         .map(move |&v| format::quantize_i8(v, scale) as u8)
                 })
                 .collect(),
-            // The exporter writes the dtypes of `Dtype::ALL` (the `--dtype` values); q8 needs
-            // a calibrated quantisation, which it does not make yet.
-            (_, Dtype::Q8) => unreachable!("q8 is not one of Dtype::ALL"),
+            // `to_safetensors` encodes q8 from its `Q8Weights`, never here.
+            (_, Dtype::Q8) => Vec::new(),
         };
-        TensorBytes {
-            name: name.to_string(),
-            dtype: stored.safetensors_name(),
-            shape: name
-                .shape(&self.config)
-                .map(|s| s.dims().to_vec())
-                .unwrap_or_default(),
-            bytes,
-        }
+        self.tensor(name, stored.storage(), bytes)
     }
 }
 
@@ -297,6 +313,16 @@ pub enum ExportError {
          weights or BatchNorm statistics are extreme; retrain with a smaller learning rate"
     )]
     MayOverflow(namegen_sampler::LoadError),
+    /// The folded model has no q8 form: some integer of the recipe does not fit.
+    #[error("the folded model cannot be quantised to q8: {0}")]
+    Quantize(#[from] QuantizeError),
+    /// Some int8 input could overflow a q8 accumulator or give a logit beyond 2^24 (256
+    /// nats), so the sampler refuses the file: the weights or biases are extreme.
+    #[error(
+        "the q8 model could overflow its int32 arithmetic ({0}): the checkpoint's weights or \
+         BatchNorm statistics are extreme; export a float dtype"
+    )]
+    IntegerOverflow(namegen_sampler::LoadError),
     /// The sampler refused the file just written for any other reason: a bug in the writer,
     /// never the user's.
     #[error("internal error: the written model does not load: {0}")]
@@ -335,18 +361,21 @@ pub fn provenance(checkpoint: &Checkpoint) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Folds `checkpoint`, encodes it as `dtype`, and checks the bytes through the sampler: they
-/// must load, and in f32 every logit must stay within [`Bound::for_dtype`] of the unfolded
-/// model on every context, or the export is refused.
+/// Folds `checkpoint`, encodes it as `dtype` (q8: quantised as [`crate::q8`] describes), and
+/// checks the bytes through the sampler: they must load (for q8: every rule of the loader,
+/// codes, multipliers, shifts and the int32 overflow bound), and in f32 every logit must stay
+/// within [`Bound::for_dtype`] of the unfolded model on every context, or the export is
+/// refused. The largest logit difference is measured for every dtype.
 ///
 /// [`Bound::for_dtype`]: crate::verify::Bound::for_dtype
 pub fn export(checkpoint: &Checkpoint, dtype: Dtype) -> Result<Exported, ExportError> {
     let mut unfolded = UnfoldedWeights::new(checkpoint);
     let folded = unfolded.with_reference(FoldedWeights::fold)?;
     folded.check_range(dtype)?;
-    let bytes = folded.to_safetensors(&checkpoint.vocab, dtype, &provenance(checkpoint));
+    let bytes = folded.to_safetensors(&checkpoint.vocab, dtype, &provenance(checkpoint))?;
     let view = namegen_sampler::ModelView::parse(&bytes).map_err(|e| match e {
         namegen_sampler::LoadError::MayOverflow { .. } => ExportError::MayOverflow(e),
+        namegen_sampler::LoadError::IntegerOverflow { .. } => ExportError::IntegerOverflow(e),
         e => ExportError::SelfCheck(e),
     })?;
     let config = checkpoint.config;

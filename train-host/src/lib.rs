@@ -21,6 +21,7 @@ pub mod flags;
 pub mod interrupt;
 pub mod network;
 pub mod plots;
+pub mod q8;
 pub mod trainer;
 pub mod verify;
 

@@ -1,5 +1,5 @@
 //! `namegen export`: folds every BatchNorm of an unfolded checkpoint into its Linear layer,
-//! writes the folded model in f32, f16 or i8 (atomically), and writes its model card.
+//! writes the folded model in f32, f16, i8 or q8 (atomically), and writes its model card.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +23,8 @@ pub struct ExportArgs {
     /// Where the folded model is written; its card goes beside it as `<name>.card.json`.
     #[arg(long)]
     pub out: PathBuf,
-    /// How the weights are stored.
+    /// How the weights are stored (q8: integer-only inference, calibrated as model/FORMAT.md
+    /// says).
     #[arg(long, default_value_t = Dtype::F32, value_parser = super::dtype_parser())]
     pub dtype: Dtype,
 }

@@ -1,0 +1,73 @@
+//! The q8 writer's helpers against the numpy reference
+//! (`sampler/tests/data/make_q8_fixture.py`): TensorFlow Lite's `QuantizeMultiplier` and the
+//! `tanh` table, with the values the script's functions give.
+
+use namegen_model::q8::{quantize_multiplier, requantize, tanh_table};
+
+#[test]
+fn quantize_multiplier_gives_the_numpy_references_values() {
+    // `quantize_multiplier(real)` of make_q8_fixture.py, printed by Python.
+    let cases: [(f64, i32, i8); 13] = [
+        (1.0, 1073741824, 1),
+        (0.5, 1073741824, 0),
+        (0.75, 1610612736, 0),
+        (3.25 / 127.0, 1758569287, -5),
+        (0.0123456789, 1696777188, -6),
+        (1e-9, 1152921505, -29),
+        (4.656612873077393e-10, 1073741824, -30),
+        (3.4924596548080444e-10, 1610612736, -31),
+        (536870912.0, 1073741824, 30),
+        // q * 2^31 rounds up to 2^31: halved, shift + 1.
+        (0.9999999999990905, 1073741824, 1),
+        (0.1, 1717986918, -3),
+        (123.456, 2071247978, 7),
+        (0.025590551181102362 * 1.5, 1318926965, -4),
+    ];
+    for (real, multiplier, shift) in cases {
+        assert_eq!(
+            quantize_multiplier(real),
+            Some((multiplier, shift)),
+            "{real}"
+        );
+        // What it stands for: multiplier * 2^(shift - 31) is real to within 2^-31 relative.
+        let back = f64::from(multiplier) * 2f64.powi(i32::from(shift) - 31);
+        assert!((back / real - 1.0).abs() <= 2f64.powi(-31), "{real}");
+    }
+    // Shifts the file cannot store (the script's assertion fails on these), and non-numbers.
+    for real in [
+        2146409906.176,
+        2147483647.5,
+        2f64.powi(-33),
+        0.0,
+        -1.0,
+        f64::NAN,
+        f64::INFINITY,
+    ] {
+        assert_eq!(quantize_multiplier(real), None, "{real}");
+    }
+    // A multiplier of 0.75 * 2^0 halves and rounds: 3 * 0.375 = 1.125 -> 1, -1.125 -> -1.
+    let (m, s) = quantize_multiplier(0.375).unwrap();
+    assert_eq!((requantize(3, m, s), requantize(-3, m, s)), (1, -1));
+}
+
+#[test]
+fn tanh_table_is_the_numpy_references() {
+    let table = tanh_table(3.25);
+    // Every 17th entry, the sum and a position-weighted sum, printed by numpy.
+    let every_17th: Vec<i8> = table.iter().step_by(17).copied().collect();
+    assert_eq!(
+        every_17th,
+        [
+            -127, -126, -125, -122, -116, -102, -74, -29, 26, 72, 100, 115, 122, 125, 126, 127
+        ]
+    );
+    let sum: i64 = table.iter().map(|&c| i64::from(c)).sum();
+    let weighted: i64 = (1..).zip(table).map(|(i, c)| i * i64::from(c)).sum();
+    assert_eq!((sum, weighted), (-127, 1906853));
+    // Odd, and saturated from 3.114 on: code k covers k * 3.25 / 127.
+    assert_eq!(table[128], 0);
+    assert!((1..128).all(|k| table[128 + k] == -table[128 - k]));
+    assert_eq!(table[0], -127);
+    assert_eq!(table[128 + 122], 127);
+    assert!(table[128 + 121] < 127);
+}
