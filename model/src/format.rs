@@ -363,13 +363,30 @@ pub fn folded_tensors(config: &ModelConfig, dtype: Dtype) -> impl Iterator<Item 
     embedding.into_iter().chain(layers).flatten()
 }
 
+/// The symmetric int8 scale of `values`: `max |v| / 127`, or 1 when that is not a finite,
+/// positive number (all zeros). i8 files store it rounded to f32 ([`i8_row_scale`]); q8 keeps
+/// it in f64 and folds it into the requantisation multipliers.
+pub fn symmetric_scale(values: &[f64]) -> f64 {
+    let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs())) / 127.0;
+    if scale > 0.0 && scale.is_finite() {
+        scale
+    } else {
+        1.0
+    }
+}
+
+/// `round(value / scale)` (ties away from zero), clamped to the symmetric `-127..=127` the
+/// loader accepts: the int8 code of `value` at `scale`, for i8 and q8 alike.
+pub fn quantize_symmetric(value: f64, scale: f64) -> i8 {
+    libm::round(value / scale).clamp(-127.0, 127.0) as i8
+}
+
 /// The stored f32 scale of one row of a folded i8 matrix, as FORMAT.md specifies:
-/// `max |w| / 127`, or 1 for an all-zero row (or one whose scale would not be a finite,
-/// positive f32). Every writer of i8 files uses this, so they all agree with the loader's
-/// rules (finite, positive scales).
+/// [`symmetric_scale`] rounded to f32, or 1 if that is not a finite, positive f32. Every
+/// writer of i8 files uses this, so they all agree with the loader's rules (finite, positive
+/// scales).
 pub fn i8_row_scale(row: &[f64]) -> f32 {
-    let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let scale = (max / 127.0) as f32;
+    let scale = symmetric_scale(row) as f32;
     if scale > 0.0 && scale.is_finite() {
         scale
     } else {
@@ -378,11 +395,10 @@ pub fn i8_row_scale(row: &[f64]) -> f32 {
 }
 
 /// The stored i8 of `value` in a row whose stored scale is `scale` (from [`i8_row_scale`]):
-/// `round(value / scale)`, clamped to the symmetric `-127..=127` the loader accepts. Dividing
-/// by the stored f32 scale, not the exact f64 one, keeps `q * scale` as close to `value` as
-/// the file can say.
+/// [`quantize_symmetric`] at that scale. Dividing by the stored f32 scale, not the exact f64
+/// one, keeps `q * scale` as close to `value` as the file can say.
 pub fn quantize_i8(value: f64, scale: f32) -> i8 {
-    libm::round(value / f64::from(scale)).clamp(-127.0, 127.0) as i8
+    quantize_symmetric(value, f64::from(scale))
 }
 
 /// A tensor's shape: a vector `[n]` or a matrix `[rows, cols]`.

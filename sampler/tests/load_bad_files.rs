@@ -615,21 +615,7 @@ fn shipped_models_are_far_inside_the_bound() {
         let path = data.join(format!("model-{dtype}.safetensors"));
         let bytes = std::fs::read(&path).unwrap();
         ModelView::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let tensors = st
-            .tensors()
-            .into_iter()
-            .map(|(name, t)| TensorSpec {
-                name,
-                dtype: format!("{:?}", t.dtype()),
-                shape: t.shape().iter().map(|&d| d as u64).collect(),
-                data: t.data().to_vec(),
-            })
-            .collect();
-        let bounds = Bounds::of(&FileSpec {
-            metadata: Vec::new(),
-            tensors,
-        });
+        let bounds = Bounds::of(&FileSpec::read(&bytes));
         let embedding = largest(bounds.embedding.iter().copied());
         let layers = bounds.layer_maxima();
         eprintln!("{dtype}: embedding {embedding:.4}, layers {layers:.4?}");

@@ -174,23 +174,7 @@ fn requantize_is_the_double_rounding_of_the_definition() {
 
 /// The fixture as a [`FileSpec`], to be broken one tensor at a time.
 fn fixture_spec() -> FileSpec {
-    let st = safetensors::SafeTensors::deserialize(FIXTURE).unwrap();
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(FIXTURE).unwrap();
-    let mut metadata: Vec<(String, String)> =
-        metadata.metadata().clone().unwrap().into_iter().collect();
-    metadata.sort();
-    let mut tensors: Vec<TensorSpec> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, t)| TensorSpec {
-            name,
-            dtype: format!("{:?}", t.dtype()),
-            shape: t.shape().iter().map(|&d| d as u64).collect(),
-            data: t.data().to_vec(),
-        })
-        .collect();
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    FileSpec { metadata, tensors }
+    FileSpec::read(FIXTURE)
 }
 
 fn broken(edit: impl Fn(&mut FileSpec)) -> LoadError {

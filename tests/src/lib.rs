@@ -295,15 +295,8 @@ pub const MICROBIT: Machine = Machine {
 /// single-precision instructions (`thumbv7em-none-eabihf`).
 pub const MPS2_AN500: Machine = Machine {
     name: "mps2-an500",
-    target: "thumbv7em-none-eabihf",
-    profile: "speed",
     part: "ARM MPS2 AN500 (Cortex-M7F)",
-    clock_hz: 25_000_000,
-    flash_origin: 0,
-    flash: 4 * 1024 * 1024,
-    ram_origin: 0x2000_0000,
-    ram: 4 * 1024 * 1024,
-    dtypes: &DTYPES,
+    ..MPS2_AN386
 };
 
 /// ARM MPS2 with AN505: Cortex-M33 (ARMv8-M Mainline, FPU) at 20 MHz (the image's clock, as

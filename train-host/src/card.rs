@@ -58,11 +58,10 @@ impl ModelCard {
         let folded = UnfoldedWeights::new(checkpoint)
             .with_reference(FoldedWeights::fold)
             .ok();
-        // The float dtypes, and this card's own dtype when it is another (q8).
-        let dtypes = Dtype::ALL
+        // This file's own size as written; the others' as the same fold would write them.
+        let mut bytes_per_dtype: BTreeMap<String, usize> = Dtype::ALL
             .into_iter()
-            .chain((!Dtype::ALL.contains(&dtype)).then_some(dtype));
-        let bytes_per_dtype = dtypes
+            .filter(|&d| d != dtype)
             .filter_map(|d| {
                 let file = folded
                     .as_ref()?
@@ -71,6 +70,7 @@ impl ModelCard {
                 Some((d.name().to_string(), file.len()))
             })
             .collect();
+        bytes_per_dtype.insert(dtype.name().to_string(), bytes);
         let text = |v: &dyn ToString| v.to_string();
         Self {
             model: path

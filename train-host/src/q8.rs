@@ -19,6 +19,7 @@
 //! the same weights (tested).
 
 use namegen_model::TensorName;
+use namegen_model::format::{quantize_symmetric, symmetric_scale};
 use namegen_model::q8::{TANH_TABLE_LEN, quantize_multiplier, tanh_table};
 
 use crate::export::FoldedWeights;
@@ -91,27 +92,15 @@ pub enum QuantizeError {
     },
 }
 
-/// Symmetric scale of `values`: `max |v| / 127`, 1 when they are all zero (or the scale is
-/// not a positive finite number).
-fn scale(values: &[f64]) -> f64 {
-    let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs())) / 127.0;
-    if scale > 0.0 && scale.is_finite() {
-        scale
-    } else {
-        1.0
-    }
-}
-
-/// `round(value / scale)` to nearest, ties away from zero, within `-127..=127`.
-fn code(value: f64, scale: f64) -> i8 {
-    (value / scale).round().clamp(-127.0, 127.0) as i8
-}
-
 impl Q8Weights {
     /// Quantises `folded` with the recipe of the module's documentation.
     pub fn quantize(folded: &FoldedWeights) -> Result<Self, QuantizeError> {
-        let s_e = scale(&folded.embedding);
-        let embedding = folded.embedding.iter().map(|&v| code(v, s_e)).collect();
+        let s_e = symmetric_scale(&folded.embedding);
+        let embedding = folded
+            .embedding
+            .iter()
+            .map(|&v| quantize_symmetric(v, s_e))
+            .collect();
         let hidden_scale = TANH_RANGE / 127.0;
         let last = folded.weights.len() - 1;
         let mut s_x = s_e;
@@ -130,9 +119,10 @@ impl Q8Weights {
                 shift: Vec::with_capacity(b.len()),
             };
             for (row, (weights, &bias)) in w.chunks_exact(cols).zip(b).enumerate() {
-                let s_w = scale(weights);
+                let s_w = symmetric_scale(weights);
                 let s_acc = s_w * s_x;
-                q.weight.extend(weights.iter().map(|&v| code(v, s_w)));
+                q.weight
+                    .extend(weights.iter().map(|&v| quantize_symmetric(v, s_w)));
                 let value = (bias / s_acc).round();
                 // NaN (an infinite scale) fails too.
                 if value.is_nan() || value.abs() > f64::from(i32::MAX) {

@@ -61,6 +61,32 @@ pub fn json_string(s: &str) -> String {
 }
 
 impl FileSpec {
+    /// The spec of an existing safetensors file, as the `safetensors` crate reads it (not the
+    /// sampler): metadata and tensors sorted by name, so that writing it back is deterministic.
+    pub fn read(bytes: &[u8]) -> Self {
+        let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+        let mut metadata: Vec<(String, String)> = metadata
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        metadata.sort();
+        let mut tensors: Vec<TensorSpec> = st
+            .tensors()
+            .into_iter()
+            .map(|(name, t)| TensorSpec {
+                name,
+                dtype: format!("{:?}", t.dtype()),
+                shape: t.shape().iter().map(|&d| d as u64).collect(),
+                data: t.data().to_vec(),
+            })
+            .collect();
+        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        Self { metadata, tensors }
+    }
+
     /// A valid folded model of the test config with random values.
     pub fn folded(dtype: Dtype, seed: u64) -> Self {
         Self::folded_with(BLOCK, EMBED, &HIDDEN, VOCAB, dtype, seed)
