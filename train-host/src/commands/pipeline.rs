@@ -42,8 +42,8 @@ pub struct PipelineArgs {
     pub count: usize,
 }
 
-/// The dtypes the pipeline exports, each verified.
-const DTYPES: [Dtype; Dtype::ALL.len()] = Dtype::ALL;
+/// The dtypes the pipeline exports, each verified: every dtype, q8 included.
+const DTYPES: [Dtype; Dtype::EVERY.len()] = Dtype::EVERY;
 
 /// Where the pipeline's steps write, under `--out-dir`: named once for the steps and the plan.
 struct Layout {
