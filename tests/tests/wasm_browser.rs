@@ -1,7 +1,8 @@
 //! The page in Debian's headless Chromium (driven by playwright-core, `tests/web/browser.mjs`),
 //! served from localhost: it shows the host's names and scores for the shipped model and for a
 //! model picked from disk, and a corrupted file gets the loader's message in the page while
-//! the model in use stays; a typed name gets the host's score. Screenshots go to `target/devices/screenshots/`.
+//! the model in use stays; a typed name gets the host's score; a long generation, cancelled,
+//! lists the host's names up to where it stopped. Screenshots go to `target/devices/screenshots/`.
 //!
 //! The npm package (`sampler/wasm/pkg`, `npm pack`ed) in a page of its own
 //! (`tests/web/package-page.mjs`): the host's names on the page's thread and in its worker,
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 use namegen_sampler::{Forward, ModelView, score};
 use namegen_tests::{
     HostName, HostSettings, assert_same_name, device_target_dir, host_names, js_name, model_path,
-    node, scratch_dir, wasm_dir, web_dir,
+    node, scratch_dir, thousands, wasm_dir, web_dir,
 };
 use serde_json::{Value, json};
 
@@ -122,6 +123,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
         "pick": model_path("i8"),
         "corrupt": corrupt_path,
         "score": "emma",
+        "longCount": LONG_COUNT,
         "settings": FIELDS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
     });
     let config_path = scratch.join("config.json");
@@ -183,6 +185,33 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
         )
     );
 
+    // Cancelled after whole blocks, each listed as it came: the host's names for as many.
+    let cancelled = page["cancelled"]
+        .as_array()
+        .expect("the cancelled names")
+        .len();
+    assert!(
+        cancelled > 0 && cancelled < LONG_COUNT && cancelled.is_multiple_of(BLOCK),
+        "{cancelled} names listed"
+    );
+    assert_eq!(
+        page["cancelText"],
+        format!("Cancelled after {} names", thousands(cancelled as u64))
+    );
+    assert_eq!(
+        page["cancelHidden"], true,
+        "the Cancel button after the cancel"
+    );
+    let made = HostSettings {
+        count: cancelled,
+        ..settings.clone()
+    };
+    assert_names(
+        &page["cancelled"],
+        &host_blocks(&i8_bytes, &made),
+        "the page, cancelled",
+    );
+
     assert_eq!(page["pageErrors"], json!([]), "uncaught errors in the page");
     assert_eq!(page["consoleErrors"], json!([]), "errors on the console");
     let url = page["url"].as_str().expect("the page's address");
@@ -194,7 +223,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
             "the page fetched {request} from outside its own server"
         );
     }
-    for shot in ["page-names.png", "page-error.png"] {
+    for shot in ["page-names.png", "page-error.png", "page-progress.png"] {
         assert!(is_png(&screenshots.join(shot)), "screenshot {shot}");
     }
 }
@@ -213,6 +242,9 @@ const PACKAGE_FILES: [&str; 7] = [
     "worker.d.ts",
     "worker.js",
 ];
+
+/// Names the pages are asked for in the generations they cancel.
+const LONG_COUNT: usize = 10_000;
 
 /// Clicks on the test page during the long generation that must be answered.
 const CLICKS: usize = 5;
@@ -323,7 +355,7 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
         ..HostSettings::default()
     };
     let long = HostSettings {
-        count: 10_000,
+        count: LONG_COUNT,
         seed: 7,
         ..HostSettings::default()
     };

@@ -1,8 +1,9 @@
 // Drives the page in Debian's headless Chromium for tests/tests/wasm_browser.rs:
 // `node browser.mjs CONFIG.json` serves CONFIG.root on localhost, then generates with the
 // shipped model, picks CONFIG.pick from disk and generates again, picks the corrupted
-// CONFIG.corrupt and reads the error, generates once more, and scores CONFIG.score. Prints one JSON object with
-// what the page showed; screenshots go to CONFIG.screenshots.
+// CONFIG.corrupt and reads the error, generates once more, scores CONFIG.score, and starts
+// CONFIG.longCount names and cancels them. Prints one JSON object with what the page showed;
+// screenshots go to CONFIG.screenshots.
 
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -72,6 +73,26 @@ try {
   await page.click("#score");
   await page.waitForFunction(() => document.getElementById("score-output").textContent !== "");
   result.score = await page.textContent("#score-output");
+
+  // A long generation, cancelled once the first block is listed.
+  await page.fill("#count", String(config.longCount));
+  await page.click("#generate");
+  await page.waitForSelector("#cancel:not([hidden])");
+  await page.waitForFunction(() => document.getElementById("progress-text").textContent.includes(" of "));
+  await page.screenshot({ path: join(config.screenshots, "page-progress.png"), fullPage: false });
+  await page.click("#cancel");
+  await page.waitForFunction(() =>
+    document.getElementById("progress-text").textContent.startsWith("Cancelled"),
+  );
+  result.cancelText = await page.textContent("#progress-text");
+  result.cancelHidden = await page.isHidden("#cancel");
+  result.cancelled = await page.$$eval("#names li", (items) =>
+    items.map((item) => ({
+      name: item.dataset.name,
+      logLikelihood: item.dataset.logLikelihood,
+      cut: item.dataset.cut === "true",
+    })),
+  );
 } finally {
   await browser.close();
   server.close();

@@ -47,6 +47,6 @@ export class NamegenWorker {
   /** As `Namegen.score`, in the worker. */
   score(name: string): Promise<NameScore>;
 
-  /** Stops the worker at once; pending requests reject with an `AbortError`. */
+  /** Stops the worker at once; pending and later requests reject with an `AbortError`. */
   terminate(): void;
 }

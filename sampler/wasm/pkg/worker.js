@@ -13,7 +13,12 @@ export class NamegenWorker {
   static async create() {
     const worker = new Worker(new URL("./worker-thread.js", import.meta.url), { type: "module" });
     const namegen = new NamegenWorker(worker);
-    await namegen.request({ type: "ready" });
+    try {
+      await namegen.request({ type: "ready" });
+    } catch (error) {
+      worker.terminate();
+      throw error;
+    }
     return namegen;
   }
 
@@ -22,6 +27,8 @@ export class NamegenWorker {
     /** Requests sent and not yet answered, by id: { resolve, reject, onProgress, names }. */
     this.pending = new Map();
     this.nextId = 0;
+    /** Why the worker answers no more (it failed or was terminated), or null. */
+    this.broken = null;
     worker.addEventListener("message", ({ data }) => this.receive(data));
     // The worker's script failed to load or threw outside a request: nothing will answer.
     worker.addEventListener("error", (event) => {
@@ -65,7 +72,7 @@ export class NamegenWorker {
     ).finally(() => signal?.removeEventListener("abort", cancel));
   }
 
-  /** Stops the worker at once; pending requests reject with an AbortError. */
+  /** Stops the worker at once; pending and later requests reject with an AbortError. */
   terminate() {
     this.worker.terminate();
     this.failAll(new DOMException("the generator's worker was terminated", "AbortError"));
@@ -73,6 +80,9 @@ export class NamegenWorker {
 
   /** Sends `message` (with a fresh id unless it has one); resolves with the worker's answer. */
   request(message, entry = {}) {
+    if (this.broken !== null) {
+      return Promise.reject(this.broken);
+    }
     const id = message.id ?? this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { ...entry, resolve, reject });
@@ -103,7 +113,9 @@ export class NamegenWorker {
     }
   }
 
+  /** Rejects every pending request, and every later one, with `error`. */
   failAll(error) {
+    this.broken = error;
     for (const entry of this.pending.values()) {
       entry.reject(error);
     }
