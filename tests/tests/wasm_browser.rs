@@ -223,7 +223,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
             "the page fetched {request} from outside its own server"
         );
     }
-    for shot in ["page-names.png", "page-error.png", "page-progress.png"] {
+    for shot in ["page-names.png", "page-error.png", "page-cancelled.png"] {
         assert!(is_png(&screenshots.join(shot)), "screenshot {shot}");
     }
 }

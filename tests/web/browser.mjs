@@ -79,11 +79,11 @@ try {
   await page.click("#generate");
   await page.waitForSelector("#cancel:not([hidden])");
   await page.waitForFunction(() => document.getElementById("progress-text").textContent.includes(" of "));
-  await page.screenshot({ path: join(config.screenshots, "page-progress.png"), fullPage: false });
   await page.click("#cancel");
   await page.waitForFunction(() =>
     document.getElementById("progress-text").textContent.startsWith("Cancelled"),
   );
+  await page.screenshot({ path: join(config.screenshots, "page-cancelled.png") });
   result.cancelText = await page.textContent("#progress-text");
   result.cancelHidden = await page.isHidden("#cancel");
   result.cancelled = await page.$$eval("#names li", (items) =>
