@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use namegen_sampler::{Forward, ModelView, score};
 use namegen_tests::{
@@ -84,6 +84,14 @@ fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n"))
 }
 
+/// Taken by the tests that keep a core busy for seconds (Chromium, tsc), so that they run one at
+/// a time: the package's page must answer clicks while its worker fills a core, and a second
+/// browser on the two cores of a CI machine would only blur what that shows.
+fn busy_cores() -> MutexGuard<'static, ()> {
+    static BUSY: Mutex<()> = Mutex::new(());
+    BUSY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Fails with a hint when `npm ci` has not run in tests/web.
 fn assert_npm_packages() {
     for package in ["playwright-core", "typescript"] {
@@ -128,8 +136,10 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     });
     let config_path = scratch.join("config.json");
     std::fs::write(&config_path, config.to_string()).expect("write the config");
+    let busy = busy_cores();
     let stdout =
         node(&["browser.mjs".as_ref(), config_path.as_os_str()]).unwrap_or_else(|e| panic!("{e}"));
+    drop(busy);
     let page: Value = serde_json::from_str(&stdout).expect("the driver prints JSON");
 
     let settings = host_settings();
@@ -369,8 +379,10 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
     });
     let config_path = root.join("config.json");
     std::fs::write(&config_path, config.to_string()).expect("write the config");
+    let busy = busy_cores();
     let stdout = node(&["package-page.mjs".as_ref(), config_path.as_os_str()])
         .unwrap_or_else(|e| panic!("{e}"));
+    drop(busy);
     let page: Value = serde_json::from_str(&stdout).expect("the driver prints JSON");
 
     let model = std::fs::read(model_path("f32")).expect("read the model");
@@ -459,6 +471,7 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
 fn packed_package_types_check_in_a_typescript_consumer() {
     let root = consumer();
     let tsc = web_dir().join("node_modules/typescript/bin/tsc");
+    let _busy = busy_cores();
     node(&[
         tsc.as_os_str(),
         "-p".as_ref(),
