@@ -8,6 +8,10 @@ import { NamegenError } from "./namegen.js";
 /** The most names one generate call makes: 100 blocks, a few MB of names in the page. */
 export const MAX_COUNT = 100_000;
 
+/**
+ * The module in a module worker of its own, so the page's thread stays free while it
+ * generates. Requests run one at a time, in the order they were made.
+ */
 export class NamegenWorker {
   /** Starts the worker; resolves once its module is instantiated. */
   static async create() {
