@@ -446,10 +446,15 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
         during.len()
     );
     let slowest = during.iter().copied().fold(0.0, f64::max);
+    let ms = |v: &Value| v.as_f64().expect("a duration");
     println!(
-        "{} clicks while the worker generated, answered within {slowest:.1} ms; {back} of {} names before the cancel",
+        "{} clicks while the worker generated, answered within {slowest:.1} ms; {back} of {} \
+         names before the cancel, which took {:.0} ms; {} names in the worker in {:.0} ms",
         during.len(),
-        long.count
+        long.count,
+        ms(&cancelled["ms"]),
+        blocks.count,
+        ms(&page["blocks"]["ms"]),
     );
     assert!(
         slowest < CLICK_BUDGET_MS,

@@ -41,13 +41,15 @@ window.packageTest = {
     return namegen.generate(settings).map(plain);
   },
 
-  /** Names from the worker, and the progress reports on the way. */
+  /** Names from the worker, the progress reports on the way, and how long it took (ms). */
   async inWorker(settings) {
     const progress = [];
-    const names = await (await started()).generate(settings, {
+    const namegen = await started();
+    const start = performance.now();
+    const names = await namegen.generate(settings, {
       onProgress: ({ names: block, done, total }) => progress.push({ block: block.length, done, total }),
     });
-    return { names: names.map(plain), progress };
+    return { names: names.map(plain), progress, ms: performance.now() - start };
   },
 
   /** Starts a generation in the worker and returns at once; `long` follows it. */
@@ -75,13 +77,15 @@ window.packageTest = {
     return { done: long.names.length, clicks: long.clicks.length, settled: long.outcome !== null };
   },
 
-  /** Cancels it; resolves with what came back once it settled. */
+  /** Cancels it; resolves with what came back once it settled, and how long that took (ms). */
   async cancelLong() {
+    const start = performance.now();
     long.controller.abort();
     while (long.outcome === null) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    return { outcome: long.outcome, names: long.names.map(plain), clicks: long.clicks };
+    const ms = performance.now() - start;
+    return { outcome: long.outcome, names: long.names.map(plain), clicks: long.clicks, ms };
   },
 };
 window.packageReady = true;
