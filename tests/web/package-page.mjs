@@ -12,6 +12,11 @@ import { join } from "node:path";
 import { launch, serve, watch } from "./harness.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
+// A hang guard, not a measure: a worker that never answers must fail the test, not stall CI.
+setTimeout(() => {
+  console.error("package-page.mjs: no answer from the page in 5 minutes");
+  process.exit(1);
+}, 300_000).unref();
 
 // A bare specifier per export the page uses, resolved as a bundler or Node would: the
 // package's `exports`, "default" condition.
