@@ -277,6 +277,8 @@ fn host_blocks(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
         .collect()
 }
 
+/// Asserts that the names a driver reported (`{name, logLikelihood, cut}`) are `expected`, bit
+/// for bit.
 fn assert_names(got: &Value, expected: &[HostName], what: &str) {
     let got = got
         .as_array()
