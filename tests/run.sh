@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 
-step "npm packages for the WASM page test"
+step "npm packages for the WASM page and package tests (playwright-core, typescript)"
 (cd tests/web && npm ci --no-audit --no-fund)
 
 step "numpy and safetensors for the Python interop test"

@@ -104,6 +104,22 @@ impl HostSettings {
         }
     }
 
+    /// The settings as the JS wrapper's `generate` takes them (`Namegen`, `NamegenWorker`).
+    /// Floats go as the f32's exact value, which the module rounds back to the same f32; the
+    /// seed as a decimal string (beyond 2^53).
+    pub fn js(&self) -> serde_json::Value {
+        serde_json::json!({
+            "count": self.count,
+            "temperature": f64::from(self.temperature),
+            "topK": self.top_k,
+            "topP": f64::from(self.top_p),
+            "seed": self.seed.to_string(),
+            "prefix": self.prefix,
+            "minLen": self.min_len,
+            "maxLen": self.max_len,
+        })
+    }
+
     /// The firmware's command line (`key=value`, the names of `namegen sample`'s flags).
     pub fn firmware_args(&self) -> Vec<String> {
         let mut args = vec![

@@ -53,21 +53,6 @@ fn settings_cases() -> Vec<HostSettings> {
     ]
 }
 
-/// The settings as `Namegen.generate` takes them. Floats go as the f32's exact value, which
-/// the module rounds back to the same f32; the seed as a decimal string (beyond 2^53).
-fn js_settings(s: &HostSettings) -> Value {
-    json!({
-        "count": s.count,
-        "temperature": f64::from(s.temperature),
-        "topK": s.top_k,
-        "topP": f64::from(s.top_p),
-        "seed": s.seed.to_string(),
-        "prefix": s.prefix,
-        "minLen": s.min_len,
-        "maxLen": s.max_len,
-    })
-}
-
 /// Runs `jobs` through `tests/web/node-run.mjs`; one result per job.
 fn run_jobs(name: &str, jobs: &Value) -> Vec<Value> {
     let wasm = build_wasm().expect("the WASM module builds");
@@ -136,7 +121,7 @@ fn names_match_the_host_for_every_dtype() {
     let mut jobs = Vec::new();
     for dtype in DTYPES {
         for s in &cases {
-            jobs.push(json!({ "model": model_path(dtype), "generate": js_settings(s) }));
+            jobs.push(json!({ "model": model_path(dtype), "generate": s.js() }));
         }
     }
     let results = run_jobs("wasm-node-names", &Value::Array(jobs));

@@ -1,11 +1,11 @@
-// Runs the WASM module under Node through the page's own wrapper (sampler/wasm/www/namegen.js)
+// Runs the WASM module under Node through the package's own wrapper (sampler/wasm/pkg/namegen.js)
 // for tests/tests/wasm_node.rs: `node node-run.mjs MODULE.wasm JOBS.json` prints one JSON result
 // per job, in order. A job is { model: PATH, generate: SETTINGS } or { model: PATH, score: NAME };
 // a result is { ok: true, description, names | score } or { ok: false, error: MESSAGE }.
 // Floats are printed with String(), which round-trips, so the Rust side can compare bits.
 
 import { readFileSync } from "node:fs";
-import { Namegen, NamegenError } from "../../sampler/wasm/www/namegen.js";
+import { Namegen, NamegenError } from "../../sampler/wasm/pkg/namegen.js";
 
 const [wasmPath, jobsPath] = process.argv.slice(2);
 const namegen = await Namegen.instantiate(readFileSync(wasmPath));

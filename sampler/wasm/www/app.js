@@ -1,7 +1,10 @@
 // The page: loads the module and the shipped model, reads the controls, shows the names with
-// their scores. Every failure ends up as text in #error, never only on the console.
+// their scores. The module runs in the package's worker (namegen/, as site.sh copies it), so the
+// page stays responsive while it generates; names appear block by block and Cancel stops them.
+// Every failure ends up as text in #error, never only on the console.
 
-import { Namegen, NamegenError } from "./namegen.js";
+import { NamegenError } from "./namegen/namegen.js";
+import { NamegenWorker } from "./namegen/worker.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -11,6 +14,9 @@ const ui = {
   error: $("error"),
   controls: $("controls"),
   generate: $("generate"),
+  cancel: $("cancel"),
+  progress: $("progress"),
+  progressText: $("progress-text"),
   names: $("names"),
   scoreForm: $("score-form"),
   scoreInput: $("score-input"),
@@ -18,8 +24,10 @@ const ui = {
   scoreOutput: $("score-output"),
 };
 
-/** The module, once instantiated. */
+/** The module in its worker, once instantiated. */
 let namegen = null;
+/** Stops the generation in progress, if any. */
+let running = null;
 /** The bytes of the model in use, loaded again after a refused file overwrote the buffer. */
 let current = null;
 
@@ -46,9 +54,17 @@ function setReady(ready) {
   ui.score.disabled = !ready;
 }
 
+/** While names are made: Cancel instead of Generate, and the model stays the one in use. */
+function setBusy(busy) {
+  ui.generate.disabled = busy;
+  ui.cancel.hidden = !busy;
+  ui.file.disabled = busy;
+  ui.shipped.disabled = busy;
+}
+
 /** Loads `bytes` as the model, named `label` in the status line. */
-function useModel(bytes, label) {
-  const description = namegen.loadModel(bytes);
+async function useModel(bytes, label) {
+  const description = await namegen.loadModel(bytes);
   current = { bytes, label, description };
   ui.status.textContent = `${label}: ${description}`;
   ui.status.dataset.ready = "true";
@@ -66,7 +82,7 @@ async function fetchBytes(url) {
 async function loadShipped() {
   clearError();
   try {
-    useModel(await fetchBytes("model.safetensors"), "shipped model");
+    await useModel(await fetchBytes("model.safetensors"), "shipped model");
   } catch (error) {
     showError(`Could not load the shipped model: ${describe(error)}`);
   }
@@ -86,10 +102,10 @@ async function loadPicked() {
     return;
   }
   try {
-    useModel(bytes, file.name);
+    await useModel(bytes, file.name);
   } catch (error) {
     showError(`Could not load ${file.name}: ${describe(error)}`);
-    restore();
+    await restore();
   } finally {
     // Picking the same file again must fire `change` again.
     ui.file.value = "";
@@ -97,14 +113,14 @@ async function loadPicked() {
 }
 
 /** After a refused file, the model in use before it is loaded again (it was overwritten). */
-function restore() {
+async function restore() {
   if (current === null) {
     ui.status.textContent = "No model loaded.";
     setReady(false);
     return;
   }
   try {
-    namegen.loadModel(current.bytes);
+    await namegen.loadModel(current.bytes);
     ui.status.textContent = `${current.label}: ${current.description} (still in use)`;
   } catch (error) {
     current = null;
@@ -127,50 +143,77 @@ function settings() {
   };
 }
 
-function render(names) {
-  const items = names.map(({ name, logLikelihood, cut }) => {
-    const item = document.createElement("li");
-    item.dataset.name = name;
-    // The exact f64, for the tests: String() of a number round-trips.
-    item.dataset.logLikelihood = String(logLikelihood);
-    item.dataset.cut = String(cut);
-    const text = document.createElement("span");
-    text.className = "name";
-    text.textContent = name;
-    item.append(text);
-    if (cut) {
-      const mark = document.createElement("span");
-      mark.className = "cut-mark";
-      mark.title = "cut at the maximum length";
-      mark.textContent = "\u2026";
-      item.append(mark);
-    }
-    const score = document.createElement("span");
-    score.className = "score";
-    score.textContent = logLikelihood.toFixed(2);
-    item.append(score);
-    return item;
-  });
-  ui.names.replaceChildren(...items);
-  // Counts renders, so a test can tell a new list from an equal old one.
-  ui.names.dataset.generation = String(Number(ui.names.dataset.generation || 0) + 1);
+/** One name as a list item. */
+function nameItem({ name, logLikelihood, cut }) {
+  const item = document.createElement("li");
+  item.dataset.name = name;
+  // The exact f64, for the tests: String() of a number round-trips.
+  item.dataset.logLikelihood = String(logLikelihood);
+  item.dataset.cut = String(cut);
+  const text = document.createElement("span");
+  text.className = "name";
+  text.textContent = name;
+  item.append(text);
+  if (cut) {
+    const mark = document.createElement("span");
+    mark.className = "cut-mark";
+    mark.title = "cut at the maximum length";
+    mark.textContent = "\u2026";
+    item.append(mark);
+  }
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = logLikelihood.toFixed(2);
+  item.append(score);
+  return item;
 }
 
-function generate(event) {
+function showProgress(done, total) {
+  ui.progress.max = total;
+  ui.progress.value = done;
+  ui.progressText.textContent = `${done.toLocaleString("en")} of ${total.toLocaleString("en")} names`;
+}
+
+/** Generates with the settings, listing each block of names as the worker sends it. */
+async function generate(event) {
   event.preventDefault();
   clearError();
+  const request = settings();
+  const controller = new AbortController();
+  running = controller;
+  setBusy(true);
+  ui.names.replaceChildren();
+  ui.progress.hidden = false;
+  ui.progressText.textContent = "";
   try {
-    render(namegen.generate(settings()));
+    await namegen.generate(request, {
+      signal: controller.signal,
+      onProgress: ({ names, done, total }) => {
+        ui.names.append(...names.map(nameItem));
+        showProgress(done, total);
+      },
+    });
   } catch (error) {
-    showError(describe(error));
+    if (error instanceof DOMException && error.name === "AbortError") {
+      ui.progressText.textContent = `Cancelled after ${ui.names.childElementCount.toLocaleString("en")} names`;
+    } else {
+      ui.progressText.textContent = "";
+      showError(describe(error));
+    }
+  } finally {
+    running = null;
+    setBusy(false);
+    ui.progress.hidden = true;
+    // Counts runs, so a test can tell a new list from an equal old one.
+    ui.names.dataset.generation = String(Number(ui.names.dataset.generation) + 1);
   }
 }
 
-function score(event) {
+async function score(event) {
   event.preventDefault();
   clearError();
   try {
-    const { logLikelihood, symbols } = namegen.score(ui.scoreInput.value);
+    const { logLikelihood, symbols } = await namegen.score(ui.scoreInput.value);
     const perplexity = Math.exp(-logLikelihood / symbols);
     ui.scoreOutput.textContent =
       `log-likelihood ${logLikelihood.toFixed(2)} (per-symbol perplexity ${perplexity.toFixed(2)})`;
@@ -190,8 +233,9 @@ async function start() {
   ui.scoreForm.addEventListener("submit", score);
   ui.file.addEventListener("change", loadPicked);
   ui.shipped.addEventListener("click", loadShipped);
+  ui.cancel.addEventListener("click", () => running?.abort());
   try {
-    namegen = await Namegen.instantiate(await fetchBytes("namegen.wasm"));
+    namegen = await NamegenWorker.create();
   } catch (error) {
     ui.status.textContent = "The module did not load.";
     showError(

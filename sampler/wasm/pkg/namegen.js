@@ -1,5 +1,6 @@
-// The name generator module's JS side: the same file runs in the page and under Node (the
-// tests import it), so both go through exactly this code to reach the WASM exports.
+// The name generator module's JS side, the main module of the npm package (package.json): the
+// same file runs in a page, in the package's worker (worker-thread.js) and under Node (the tests
+// import it), so all of them go through exactly this code to reach the WASM exports.
 //
 // The module has no imports and no allocator: bytes go in and out through fixed buffers whose
 // addresses its exports return (see sampler/wasm/src/lib.rs for the protocol).
@@ -21,6 +22,23 @@ export class Namegen {
   static async instantiate(wasmBytes) {
     const { instance } = await WebAssembly.instantiate(wasmBytes, {});
     return new Namegen(instance.exports);
+  }
+
+  /**
+   * Instantiates the module at `url`, by default the package's own `namegen.wasm` beside this
+   * file: fetched in a page or a worker, read from disk for a `file:` URL (Node's `fetch` does
+   * not read files).
+   */
+  static async load(url = new URL("./namegen.wasm", import.meta.url)) {
+    if (String(url).startsWith("file:")) {
+      const { readFile } = await import("node:fs/promises");
+      return Namegen.instantiate(await readFile(new URL(url)));
+    }
+    const response = await fetch(url);
+    if (!response.ok) {
+      throw new Error(`${url}: HTTP ${response.status}`);
+    }
+    return Namegen.instantiate(await response.arrayBuffer());
   }
 
   constructor(exports) {
