@@ -44,6 +44,9 @@ for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
     thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf wasm32-unknown-unknown; do
     cargo build -p namegen-model -p namegen-sampler --target "$target"
 done
+# The defmt feature (Format for the errors, Name and Settings) with every default feature; a
+# library build, so it needs no defmt linker script.
+cargo build -p namegen-sampler --target thumbv7m-none-eabi --features defmt
 
 step "firmware: formatting, lints for every device target, a build of every machine (its own workspace, sampler/firmware)"
 (
@@ -77,6 +80,10 @@ rustfmt --check --edition 2024 sampler/fuzz/fuzz_targets/*.rs files/fuzz/fuzz_ta
 
 step "tests"
 cargo test --workspace
+
+step "the library crates as a user gets them: cargo package (built from the .crate files), the example program"
+cargo package -p namegen-model -p namegen-sampler
+cargo run -p namegen-sampler --example names
 
 step "device size and speed report (figures in sampler/firmware/README.md)"
 cargo run --release -p namegen-tests --bin device-report

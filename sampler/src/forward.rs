@@ -18,6 +18,7 @@ pub const DEFAULT_WIDTH: usize = 100;
 
 /// A model does not fit a [`Forward`]'s buffers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TooWide {
     /// The widest activation the model needs ([`namegen_model::ModelConfig::max_width`]).
     pub needed: usize,

@@ -6,10 +6,11 @@
 //!
 //! # Use
 //!
-//! ```no_run
+//! ```
 //! use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
 //!
-//! let bytes = std::fs::read("data/model-f32.safetensors")?;
+//! // Any folded model (`namegen export`); this one is the q8 model the crate's tests use.
+//! let bytes = std::fs::read("tests/data/model-q8.safetensors")?;
 //! let model = ModelView::parse(&bytes)?; // validates once; weights stay in `bytes`
 //!
 //! // Five names starting with "ka", a little safer than the model itself.
@@ -23,14 +24,25 @@
 //! let scored = score(&model, &mut Forward::<100>::new(), "emma")?;
 //! println!("{:.3} nats, perplexity {:.2}", scored.log_likelihood, scored.perplexity());
 //!
+//! // A name from any `rand_core` generator instead of the seed: a device's hardware
+//! // generator, `rand::rng()` on a host, here the pinned PCG32 seeded through the trait.
+//! use namegen_sampler::rand_core::SeedableRng;
+//! let mut rng = namegen_model::Rng::seed_from_u64(1);
+//! let name = DefaultSampler::new(&model, settings)?.name_from(&mut rng);
+//! assert!(name.text.starts_with("ka"));
+//!
 //! // On the host (`std` feature): names 0..1000 of the same settings, DEFAULT_BATCH in flight;
 //! // exactly the names the sampler above gives one by one.
 //! # #[cfg(feature = "std")]
+//! # {
 //! let names = namegen_sampler::generate_batched(
 //!     &model,
 //!     &settings,
 //!     &namegen_sampler::BatchOptions::new(1000),
 //! )?;
+//! let first: Vec<_> = DefaultSampler::new(&model, settings)?.take(5).collect();
+//! assert_eq!(names[..5], first[..]);
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -50,6 +62,8 @@
 //!   firmware embedding one model keeps its kernel alone. At least one is required.
 //! - `log-likelihood` (default): [`Name::log_likelihood`], f64 arithmetic the names themselves
 //!   do not depend on (the same names come out without it).
+//! - `defmt`: `defmt::Format` for the public errors, [`Name`] and [`Settings`] (and the
+//!   model's errors and types they carry), for firmware that logs through `defmt`.
 //! - `std`: host conveniences (the batched generator, AVX2 kernels detected at run time:
 //!   [`Kernels`]).
 //!
@@ -125,6 +139,9 @@ pub use forward::{DEFAULT_WIDTH, Forward, TooWide};
 pub use kernels::Kernels;
 pub use layout::{Layout, LayoutError};
 pub use math::tanh;
+/// The `rand_core` whose generators [`Sampler::name_from`] takes and [`namegen_model::Rng`]
+/// implements, for a caller that does not depend on it by name.
+pub use rand_core;
 pub use sample::{
     DEFAULT_MAX_LEN, DEFAULT_NAME_BYTES, DefaultSampler, Name, SampleError, Sampler, Settings,
 };
