@@ -21,8 +21,9 @@
 //! repeat, so the more names one call generates, the more of their contexts are found: the
 //! default 27-symbol, 3-symbol-context model has only 19,683 contexts in all.
 //!
-//! A q8 model's contexts run one at a time through the integer network (`crate::q8`), the
-//! code every target runs: the same logits as unbatched, still memoised and drawn in batches.
+//! A q8 model's contexts run one at a time through the integer network (`crate::q8`, with its
+//! AVX2 kernel under [`Kernels::Avx2`]), the code one name at a time runs: the same logits as
+//! unbatched, still memoised and drawn in batches.
 //!
 //! [`generate_batched`] reads top-down: [`Slots`] holds the names in flight, [`Cache`] the
 //! values of every context met, [`Lanes`] the contexts computed in one step and [`Weights`]
@@ -395,7 +396,8 @@ enum Weights {
     /// on.
     #[cfg(target_arch = "x86_64")]
     Avx2(Vec<Vec<f32>>),
-    /// For q8, whatever the kernels: the integer network, which reads the weights as stored.
+    /// For q8, whatever the kernels: the integer network, which follows the view's kernels
+    /// itself.
     #[cfg(feature = "q8")]
     Integer,
 }
@@ -436,6 +438,9 @@ impl Weights {
     /// Runs the layers `net` (from [`Weights::layers`] of `model`) on the contexts embedded in
     /// `lanes`; the logits end in `lanes.x`.
     fn run(&self, model: &ModelView<'_>, net: &[Layer<'_>], lanes: &mut Lanes) {
+        // Only q8's integer network reads the model itself.
+        #[cfg(not(feature = "q8"))]
+        let _ = model;
         let (width, groups) = (lanes.width, lanes.groups());
         let (x, y) = (&mut lanes.x, &mut lanes.y);
         match self {

@@ -39,20 +39,48 @@ pub(crate) fn logits<'b>(
         let rows = layer.weight.rows();
         let input = &x[..width];
         if index == last {
-            for (row, logit) in logits[..rows].iter_mut().enumerate() {
-                *logit = logit_to_f32(output(layer, row, input));
-            }
+            outputs(model, index, layer, input, |first, z| {
+                for (logit, &z) in logits[first..].iter_mut().zip(z) {
+                    *logit = logit_to_f32(z);
+                }
+            });
         } else {
-            for (row, code) in y[..rows].iter_mut().enumerate() {
-                let z = output(layer, row, input).clamp(-128, 127);
-                // `z + 128` is in 0..=255, within the 256 entries.
-                *code = table[(z + 128) as usize] as i8;
-            }
+            outputs(model, index, layer, input, |first, z| {
+                for (code, &z) in y[first..].iter_mut().zip(z) {
+                    // `z + 128` is in 0..=255, within the 256 entries.
+                    *code = table[(z.clamp(-128, 127) + 128) as usize] as i8;
+                }
+            });
             core::mem::swap(&mut x, &mut y);
         }
         width = rows;
     }
     width
+}
+
+/// Calls `set(first, z)` with the outputs `z` of rows `first..first + z.len()` of `layer`
+/// (the model's layer `index`) on the int8 `input` ([`output`]), for every row, computed by
+/// the model's [`ModelView::kernels`]: the same integers either way.
+#[inline(always)]
+fn outputs(
+    model: &ModelView<'_>,
+    index: usize,
+    layer: &Layer<'_>,
+    input: &[i8],
+    mut set: impl FnMut(usize, &[i32]),
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if model.kernels() == crate::Kernels::Avx2 {
+        let packed = model.packed.as_deref().and_then(|packed| packed.get(index));
+        // SAFETY: `avx::q8::outputs` requires only that the CPU supports AVX2; a view's
+        // kernels are `Kernels::Avx2` only when `Kernels::detect` found it.
+        return unsafe { crate::avx::q8::outputs(layer, packed, input, set) };
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = (model, index);
+    for row in 0..layer.weight.rows() {
+        set(row, &[output(layer, row, input)]);
+    }
 }
 
 /// Row `row` of `layer` on the int8 `input`: the bias plus the products, requantised. The sums
