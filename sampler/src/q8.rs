@@ -26,9 +26,8 @@ pub(crate) use portable::{Code, dot, store};
 /// The logits after `context` (`block_size` symbol indices, oldest first) into `logits`, with
 /// `x` and `y` as the int8 activations, laid out as [`store`] puts them (each at least
 /// [`namegen_model::ModelConfig::max_width`] long, like `logits`); returns how many logits
-/// were written. `table` is the model's
-/// ([`ModelView::tanh_table`]). Panics (slice bounds) on buffers too short or symbols out of
-/// range, never reads outside them.
+/// were written. `table` is the model's ([`ModelView::tanh_table`]). Panics (slice bounds) on
+/// buffers too short or symbols out of range, never reads outside them.
 pub(crate) fn logits<'b>(
     model: &ModelView<'_>,
     table: &[u8; TANH_TABLE_LEN],
@@ -76,7 +75,7 @@ fn output(layer: &Layer<'_>, row: usize, input: &[Code]) -> i32 {
 }
 
 /// The dot product in plain integer Rust, one code per element.
-#[cfg_attr(all(feature = "dsp", target_arch = "arm"), allow(dead_code))]
+#[cfg(not(all(feature = "dsp", target_arch = "arm")))]
 mod portable {
     /// One element of a layer's input: an int8 code as it is.
     pub(crate) type Code = i8;
