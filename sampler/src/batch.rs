@@ -363,7 +363,8 @@ impl Lanes {
     #[cfg(feature = "q8")]
     fn integer(&mut self, model: &ModelView<'_>, table: &[u8; TANH_TABLE_LEN]) {
         let width = self.width;
-        let (mut codes, mut logits) = (vec![0i8; 2 * width], vec![0.0f32; width]);
+        let mut codes: Vec<crate::q8::Code> = vec![0; 2 * width];
+        let mut logits = vec![0.0f32; width];
         let contexts = self
             .contexts
             .chunks_exact(model.config().block_size().max(1));

@@ -60,6 +60,11 @@
 //!   network of `model/FORMAT.md`, whose logits alone become f32). A model whose dtype's kernel
 //!   is off is refused ([`LoadError::DtypeNotBuilt`], [`LayoutError::DtypeNotBuilt`]); a
 //!   firmware embedding one model keeps its kernel alone. At least one is required.
+//! - `dsp`: q8's dot product with the Cortex-M DSP extension's SMLAD and SXTB16
+//!   (`src/q8/dsp.rs`; the same integers as the portable kernel), for ARM targets whose cores
+//!   have it (`thumbv7em`: Cortex-M4 and M7; stable Rust does not expose
+//!   `target_feature = "dsp"`, so the build chooses it by target). It changes only a q8 build
+//!   and has no effect on other architectures; its input codes take 16 bits each.
 //! - `log-likelihood` (default): [`Name::log_likelihood`], f64 arithmetic the names themselves
 //!   do not depend on (the same names come out without it).
 //! - `defmt`: `defmt::Format` for the public errors, [`Name`] and [`Settings`] (and the
