@@ -44,6 +44,9 @@ for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
     thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf wasm32-unknown-unknown; do
     cargo build -p namegen-model -p namegen-sampler --target "$target"
 done
+# With an allocator and without std: the batched generator too.
+cargo build -p namegen-sampler --target wasm32-unknown-unknown --no-default-features \
+    --features f32,f16,i8,q8,log-likelihood,alloc
 
 step "firmware: formatting, lints for every device target, a build of every machine (its own workspace, sampler/firmware)"
 (
@@ -70,6 +73,15 @@ step "WASM module: formatting and lints (its own workspace, sampler/wasm)"
     export CARGO_TARGET_DIR="$PWD/../../target/devices"
     cargo fmt --check
     cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
+)
+
+step "the batched generator with alloc and without std: formatting, lints, its test (its own workspace, sampler/alloc-only)"
+(
+    cd sampler/alloc-only
+    export CARGO_TARGET_DIR="$PWD/../../target/devices"
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test
 )
 
 step "fuzz targets: formatting (they build with nightly and cargo-fuzz: sampler/fuzz/README.md, files/fuzz/README.md)"
