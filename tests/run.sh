@@ -47,6 +47,9 @@ done
 # The defmt feature (Format for the errors, Name and Settings) with every default feature; a
 # library build, so it needs no defmt linker script.
 cargo build -p namegen-sampler --target thumbv7m-none-eabi --features defmt
+# With an allocator and without std: the batched generator too.
+cargo build -p namegen-sampler --target wasm32-unknown-unknown --no-default-features \
+    --features f32,f16,i8,q8,log-likelihood,alloc
 
 step "firmware: formatting, lints for every device target, a build of every machine (its own workspace, sampler/firmware)"
 (
@@ -76,6 +79,15 @@ step "WASM module: formatting and lints (its own workspace, sampler/wasm)"
     export CARGO_TARGET_DIR="$PWD/../../target/devices"
     cargo fmt --check
     cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
+)
+
+step "the batched generator with alloc and without std: formatting, lints, its test (its own workspace, sampler/alloc-only)"
+(
+    cd sampler/alloc-only
+    export CARGO_TARGET_DIR="$PWD/../../target/devices"
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test
 )
 
 step "fuzz targets: formatting (they build with nightly and cargo-fuzz: sampler/fuzz/README.md, files/fuzz/README.md)"

@@ -2,7 +2,8 @@
 //! forward pass with fixed-size buffers, and samples and scores names with the pinned PRNG.
 //!
 //! `#![no_std]`, no allocator: it runs on a Cortex-M with the model in flash, in WASM, and on
-//! the host. The `std` feature adds host conveniences; the core never needs them.
+//! the host. The `alloc` feature adds the batched generator and `std` host conveniences; the
+//! core never needs them.
 //!
 //! # Use
 //!
@@ -31,9 +32,9 @@
 //! let name = DefaultSampler::new(&model, settings)?.name_from(&mut rng);
 //! assert!(name.text.starts_with("ka"));
 //!
-//! // On the host (`std` feature): names 0..1000 of the same settings, DEFAULT_BATCH in flight;
-//! // exactly the names the sampler above gives one by one.
-//! # #[cfg(feature = "std")]
+//! // With an allocator (`alloc` feature): names 0..1000 of the same settings, DEFAULT_BATCH
+//! // in flight; exactly the names the sampler above gives one by one.
+//! # #[cfg(feature = "alloc")]
 //! # {
 //! let names = namegen_sampler::generate_batched(
 //!     &model,
@@ -69,8 +70,11 @@
 //!   do not depend on (the same names come out without it).
 //! - `defmt`: `defmt::Format` for the public errors, [`Name`] and [`Settings`] (and the
 //!   model's errors and types they carry), for firmware that logs through `defmt`.
-//! - `std`: host conveniences (the batched generator, AVX2 kernels detected at run time:
-//!   [`Kernels`]).
+//! - `alloc`: the batched generator (`generate_batched`), for targets with an allocator
+//!   and without `std` (WASM, larger parts) as well as the host: its buffers, cache and
+//!   index come from `alloc`, named through `no-std-compat` so that one text serves both.
+//! - `std` (implies `alloc`): host conveniences: AVX2 kernels detected at run time
+//!   ([`Kernels`]), also in the batched generator, and a packed copy of the weights.
 //!
 //! # Same names everywhere
 //!
@@ -120,7 +124,7 @@ compile_error!("namegen-sampler needs at least one of the features f32, f16, i8 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx;
 // Private modules, one path per item: everything public is re-exported below.
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 mod batch;
 mod bound;
 mod error;
@@ -137,7 +141,7 @@ mod score;
 mod tensor;
 mod view;
 
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 pub use batch::{BatchOptions, DEFAULT_BATCH, DEFAULT_CACHE_BYTES, generate_batched};
 pub use bound::MAX_MAGNITUDE;
 pub use error::{JsonError, LoadError};
