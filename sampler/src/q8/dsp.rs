@@ -22,7 +22,7 @@ pub(crate) type Code = i16;
 /// slice indexing.
 #[inline(always)]
 pub(crate) fn store(x: &mut [Code], index: usize, code: i8) {
-    x[place(index)] = i16::from(code);
+    x[place(index, x.len())] = i16::from(code);
 }
 
 /// `bias + sum_j weights[j] * x_j` over the row's int8 `weights` (as bytes) and the first
@@ -51,16 +51,18 @@ pub(crate) fn dot(weights: &[u8], x: &[Code], bias: i32) -> i32 {
         acc = step(acc, w, x);
     }
     for (index, &w) in (4 * groups.len()..).zip(tail) {
-        acc = acc.wrapping_add(i32::from(w as i8) * i32::from(x[place(index)]));
+        acc = acc.wrapping_add(i32::from(w as i8) * i32::from(x[place(index, x.len())]));
     }
     acc
 }
 
-/// Where input `index` is kept (see [`Code`]): inputs 1 and 2 of each group swap places.
+/// Where input `index` of a buffer of `len` codes is kept (see [`Code`]): inputs 1 and 2 of
+/// each group swap places, except in a last group the buffer cuts after input 1, which has
+/// no partner; `store` and `dot`'s tail both ask here, so they agree for any width.
 #[inline(always)]
-fn place(index: usize) -> usize {
+fn place(index: usize, len: usize) -> usize {
     match index % 4 {
-        1 => index + 1,
+        1 if index + 1 < len => index + 1,
         2 => index - 1,
         _ => index,
     }
