@@ -92,14 +92,16 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    /// The dtypes that compute in f32 (float weights, or i8 weights times f32 scales), widest
-    /// first: those the pipeline exports and verifies and every device program takes.
-    /// [`Dtype::Q8`] (integer inference, which `namegen export --dtype q8` writes, but the
-    /// firmware and the WASM module do not take yet) is in [`Dtype::EVERY`] only.
-    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::I8];
+    /// Every dtype a folded model may have, widest first: the ones [`Dtype::FLOAT`] lists,
+    /// then [`Dtype::Q8`]. The pipeline exports and verifies each, and every device program
+    /// takes each (where it fits).
+    pub const ALL: [Dtype; 4] = [Dtype::F32, Dtype::F16, Dtype::I8, Dtype::Q8];
 
-    /// Every dtype a folded model may have: [`Dtype::ALL`], then [`Dtype::Q8`].
-    pub const EVERY: [Dtype; 4] = [Dtype::F32, Dtype::F16, Dtype::I8, Dtype::Q8];
+    /// The dtypes that compute in f32 (float weights, or i8 weights times f32 scales), widest
+    /// first: [`Dtype::ALL`] without [`Dtype::Q8`], whose layers compute in integers. Their
+    /// logits follow the f64 reference forward pass within rounding; q8's follow its own
+    /// integer arithmetic (`model/FORMAT.md`).
+    pub const FLOAT: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::I8];
 
     /// The metadata and command-line name: `f32`, `f16`, `i8`, `q8`.
     pub const fn name(self) -> &'static str {
@@ -131,15 +133,17 @@ impl Dtype {
         }
     }
 
-    /// Parses [`Dtype::name`], of any dtype in [`Dtype::EVERY`].
+    /// Parses [`Dtype::name`], of any dtype in [`Dtype::ALL`].
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::EVERY.into_iter().find(|d| d.name() == name)
+        Self::ALL.into_iter().find(|d| d.name() == name)
     }
 
-    /// The dtype of [`Dtype::ALL`] whose weights are stored as [`Dtype::safetensors_name`]
+    /// The dtype of [`Dtype::FLOAT`] whose weights are stored as [`Dtype::safetensors_name`]
     /// `name` (`I8` is [`Dtype::I8`]).
     pub fn from_safetensors_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.safetensors_name() == name)
+        Self::FLOAT
+            .into_iter()
+            .find(|d| d.safetensors_name() == name)
     }
 }
 
@@ -288,7 +292,7 @@ impl TensorName {
     }
 
     /// The dtype this tensor is stored in, in a folded model of a float dtype `dtype` (one of
-    /// [`Dtype::ALL`]: matrices in `dtype`, vectors in f32) or, for `None`, in an unfolded
+    /// [`Dtype::FLOAT`]: matrices in `dtype`, vectors in f32) or, for `None`, in an unfolded
     /// checkpoint (everything f32): what the exporter encodes. [`TensorName::storage`] says
     /// it for every dtype, q8's int32 and int8 vectors included.
     pub const fn dtype(self, folded: Option<Dtype>) -> Dtype {

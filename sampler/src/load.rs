@@ -193,12 +193,13 @@ impl<'a> Metadata<'a> {
             return Err(LoadError::UnsupportedVersion { offset });
         }
         let dtype = required(self.dtype, keys::DTYPE)?;
-        let dtype = Dtype::EVERY
-            .into_iter()
-            .find(|d| dtype.is(d.name()))
-            .ok_or(LoadError::UnknownDtype {
-                offset: dtype.offset(),
-            })?;
+        let dtype =
+            Dtype::ALL
+                .into_iter()
+                .find(|d| dtype.is(d.name()))
+                .ok_or(LoadError::UnknownDtype {
+                    offset: dtype.offset(),
+                })?;
         if !Matrix::is_built(dtype) {
             return Err(LoadError::DtypeNotBuilt { dtype });
         }

@@ -18,7 +18,7 @@ use namegen_sampler::{
 /// ([`extreme_q8`]).
 fn models() -> Vec<(String, Vec<u8>)> {
     let mut models = Vec::new();
-    for dtype in Dtype::EVERY {
+    for dtype in Dtype::ALL {
         let path = format!(
             "{}/../data/model-{}.safetensors",
             env!("CARGO_MANIFEST_DIR"),

@@ -638,7 +638,7 @@ fn the_overflow_error_names_the_tensor_and_says_why() {
 #[test]
 fn shipped_models_are_far_inside_the_bound() {
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
-    for dtype in Dtype::ALL {
+    for dtype in Dtype::FLOAT {
         let path = data.join(format!("model-{dtype}.safetensors"));
         let bytes = std::fs::read(&path).unwrap();
         ModelView::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -746,7 +746,7 @@ proptest! {
     /// over it, it is refused.
     #[test]
     fn a_model_just_under_the_bound_stays_finite(
-        dtype in prop::sample::select(Dtype::ALL.to_vec()),
+        dtype in prop::sample::select(Dtype::FLOAT.to_vec()),
         seed in 0..1000u64,
         embedding_exp in 0..=30i32,
         bias_share in 0.01..0.99f64,

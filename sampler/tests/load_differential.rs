@@ -61,7 +61,7 @@ fn the_bad_corpus_is_refused_whatever_safetensors_says() {
 #[test]
 fn files_written_by_the_safetensors_crate_load() {
     // safetensors orders tensors by dtype alignment, then name, and pads its header.
-    for dtype in Dtype::ALL {
+    for dtype in Dtype::FLOAT {
         let spec = FileSpec::folded(dtype, 11);
         let views: Vec<_> = spec
             .tensors
@@ -128,7 +128,7 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
 }
 
 fn dtype() -> impl Strategy<Value = Dtype> {
-    prop::sample::select(Dtype::ALL.to_vec())
+    prop::sample::select(Dtype::FLOAT.to_vec())
 }
 
 /// A valid file rewritten the ways another writer may legally write it: entries and data in

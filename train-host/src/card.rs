@@ -59,7 +59,7 @@ impl ModelCard {
             .with_reference(FoldedWeights::fold)
             .ok();
         // This file's own size as written; the others' as the same fold would write them.
-        let mut bytes_per_dtype: BTreeMap<String, usize> = Dtype::ALL
+        let mut bytes_per_dtype: BTreeMap<String, usize> = Dtype::FLOAT
             .into_iter()
             .filter(|&d| d != dtype)
             .filter_map(|d| {

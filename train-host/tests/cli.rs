@@ -304,7 +304,7 @@ fn each_pipeline_step_prints_the_command_that_runs_it() {
     };
     for args in [defaults, custom] {
         let steps = steps(&args);
-        assert_eq!(steps.len(), 2 + 2 * namegen_model::Dtype::EVERY.len() + 1);
+        assert_eq!(steps.len(), 2 + 2 * namegen_model::Dtype::ALL.len() + 1);
         for step in steps {
             let argv = std::iter::once("namegen".to_string()).chain(step.argv());
             let parsed = Cli::try_parse_from(argv)

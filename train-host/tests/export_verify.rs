@@ -40,7 +40,7 @@ fn a_trained_model_keeps_every_dtype_bound_on_every_context() {
     assert!(contexts.exhaustive);
     assert_eq!(contexts.len(), 27usize.pow(3));
     // The pipeline's dtypes, and q8, which `namegen export --dtype q8` writes.
-    for dtype in Dtype::EVERY {
+    for dtype in Dtype::ALL {
         let exported = export(&checkpoint, dtype).unwrap();
         let model = ModelView::parse(&exported.bytes).unwrap();
         assert_eq!(model.dtype(), dtype);

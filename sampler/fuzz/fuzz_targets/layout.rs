@@ -22,7 +22,7 @@ fuzz_target!(|bytes: &[u8]| {
         return;
     };
     let layout = Layout {
-        dtype: Dtype::EVERY[usize::from(layout_bytes[0]) % Dtype::EVERY.len()],
+        dtype: Dtype::ALL[usize::from(layout_bytes[0]) % Dtype::ALL.len()],
         symbols,
         block_size: usize::from(layout_bytes[1]),
         embed_dim: usize::from(layout_bytes[2]),

@@ -155,11 +155,10 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>, CommandError> {
 /// The names file every command reads unless told otherwise.
 pub const DEFAULT_DATA: &str = "data/names.txt";
 
-/// `--dtype`: the names of [`Dtype::EVERY`] (q8 included; the pipeline exports
-/// [`Dtype::ALL`] only), parsed into the model crate's own type (which is
-/// `no_std` and knows nothing of clap), so that no second list of dtypes exists.
+/// `--dtype`: the names of [`Dtype::ALL`] (q8 included), parsed into the model crate's own
+/// type (which is `no_std` and knows nothing of clap), so that no second list of dtypes exists.
 pub fn dtype_parser() -> impl TypedValueParser<Value = Dtype> {
-    PossibleValuesParser::new(Dtype::EVERY.map(Dtype::name)).map(|name| {
-        Dtype::from_name(&name).unwrap_or_else(|| unreachable!("{name} is one of Dtype::EVERY"))
+    PossibleValuesParser::new(Dtype::ALL.map(Dtype::name)).map(|name| {
+        Dtype::from_name(&name).unwrap_or_else(|| unreachable!("{name} is one of Dtype::ALL"))
     })
 }

@@ -44,7 +44,7 @@ pub struct PipelineArgs {
 }
 
 /// The dtypes the pipeline exports, each verified: every dtype, q8 included.
-const DTYPES: [Dtype; Dtype::EVERY.len()] = Dtype::EVERY;
+const DTYPES: [Dtype; Dtype::ALL.len()] = Dtype::ALL;
 
 /// Where the pipeline's steps write, under `--out-dir`: named once for the steps and the plan.
 struct Layout {
