@@ -99,6 +99,8 @@ compile_error!("namegen-sampler needs at least one of the features f32, f16, i8 
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 // Private modules, one path per item: everything public is re-exported below.
 #[cfg(feature = "std")]
 mod batch;

@@ -1,7 +1,7 @@
 // The page: loads the module and the shipped model, reads the controls, shows the names with
 // their scores. Every failure ends up as text in #error, never only on the console.
 
-import { Namegen, NamegenError } from "./namegen.js";
+import { Namegen, NamegenError, moduleFile } from "./namegen.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -191,7 +191,7 @@ async function start() {
   ui.file.addEventListener("change", loadPicked);
   ui.shipped.addEventListener("click", loadShipped);
   try {
-    namegen = await Namegen.instantiate(await fetchBytes("namegen.wasm"));
+    namegen = await Namegen.instantiate(await fetchBytes(moduleFile()));
   } catch (error) {
     ui.status.textContent = "The module did not load.";
     showError(
