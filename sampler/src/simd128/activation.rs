@@ -49,15 +49,14 @@ fn tanh_lanes(x: v128) -> v128 {
     // `x.clamp(-CLAMP, CLAMP)`: `pmax(x, m)` is `x < m ? m : x`, `pmin(x, m)` is `m < x ? m : x`.
     let clamped = f32x4_pmin(f32x4_pmax(x, f32x4_splat(-CLAMP)), f32x4_splat(CLAMP));
     let x2 = f32x4_mul(clamped, clamped);
-    let mut p = f32x4_splat(ALPHA[0]);
-    for &alpha in &ALPHA[1..] {
-        p = f32x4_add(f32x4_mul(p, x2), f32x4_splat(alpha));
-    }
-    p = f32x4_mul(p, clamped);
-    let mut q = f32x4_splat(BETA[0]);
-    for &beta in &BETA[1..] {
-        q = f32x4_add(f32x4_mul(q, x2), f32x4_splat(beta));
-    }
+    // Horner's rule written out: the size-first build keeps loops, and a loop here would load
+    // and splat each coefficient on every step.
+    let step =
+        |acc: v128, coefficient: f32| f32x4_add(f32x4_mul(acc, x2), f32x4_splat(coefficient));
+    let p = step(f32x4_splat(ALPHA[0]), ALPHA[1]);
+    let p = step(step(step(p, ALPHA[2]), ALPHA[3]), ALPHA[4]);
+    let p = f32x4_mul(step(step(p, ALPHA[5]), ALPHA[6]), clamped);
+    let q = step(step(step(f32x4_splat(BETA[0]), BETA[1]), BETA[2]), BETA[3]);
     let ratio = f32x4_div(p, q);
     let tiny = f32x4_lt(f32x4_abs(x), f32x4_splat(TINY));
     v128_bitselect(x, ratio, tiny)
