@@ -194,7 +194,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // Node ends when its stdin closes; the pipe closes with `input`, dropped after this.
+        // `input` closes only after this runs, so Node is still waiting for a line: end it.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
