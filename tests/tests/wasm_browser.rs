@@ -1,8 +1,9 @@
 //! The page in Debian's headless Chromium (driven by playwright-core, `tests/web/browser.mjs`),
-//! served from localhost: it shows the host's names and scores for the shipped model and for a
-//! model picked from disk, and a corrupted file gets the loader's message in the page while
-//! the model in use stays; a typed name gets the host's score; a long generation, cancelled,
-//! lists the host's names up to where it stopped. Screenshots go to `target/devices/screenshots/`.
+//! served from localhost: it loads the module's SIMD128 build (in the package's worker), shows
+//! the host's names and scores for the shipped model and for a q8 model picked from disk, and a
+//! corrupted file gets the loader's message in the page while the model in use stays; a typed
+//! name gets the host's score; a long generation, cancelled, lists the host's names up to where
+//! it stopped. Screenshots go to `target/devices/screenshots/`.
 //!
 //! The npm package (`sampler/wasm/pkg`, `npm pack`ed) in a page of its own
 //! (`tests/web/package-page.mjs`): the host's names on the page's thread and in its worker,
@@ -117,8 +118,8 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     assert!(status.success(), "sampler/wasm/site.sh failed");
 
     // A download cut short: the header is whole, the tensors run past the end.
-    let i8_bytes = std::fs::read(model_path("i8")).expect("read the model");
-    let corrupt = &i8_bytes[..5000];
+    let q8_bytes = std::fs::read(model_path("q8")).expect("read the model");
+    let corrupt = &q8_bytes[..5000];
     let corrupt_path = scratch.join("corrupt.safetensors");
     std::fs::write(&corrupt_path, corrupt).expect("write the corrupted model");
     let load_error = ModelView::parse(corrupt).expect_err("the host refuses it too");
@@ -128,7 +129,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     let config = json!({
         "root": site,
         "screenshots": screenshots,
-        "pick": model_path("i8"),
+        "pick": model_path("q8"),
         "corrupt": corrupt_path,
         "score": "emma",
         "longCount": LONG_COUNT,
@@ -164,12 +165,12 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     assert!(
         page["pickedStatus"]
             .as_str()
-            .is_some_and(|s| s.starts_with("model-i8.safetensors: i8 model: 27 symbols")),
+            .is_some_and(|s| s.starts_with("model-q8.safetensors: q8 model: 27 symbols")),
         "{}",
         page["pickedStatus"]
     );
-    let picked = host_names(&i8_bytes, &settings);
-    assert_same_names(&page["picked"], &picked, "i8 model picked from disk");
+    let picked = host_names(&q8_bytes, &settings);
+    assert_same_names(&page["picked"], &picked, "q8 model picked from disk");
 
     assert_eq!(
         page["corruptError"],
@@ -178,14 +179,14 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     assert!(
         page["corruptStatus"]
             .as_str()
-            .is_some_and(|s| s.starts_with("model-i8.safetensors") && s.ends_with("(still in use)")),
+            .is_some_and(|s| s.starts_with("model-q8.safetensors") && s.ends_with("(still in use)")),
         "{}",
         page["corruptStatus"]
     );
     assert_same_names(&page["afterCorrupt"], &picked, "after the refused file");
 
-    let i8_view = ModelView::parse(&i8_bytes).expect("the host loads the model");
-    let emma = score(&i8_view, &mut Forward::<100>::new(), "emma").expect("host score");
+    let q8_view = ModelView::parse(&q8_bytes).expect("the host loads the model");
+    let emma = score(&q8_view, &mut Forward::<100>::new(), "emma").expect("host score");
     let perplexity = (-emma.log_likelihood / emma.symbols as f64).exp();
     assert_eq!(
         page["score"],
@@ -218,7 +219,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     };
     assert_names(
         &page["cancelled"],
-        &host_blocks(&i8_bytes, &made),
+        &host_blocks(&q8_bytes, &made),
         "the page, cancelled",
     );
 
@@ -233,6 +234,18 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
             "the page fetched {request} from outside its own server"
         );
     }
+    // Chromium runs WebAssembly SIMD, so the page's worker loads the SIMD128 build, and only
+    // that one.
+    let modules: Vec<&str> = requests
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|r| r.ends_with(".wasm"))
+        .collect();
+    assert_eq!(
+        modules,
+        [format!("{url}namegen/namegen-simd.wasm")],
+        "{requests:?}"
+    );
     for shot in ["page-names.png", "page-error.png", "page-cancelled.png"] {
         assert!(is_png(&screenshots.join(shot)), "screenshot {shot}");
     }
@@ -242,8 +255,10 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
 /// worker's generation is names `0..BLOCK` of seed `seed + j`.
 const BLOCK: usize = 1000;
 
-/// What `npm pack` must put in the package, sorted: the JS modules, their types, the module.
-const PACKAGE_FILES: [&str; 7] = [
+/// What `npm pack` must put in the package, sorted: the JS modules, their types, the module's
+/// two builds.
+const PACKAGE_FILES: [&str; 8] = [
+    "namegen-simd.wasm",
     "namegen.d.ts",
     "namegen.js",
     "namegen.wasm",

@@ -55,8 +55,9 @@ export class Namegen {
   static instantiate(wasmBytes: ArrayBuffer | ArrayBufferView): Promise<Namegen>;
 
   /**
-   * Instantiates the module at `url`, by default the package's own `namegen.wasm`: fetched in
-   * a page or a worker, read from disk for a `file:` URL (Node).
+   * Instantiates the module at `url`, by default the package's own build for this engine
+   * (`moduleFile()`, beside namegen.js): fetched in a page or a worker, read from disk for a
+   * `file:` URL (Node).
    */
   static load(url?: string | URL): Promise<Namegen>;
 
@@ -82,6 +83,12 @@ export class Namegen {
   /** The log-likelihood of `name`; throws `NamegenError` for a character the model does not know. */
   score(name: string): NameScore;
 }
+
+/**
+ * The package's module file for this engine: `"namegen-simd.wasm"` (SIMD128 kernels, the same
+ * names faster) where WebAssembly SIMD runs, `"namegen.wasm"` elsewhere.
+ */
+export function moduleFile(): "namegen.wasm" | "namegen-simd.wasm";
 
 /** A seed as the module takes it: the u64's bits as an i64. Throws `NamegenError` outside 0..2^64. */
 export function parseSeed(seed: number | string | bigint): bigint;

@@ -25,11 +25,11 @@ export class Namegen {
   }
 
   /**
-   * Instantiates the module at `url`, by default the package's own `namegen.wasm` beside this
-   * file: fetched in a page or a worker, read from disk for a `file:` URL (Node's `fetch` does
-   * not read files).
+   * Instantiates the module at `url`, by default the package's own build for this engine
+   * (`moduleFile()`) beside this file: fetched in a page or a worker, read from disk for a
+   * `file:` URL (Node's `fetch` does not read files).
    */
-  static async load(url = new URL("./namegen.wasm", import.meta.url)) {
+  static async load(url = new URL(`./${moduleFile()}`, import.meta.url)) {
     if (String(url).startsWith("file:")) {
       const { readFile } = await import("node:fs/promises");
       return Namegen.instantiate(await readFile(new URL(url)));
@@ -154,6 +154,25 @@ export class Namegen {
     const scores = new Float64Array(this.wasm.memory.buffer, this.wasm.scores_buffer() >>> 0, 2);
     return { logLikelihood: scores[0], symbols: scores[1] };
   }
+}
+
+/**
+ * The smallest module with a SIMD128 instruction (a function returning `v128.const 0`): it
+ * validates exactly where the engine runs WebAssembly SIMD.
+ */
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+  0x03, 0x02, 0x01, 0x00, // one function of type 0
+  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, ...new Array(16).fill(0), 0x0b, // v128.const 0
+]);
+
+/**
+ * The module file for this engine: `namegen-simd.wasm` (the build with SIMD128 kernels, the
+ * same names faster) where WebAssembly SIMD runs, `namegen.wasm` elsewhere.
+ */
+export function moduleFile() {
+  return WebAssembly.validate(SIMD_PROBE) ? "namegen-simd.wasm" : "namegen.wasm";
 }
 
 /** A seed as the u64 the sampler takes (passed to WASM as an i64 BigInt: same bits). */
