@@ -152,10 +152,16 @@ pub struct HostName {
 /// The names the host's sampler makes for `model` and `settings`, one by one (the same code
 /// path the devices run).
 pub fn host_names(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
+    host_names_from(model, settings, 0)
+}
+
+/// The host's names `first..first + count` of these settings (`Sampler::name_at`, the names
+/// `namegen sample` makes at those places), for the front ends that start past name 0.
+pub fn host_names_from(model: &[u8], settings: &HostSettings, first: u64) -> Vec<HostName> {
     let view = ModelView::parse(model).expect("the host loads the model");
-    let sampler = DefaultSampler::new(&view, settings.settings()).expect("valid settings");
-    sampler
-        .take(settings.count)
+    let mut sampler = DefaultSampler::new(&view, settings.settings()).expect("valid settings");
+    (0..settings.count as u64)
+        .map(|i| sampler.name_at(first + i))
         .map(|n| HostName {
             text: n.text.as_str().to_owned(),
             log_likelihood: n.log_likelihood,

@@ -16,8 +16,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use namegen_sampler::{Forward, ModelView, score};
 use namegen_tests::{
-    HostName, HostSettings, assert_same_name, device_target_dir, host_names, js_name, model_path,
-    node, scratch_dir, thousands, wasm_dir, web_dir,
+    HostName, HostSettings, assert_same_name, device_target_dir, host_names, host_names_from,
+    js_name, model_path, node, scratch_dir, thousands, wasm_dir, web_dir,
 };
 use serde_json::{Value, json};
 
@@ -219,7 +219,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     };
     assert_names(
         &page["cancelled"],
-        &host_blocks(&q8_bytes, &made),
+        &host_names(&q8_bytes, &made),
         "the page, cancelled",
     );
 
@@ -252,7 +252,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
 }
 
 /// The worker's block: the module's `MAX_NAMES` (sampler/wasm/src/lib.rs). Block `j` of a
-/// worker's generation is names `0..BLOCK` of seed `seed + j`.
+/// worker's generation is names `j * BLOCK..` of the seed, so the names are the host's list.
 const BLOCK: usize = 1000;
 
 /// What `npm pack` must put in the package, sorted: the JS modules, their types, the module's
@@ -277,20 +277,6 @@ const CLICKS: usize = 5;
 /// The longest input delay the issue allows while the worker generates. A page whose thread
 /// ran the generation would answer after a whole block (about a second per 1,000 names).
 const CLICK_BUDGET_MS: f64 = 100.0;
-
-/// The host's names for a worker's generation of `settings`: block by block, seed by seed.
-fn host_blocks(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
-    (0..settings.count.div_ceil(BLOCK))
-        .flat_map(|j| {
-            let block = HostSettings {
-                count: BLOCK.min(settings.count - j * BLOCK),
-                seed: settings.seed.wrapping_add(j as u64),
-                ..settings.clone()
-            };
-            host_names(model, &block)
-        })
-        .collect()
-}
 
 /// Asserts that the names a driver reported (`{name, logLikelihood, cut}`) are `expected`, bit
 /// for bit.
@@ -375,7 +361,7 @@ fn consumer() -> &'static Path {
 fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker() {
     let root = consumer();
     let small = host_settings();
-    // Two blocks: seeds 2^64 - 1 and, wrapping, 0.
+    // Two blocks of seed 2^64 - 1: names 0..1000, then 1000..1100.
     let blocks = HostSettings {
         count: BLOCK + 100,
         seed: u64::MAX,
@@ -386,10 +372,21 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
         seed: 7,
         ..HostSettings::default()
     };
+    // Names from an index the caller gives, deep into the list.
+    let (later, later_first) = (
+        HostSettings {
+            count: 3,
+            ..small.clone()
+        },
+        123_456_789_999u64,
+    );
+    let mut later_js = later.js();
+    later_js["first"] = json!(later_first.to_string());
     let config = json!({
         "root": root,
         "small": small.js(),
         "blocks": blocks.js(),
+        "later": later_js,
         "long": long.js(),
         "clicks": CLICKS,
         "clickMs": 50,
@@ -412,8 +409,13 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
     );
     assert_names(
         &page["blocks"]["names"],
-        &host_blocks(&model, &blocks),
+        &host_names(&model, &blocks),
         "the worker, two blocks",
+    );
+    assert_names(
+        &page["later"]["names"],
+        &host_names_from(&model, &later, later_first),
+        "the worker, from a later index",
     );
     assert_eq!(
         page["blocks"]["progress"],
@@ -440,7 +442,7 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
     };
     assert_names(
         &cancelled["names"],
-        &host_blocks(&model, &made),
+        &host_names(&model, &made),
         "the cancelled generation",
     );
     assert_names(

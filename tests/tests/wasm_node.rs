@@ -1,13 +1,14 @@
 //! The WASM module under Node, through the package's JS wrapper (`sampler/wasm/pkg/namegen.js`),
 //! in both builds (scalar and SIMD128): the same names, scores and cut flags as the host's
-//! sampler, bit for bit, for every dtype; clear messages for bad input; and the size budget.
+//! sampler, bit for bit, for every dtype and from any name index; clear messages for bad input;
+//! and the size budget.
 
 use std::path::Path;
 
 use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
 use namegen_tests::{
     DTYPES, HostName, HostSettings, WasmBuild, assert_same_name, build_wasm, gzipped_size,
-    host_names, js_float, js_name, model_path, node, scratch_dir,
+    host_names, host_names_from, js_float, js_name, model_path, node, scratch_dir,
 };
 use serde_json::{Value, json};
 
@@ -160,6 +161,51 @@ fn names_match_the_host_for_every_dtype() {
 }
 
 #[test]
+fn names_from_any_index_are_the_hosts_names_there() {
+    // Past the first call's 1,000 names, deep into the list, and the very last names.
+    let starts: [(u64, usize); 3] = [(1000, 7), (123_456_789_012, 5), (u64::MAX - 3, 4)];
+    let settings = HostSettings {
+        seed: 42,
+        ..HostSettings::default()
+    };
+    let jobs: Vec<Value> = ["f32", "q8"]
+        .iter()
+        .flat_map(|dtype| {
+            starts.map(|(first, count)| {
+                let mut generate = HostSettings {
+                    count,
+                    ..settings.clone()
+                }
+                .js();
+                generate["first"] = json!(first.to_string());
+                json!({ "model": model_path(dtype), "generate": generate })
+            })
+        })
+        .collect();
+    let jobs = Value::Array(jobs);
+    for build in WasmBuild::ALL {
+        let results = run_jobs(build, "wasm-node-first", &jobs);
+        let mut results = results.iter();
+        for dtype in ["f32", "q8"] {
+            let bytes = std::fs::read(model_path(dtype)).expect("read the model");
+            for (first, count) in starts {
+                let result = results.next().expect("one result per job");
+                let s = HostSettings {
+                    count,
+                    ..settings.clone()
+                };
+                let what = format!("{} {dtype} names {first}..", build.label());
+                let wasm = names_of(result);
+                assert_eq!(wasm.len(), count, "{what}");
+                for (w, h) in wasm.iter().zip(&host_names_from(&bytes, &s, first)) {
+                    assert_same_name(w, h, &what);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn scores_match_the_host() {
     let names = ["emma", "olivia", "xqzzv", "a"];
     let dtypes = module_dtypes();
@@ -217,6 +263,8 @@ fn bad_input_gives_the_loaders_and_samplers_messages() {
         { "model": i8_model, "generate": { "count": 0 } },
         { "model": i8_model, "generate": { "count": 1, "seed": "-3" } },
         { "model": i8_model, "score": "o'neil" },
+        { "model": i8_model, "generate": { "count": 5, "first": (u64::MAX - 3).to_string() } },
+        { "model": i8_model, "generate": { "count": 1, "first": "1.5" } },
     ]);
     // The messages come from code both builds share; the scalar build answers.
     let results = run_jobs(WasmBuild::Scalar, "wasm-node-bad-input", &jobs);
@@ -257,5 +305,13 @@ fn bad_input_gives_the_loaders_and_samplers_messages() {
     assert_eq!(
         error_of(&results[9]),
         format!("cannot score \u{201c}o'neil\u{201d}: {score_error}")
+    );
+    assert_eq!(
+        error_of(&results[10]),
+        "names past index 18446744073709551615 do not exist"
+    );
+    assert_eq!(
+        error_of(&results[11]),
+        "the first name's index must be a whole number from 0 to 18446744073709551615"
     );
 }

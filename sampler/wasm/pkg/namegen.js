@@ -90,10 +90,12 @@ export class Namegen {
   }
 
   /**
-   * Generates names. Settings as `namegen sample` takes them: count, temperature, topK, topP,
-   * seed (a decimal string, a number or a BigInt, 0 <= seed < 2^64), prefix, minLen, maxLen.
-   * Temperature and top-p reach the sampler as f32: the nearest f32 to the JS number.
-   * Returns [{ name, logLikelihood, cut }].
+   * Generates names `first..first + count` of the seed: those of `namegen sample` at the same
+   * places, bit for bit, so that a long list can be made in calls of up to maxNames. Settings
+   * as `namegen sample` takes them: count, temperature, topK, topP, seed (a decimal string, a
+   * number or a BigInt, 0 <= seed < 2^64), prefix, minLen, maxLen; and first (the index of the
+   * first name, as the seed is given, default 0). Temperature and top-p reach the sampler as
+   * f32: the nearest f32 to the JS number. Returns [{ name, logLikelihood, cut }].
    */
   generate({
     count = 10,
@@ -101,6 +103,7 @@ export class Namegen {
     topK = 0,
     topP = 1,
     seed = 0,
+    first = 0,
     prefix = "",
     minLen = 1,
     maxLen = 32,
@@ -133,6 +136,7 @@ export class Namegen {
       whole(topK, "top-k"),
       real(topP, "top-p"),
       parseSeed(seed),
+      parseIndex(first),
       prefixLength,
       whole(minLen, "the minimum length"),
       whole(maxLen, "the maximum length"),
@@ -177,18 +181,29 @@ export function moduleFile() {
 
 /** A seed as the u64 the sampler takes (passed to WASM as an i64 BigInt: same bits). */
 export function parseSeed(seed) {
-  let value;
-  if (typeof seed === "bigint") {
-    value = seed;
+  return parseU64(seed, "the seed");
+}
+
+/** A name's index as the u64 the sampler takes (passed to WASM as an i64 BigInt: same bits). */
+export function parseIndex(index) {
+  return parseU64(index, "the first name's index");
+}
+
+/** `value` (a decimal string, a number or a BigInt) as a u64 passed to WASM as an i64 BigInt. */
+function parseU64(value, what) {
+  const refusal = () => new NamegenError(`${what} must be a whole number from 0 to 18446744073709551615`);
+  let whole;
+  if (typeof value === "bigint") {
+    whole = value;
   } else {
-    const text = String(seed).trim();
+    const text = String(value).trim();
     if (!/^[0-9]+$/.test(text)) {
-      throw new NamegenError("the seed must be a whole number from 0 to 18446744073709551615");
+      throw refusal();
     }
-    value = BigInt(text);
+    whole = BigInt(text);
   }
-  if (value < 0n || value >= U64_LIMIT) {
-    throw new NamegenError("the seed must be a whole number from 0 to 18446744073709551615");
+  if (whole < 0n || whole >= U64_LIMIT) {
+    throw refusal();
   }
-  return BigInt.asIntN(64, value);
+  return BigInt.asIntN(64, whole);
 }

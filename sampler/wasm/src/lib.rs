@@ -150,7 +150,9 @@ pub extern "C" fn load_model(len: usize) -> i32 {
     described
 }
 
-/// Makes `count` names (at most [`MAX_NAMES`]) with these settings, the prefix being the
+/// Makes `count` names (at most [`MAX_NAMES`]) with these settings: names `first..first +
+/// count` of the seed, each [`namegen_sampler::Sampler::name_at`] its index, so that calls in
+/// blocks give exactly the list `namegen sample` gives for any count. The prefix is the
 /// `prefix_len` bytes at [`input_buffer`]. The meaning of each setting, and the promise that a
 /// seed names the same list everywhere, are `namegen_sampler::Settings`'.
 #[unsafe(no_mangle)]
@@ -161,6 +163,7 @@ pub extern "C" fn generate(
     top_k: usize,
     top_p: f32,
     seed: u64,
+    first: u64,
     prefix_len: usize,
     min_len: usize,
     max_len: usize,
@@ -174,6 +177,10 @@ pub extern "C" fn generate(
     if count > MAX_NAMES {
         return fail(format_args!("at most {MAX_NAMES} names at a time"));
     }
+    // The last name's index must be a u64 too: name indices do not wrap.
+    if (count as u64).saturating_sub(1) > u64::MAX - first {
+        return fail(format_args!("names past index {} do not exist", u64::MAX));
+    }
     let Some(prefix) = input_text(input, prefix_len) else {
         return fail(format_args!("the prefix is not text"));
     };
@@ -186,7 +193,7 @@ pub extern "C" fn generate(
         min_len,
         max_len,
     };
-    let sampler = match DefaultSampler::new(model, settings) {
+    let mut sampler = match DefaultSampler::new(model, settings) {
         Ok(sampler) => sampler,
         Err(e) => return fail(format_args!("{e}")),
     };
@@ -194,7 +201,8 @@ pub extern "C" fn generate(
     let (text, scores, cut) =
         unsafe { (&mut *TEXT.0.get(), &mut *SCORES.0.get(), &mut *CUT.0.get()) };
     let mut written = 0;
-    for (index, name) in sampler.take(count).enumerate() {
+    for index in 0..count {
+        let name = sampler.name_at(first + index as u64);
         let bytes = name.text.as_bytes();
         text[written..written + bytes.len()].copy_from_slice(bytes);
         text[written + bytes.len()] = b'\n';

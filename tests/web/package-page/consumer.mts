@@ -8,6 +8,7 @@ import {
   Namegen,
   NamegenError,
   type NameScore,
+  parseIndex,
   parseSeed,
   type Settings,
 } from "namegen-wasm";
@@ -21,8 +22,9 @@ export async function onThePagesThread(model: Uint8Array): Promise<GeneratedName
   const description: string = namegen.loadModel(model);
   const score: NameScore = namegen.score("emma");
   const seed: bigint = parseSeed("18446744073709551615");
+  const first: bigint = parseIndex(1000);
   const file: "namegen.wasm" | "namegen-simd.wasm" = moduleFile();
-  const settings: Settings = { count: "12", temperature: 0.8, topK: 10, topP: "0.95", seed, prefix: "ma" };
+  const settings: Settings = { count: "12", temperature: 0.8, topK: 10, topP: "0.95", seed, first, prefix: "ma" };
   // @ts-expect-error: the module is made by instantiate or load, not new
   new Namegen();
   // @ts-expect-error: a seed is a number, a string or a bigint
