@@ -44,6 +44,12 @@ for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
     thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf wasm32-unknown-unknown; do
     cargo build -p namegen-model -p namegen-sampler --target "$target"
 done
+# The defmt feature (Format for the errors, Name and Settings) with every default feature; a
+# library build, so it needs no defmt linker script.
+cargo build -p namegen-sampler --target thumbv7m-none-eabi --features defmt
+# With an allocator and without std: the batched generator too.
+cargo build -p namegen-sampler --target wasm32-unknown-unknown --no-default-features \
+    --features f32,f16,i8,q8,log-likelihood,alloc
 
 step "firmware: formatting, lints for every device target, a build of every machine (its own workspace, sampler/firmware)"
 (
@@ -54,6 +60,9 @@ step "firmware: formatting, lints for every device target, a build of every mach
         thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf; do
         cargo clippy --release --target "$target" --bins -- -D warnings
     done
+    # q8 alone: on thumbv7em that compiles the sampler's DSP kernel (sampler/src/q8/dsp.rs).
+    NAMEGEN_MODEL=data/model-q8.safetensors cargo clippy --release \
+        --target thumbv7em-none-eabihf --bins --no-default-features --features q8 -- -D warnings
     # Each machine's binary for its own target, with the default (i8) model; the tests build
     # and run every machine with every dtype that fits it.
     for machine in lm3s6965evb:thumbv7m-none-eabi lm3s811evb:thumbv7m-none-eabi \
@@ -76,11 +85,24 @@ step "WASM module: formatting and lints (its own workspace, sampler/wasm)"
         cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
 )
 
+step "the batched generator with alloc and without std: formatting, lints, its test (its own workspace, sampler/alloc-only)"
+(
+    cd sampler/alloc-only
+    export CARGO_TARGET_DIR="$PWD/../../target/devices"
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test
+)
+
 step "fuzz targets: formatting (they build with nightly and cargo-fuzz: sampler/fuzz/README.md, files/fuzz/README.md)"
 rustfmt --check --edition 2024 sampler/fuzz/fuzz_targets/*.rs files/fuzz/fuzz_targets/*.rs
 
 step "tests"
 cargo test --workspace
+
+step "the library crates as a user gets them: cargo package (built from the .crate files), the example program"
+cargo package -p namegen-model -p namegen-sampler
+cargo run -p namegen-sampler --example names
 
 step "device size and speed report (figures in sampler/firmware/README.md)"
 cargo run --release -p namegen-tests --bin device-report

@@ -22,6 +22,8 @@ pub const MAX_WIDTH: usize = 4096;
 
 /// Why a config is not valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `block_size` is 0 or above [`MAX_BLOCK_SIZE`].
     BlockSize(usize),

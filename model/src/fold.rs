@@ -54,6 +54,8 @@ impl BatchNorm<'_> {
 
 /// Why a BatchNorm cannot be folded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum FoldError {
     /// A parameter, statistic or result of this row is NaN or infinite.
     NonFinite {

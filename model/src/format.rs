@@ -77,6 +77,7 @@ pub mod keys {
 
 /// How the folded model's embedding and Linear weights are stored, and so how it computes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Dtype {
     /// IEEE 754 binary32.
     F32,
@@ -144,6 +145,7 @@ impl Dtype {
 
 /// How one tensor's elements are stored: the safetensors dtypes the formats use.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Storage {
     /// IEEE 754 binary32, little-endian.
     F32,
@@ -185,6 +187,7 @@ impl fmt::Display for Dtype {
 /// Every tensor either file may hold. Layer numbers count Linear layers from 0; the last is
 /// the output layer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum TensorName {
     /// `emb.weight`: `[vocab, embed_dim]`, both files.
     Embedding,
@@ -403,6 +406,7 @@ pub fn quantize_i8(value: f64, scale: f32) -> i8 {
 
 /// A tensor's shape: a vector `[n]` or a matrix `[rows, cols]`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Shape {
     dims: [usize; 2],
     rank: usize,
@@ -444,6 +448,8 @@ impl fmt::Display for Shape {
 
 /// Why the config in a file's metadata cannot be read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum MetadataError {
     /// The value of this key is not a decimal number (or list of them).
     NotANumber {

@@ -62,14 +62,15 @@ fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
 }
 
 /// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` (`exponent <= 31`), rounded to nearest
-/// with ties away from zero.
+/// with ties away from zero. In 32 bits, as gemmlowp computes it: a 64-bit shift by a variable
+/// amount is a library call on 32-bit cores, and this runs once per row of every layer.
 fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
-    let x = i64::from(x);
-    let mask = (1i64 << exponent) - 1;
-    let threshold = (mask >> 1) + i64::from(x < 0);
-    let quotient = (x >> exponent) + i64::from((x & mask) > threshold);
-    // |x >> exponent| + 1 <= 2^31 only when exponent = 0, where the remainder is 0.
-    i32::try_from(quotient).unwrap_or(i32::MAX)
+    // `mask` and `threshold` are below 2^31; the remainder `x & mask` is not negative.
+    let mask = ((1u32 << exponent) - 1) as i32;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    // The quotient is at most 2^31 - 1 when it is rounded up: `x >> exponent` reaches
+    // `i32::MAX` only for exponent 0, whose remainder is 0.
+    (x >> exponent) + i32::from((x & mask) > threshold)
 }
 
 /// A Q16 logit as the f32 the sampler's softmax takes: `q * 2^-16`, exact for every logit the

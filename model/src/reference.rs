@@ -38,6 +38,8 @@ pub struct Folded<'a> {
 
 /// Why a reference forward pass cannot run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ForwardError {
     /// A slice does not have the length the config asks for.
     Shape,

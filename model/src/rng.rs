@@ -14,6 +14,18 @@
 //! - [`Rng::below`]: Lemire's multiply-shift with rejection, unbiased.
 //! - [`Rng::normal`]: Box-Muller from two [`Rng::next_f64`] draws with `libm`, the cosine
 //!   branch only (one draw per normal, so the state stays a plain PCG32 state).
+//!
+//! [`Rng`] is also a `rand_core` generator, for code written against those traits (a HAL
+//! takes any `rand_core::Rng`, `rand`'s distributions take one): `next_u32` is
+//! [`Rng::next_u32`], `next_u64` two of them, the first the low half, and `fill_bytes` takes
+//! them little-endian, four bytes each (as `rand_pcg::Pcg32` does). As a
+//! `rand_core::SeedableRng`, a seed of 16 bytes is the little-endian `seed` and `stream` of
+//! [`Rng::with_stream`], and `seed_from_u64(s)` is [`Rng::new`]`(s)`, so the same number
+//! names the same stream either way.
+
+use core::convert::Infallible;
+
+use rand_core::{SeedableRng, TryRng, utils};
 
 /// The stream selector used when none is given: the reference implementation's
 /// `PCG32_INITIALIZER` increment.
@@ -70,9 +82,9 @@ impl Rng {
         xorshifted.rotate_right(rot)
     }
 
-    /// Uniform in `[0, 1)` with 24 bits of resolution.
+    /// Uniform in `[0, 1)` with 24 bits of resolution: [`unit_f32`] of the next output.
     pub fn next_f32(&mut self) -> f32 {
-        (self.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0)
+        unit_f32(self.next_u32())
     }
 
     /// Uniform in `[0, 1)` with 53 bits of resolution.
@@ -112,5 +124,42 @@ impl Rng {
             let j = self.below(i as u32 + 1) as usize;
             items.swap(i, j);
         }
+    }
+}
+
+/// The top 24 bits of `bits` times 2^-24: uniform in `[0, 1)` and exact in `f32` when `bits`
+/// is uniform. [`Rng::next_f32`] is this of one output; the sampler turns any generator's
+/// 32-bit words into draws the same way.
+pub fn unit_f32(bits: u32) -> f32 {
+    (bits >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+impl TryRng for Rng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        utils::next_u64_via_u32(self)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        utils::fill_bytes_via_next_word(dst, || self.try_next_u32())
+    }
+}
+
+impl SeedableRng for Rng {
+    /// `seed` then `stream` of [`Rng::with_stream`], little-endian.
+    type Seed = [u8; 16];
+
+    fn from_seed(seed: [u8; 16]) -> Self {
+        let [seed, stream] = utils::read_words::<u64, 2>(&seed);
+        Self::with_stream(seed, stream)
+    }
+
+    fn seed_from_u64(seed: u64) -> Self {
+        Self::new(seed)
     }
 }

@@ -45,6 +45,7 @@ impl Part {
 
 /// There are fewer names than [`MIN_NAMES`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TooFewNames {
     /// How many names there were.
     pub names: usize,

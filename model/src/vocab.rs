@@ -18,6 +18,8 @@ pub const MAX_VOCAB: usize = 128;
 
 /// Why a vocabulary could not be built, or a character or index could not be mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum VocabError {
     /// The character is not in the vocabulary.
     UnknownChar(char),

@@ -71,3 +71,37 @@ fn tanh_table_is_the_numpy_references() {
     assert_eq!(table[128 + 122], 127);
     assert!(table[128 + 121] < 127);
 }
+
+#[test]
+fn requantize_is_the_formats_formula_in_wide_integers() {
+    // model/FORMAT.md's requantisation with every intermediate in i128, where nothing can
+    // overflow: the reference for the 32-bit code, on a million accumulators, multipliers
+    // and shifts of its domain (`acc * 2^max(shift, 0)` within int32).
+    let reference = |acc: i32, multiplier: i32, shift: i8| -> i32 {
+        let (left, right) = (shift.max(0) as u32, (-shift).max(0) as u32);
+        let p = (i128::from(acc) << left) * i128::from(multiplier);
+        let h = (p + if p >= 0 { 1 << 30 } else { 1 - (1 << 30) }) / (1 << 31);
+        let mask = (1i128 << right) - 1;
+        let up = (h & mask) > (mask >> 1) + i128::from(h < 0);
+        i32::try_from((h >> right) + i128::from(up)).unwrap()
+    };
+    let mut rng = namegen_model::Rng::new(8);
+    for _ in 0..1_000_000 {
+        let shift = (rng.below(62) as i8) - 31;
+        let multiplier = (rng.next_u32() >> 1).max(1) as i32;
+        let limit = i32::MAX >> shift.max(0);
+        let acc = (rng.next_u32() as i32) % limit;
+        assert_eq!(
+            requantize(acc, multiplier, shift),
+            reference(acc, multiplier, shift),
+            "{acc} {multiplier} {shift}"
+        );
+    }
+    // Both ends of the domain.
+    for (acc, multiplier, shift) in [(i32::MAX, i32::MAX, 0), (i32::MIN + 1, i32::MAX, -31)] {
+        assert_eq!(
+            requantize(acc, multiplier, shift),
+            reference(acc, multiplier, shift)
+        );
+    }
+}

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use namegen_model::split::{MIN_NAMES, TooFewNames};
 use namegen_model::{Part, Rng, SplitSizes, split};
+use rand_core::{Rng as TraitRng, SeedableRng};
 
 #[test]
 fn pcg32_matches_the_reference_implementation() {
@@ -16,6 +17,38 @@ fn pcg32_matches_the_reference_implementation() {
             0xa15c02b7, 0x7b47f409, 0xba1d3330, 0x83d2f293, 0xbfa4784b, 0xcbed606e
         ]
     );
+}
+
+#[test]
+fn rand_core_traits_match_rands_own_pcg32() {
+    // rand_pcg's `Pcg32::new(state, stream)` is `pcg32_srandom_r`, and it takes its words
+    // through rand_core's conventions as ours does: every trait method must agree with it.
+    let ours = Rng::with_stream(42, 54);
+    let mut theirs = rand_pcg::Pcg32::new(42, 54);
+    let mut traits = ours;
+    for _ in 0..100 {
+        assert_eq!(TraitRng::next_u32(&mut traits), theirs.next_u32());
+        assert_eq!(TraitRng::next_u64(&mut traits), theirs.next_u64());
+    }
+    let (mut a, mut b) = ([0u8; 23], [0u8; 23]);
+    traits.fill_bytes(&mut a);
+    theirs.fill_bytes(&mut b);
+    assert_eq!(a, b);
+    // The trait's next_u32 is the generator's own.
+    let mut plain = ours;
+    let mut through_trait = ours;
+    for _ in 0..100 {
+        assert_eq!(plain.next_u32(), TraitRng::next_u32(&mut through_trait));
+    }
+}
+
+#[test]
+fn seedable_rng_names_the_same_streams() {
+    let mut seed = [0u8; 16];
+    seed[..8].copy_from_slice(&7u64.to_le_bytes());
+    seed[8..].copy_from_slice(&3u64.to_le_bytes());
+    assert_eq!(Rng::from_seed(seed), Rng::with_stream(7, 3));
+    assert_eq!(Rng::seed_from_u64(42), Rng::new(42));
 }
 
 #[test]

@@ -20,7 +20,9 @@
 //! - `matvec` is one 100 x 100 layer's matrix-vector product (the portable code, no AVX).
 //!
 //! The group `trained-f32` runs the sampling and forward cases on the shipped model, trained on
-//! `data/names.txt`, whose names repeat contexts more than random weights do.
+//! `data/names.txt`, whose names repeat contexts more than random weights do, and `trained-q8`
+//! on the same model quantised to q8 (`data/model-q8.safetensors`, integer-only inference; q8
+//! has no random model here: it needs a calibrated quantisation, which `namegen export` makes).
 //!
 //! Throughput is counted in symbols drawn, the end symbol included (one forward pass each
 //! without the cache), the same unit as the PyTorch reference's 6,400 characters/s; names/s is
@@ -49,6 +51,8 @@ const NAMES: usize = 256;
 const MANY_NAMES: usize = 4096;
 /// The shipped model, trained on `data/names.txt`: the cache's hit rate on real names.
 const TRAINED: &[u8] = include_bytes!("../../data/model-f32.safetensors");
+/// The shipped model in q8, the same network in integers.
+const TRAINED_Q8: &[u8] = include_bytes!("../../data/model-q8.safetensors");
 
 /// A folded model file of the default config with random weights of a trained network's size
 /// (standard deviation 1.5 / sqrt(fan_in)), so names have a realistic spread of lengths.
@@ -280,10 +284,12 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
-    let model = ModelView::parse(TRAINED).unwrap();
-    let mut group = bench_sampling(c, "trained-f32", &model);
-    bench_forward(&mut group, &model);
-    group.finish();
+    for (label, bytes) in [("trained-f32", TRAINED), ("trained-q8", TRAINED_Q8)] {
+        let model = ModelView::parse(bytes).unwrap();
+        let mut group = bench_sampling(c, label, &model);
+        bench_forward(&mut group, &model);
+        group.finish();
+    }
 }
 
 criterion_group! {

@@ -21,8 +21,9 @@
 //! repeat, so the more names one call generates, the more of their contexts are found: the
 //! default 27-symbol, 3-symbol-context model has only 19,683 contexts in all.
 //!
-//! A q8 model's contexts run one at a time through the integer network (`crate::q8`), the
-//! code every target runs: the same logits as unbatched, still memoised and drawn in batches.
+//! A q8 model's contexts run one at a time through the integer network (`crate::q8`, with its
+//! AVX2 kernel under [`Kernels::Avx2`]), the code one name at a time runs: the same logits as
+//! unbatched, still memoised and drawn in batches.
 //!
 //! [`generate_batched`] reads top-down: [`Slots`] holds the names in flight, [`Cache`] the
 //! values of every context met, [`Lanes`] the contexts computed in one step and [`Weights`]
@@ -30,10 +31,9 @@
 //! the contexts up, runs the layers on the new ones, stores their values and advances every
 //! name by one symbol.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::vec;
-use std::vec::Vec;
+// One text for both builds: `std`'s collections with the `std` feature, `alloc`'s without.
+use no_std_compat::collections::BTreeMap;
+use no_std_compat::prelude::v1::*;
 
 use namegen_model::Dtype;
 use namegen_model::config::MAX_BLOCK_SIZE;
@@ -47,7 +47,7 @@ use crate::view::{Layer, ModelView};
 
 /// What [`generate_batched`] keeps per context, in bytes: 8 MiB, every context of the default
 /// model (19,683 of 27 logits and 27 weights in f32: 4.3 MB) or 8,160 contexts of a
-/// 128-symbol one. The index adds about 32 bytes per context.
+/// 128-symbol one. The index (a B-tree) adds about 40 bytes per context.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// A good [`BatchOptions::batch`] (any value gives the same names): with 256 names in
@@ -72,7 +72,7 @@ pub struct BatchOptions {
     /// group); fewer when `count` is smaller. [`DEFAULT_BATCH`] by default.
     pub batch: usize,
     /// The most bytes the logits cache holds: `8 * vocab_size + 4` per context (the logits,
-    /// their temperature-1 weights and the largest logit) plus about 32 bytes of index. When
+    /// their temperature-1 weights and the largest logit) plus about 40 bytes of index. When
     /// a step would overflow it, the cache is emptied and refills. With 0 nothing is memoised
     /// and every name's every step runs the model: the compute-only speed, for benchmarks.
     /// [`DEFAULT_CACHE_BYTES`] by default.
@@ -224,7 +224,7 @@ struct Cache {
     logits: Vec<f32>,
     weights: Vec<f32>,
     maxes: Vec<f32>,
-    known: HashMap<u128, usize>,
+    known: BTreeMap<u128, usize>,
 }
 
 impl Cache {
@@ -236,7 +236,7 @@ impl Cache {
             logits: Vec::new(),
             weights: Vec::new(),
             maxes: Vec::new(),
-            known: HashMap::new(),
+            known: BTreeMap::new(),
         }
     }
 
@@ -255,11 +255,10 @@ impl Cache {
     fn entry(&mut self, context: &[u8]) -> (usize, bool) {
         let at = self.maxes.len();
         if self.capacity > 0 {
-            match self.known.entry(key(context)) {
-                Entry::Occupied(entry) => return (*entry.get(), false),
-                Entry::Vacant(entry) => {
-                    entry.insert(at);
-                }
+            // A context met before has an entry below `at`, the next one.
+            let found = *self.known.entry(key(context)).or_insert(at);
+            if found != at {
+                return (found, false);
             }
         }
         self.logits.resize(self.logits.len() + self.vocab, 0.0);
@@ -362,7 +361,8 @@ impl Lanes {
     #[cfg(feature = "q8")]
     fn integer(&mut self, model: &ModelView<'_>, table: &[u8; TANH_TABLE_LEN]) {
         let width = self.width;
-        let (mut codes, mut logits) = (vec![0i8; 2 * width], vec![0.0f32; width]);
+        let mut codes: Vec<crate::q8::Code> = vec![0; 2 * width];
+        let mut logits = vec![0.0f32; width];
         let contexts = self
             .contexts
             .chunks_exact(model.config().block_size().max(1));
@@ -393,9 +393,10 @@ enum Weights {
     /// For [`Kernels::Avx2`]: every layer's values decoded as stored ([`decode`]). Made only
     /// for a view whose kernels are `Avx2`, which the unsafe call in [`Weights::run`] relies
     /// on.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
     Avx2(Vec<Vec<f32>>),
-    /// For q8, whatever the kernels: the integer network, which reads the weights as stored.
+    /// For q8, whatever the kernels: the integer network, which follows the view's kernels
+    /// itself.
     #[cfg(feature = "q8")]
     Integer,
 }
@@ -407,7 +408,7 @@ impl Weights {
         if model.tanh_table().is_some() {
             return Self::Integer;
         }
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if model.kernels() == Kernels::Avx2 {
             return Self::Avx2(model.layers().map(|layer| decode(&layer.weight)).collect());
         }
@@ -426,7 +427,7 @@ impl Weights {
                         .map_or(*layer, |weight| Layer { weight, ..*layer })
                 })
                 .collect(),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
             Self::Avx2(_) => model.layers().copied().collect(),
             #[cfg(feature = "q8")]
             Self::Integer => model.layers().copied().collect(),
@@ -435,12 +436,17 @@ impl Weights {
 
     /// Runs the layers `net` (from [`Weights::layers`] of `model`) on the contexts embedded in
     /// `lanes`; the logits end in `lanes.x`.
+    // Only q8's integer network reads `model` itself.
+    #[cfg_attr(not(feature = "q8"), expect(unused_variables))]
     fn run(&self, model: &ModelView<'_>, net: &[Layer<'_>], lanes: &mut Lanes) {
+        // Only q8's integer network reads the model itself.
+        #[cfg(not(feature = "q8"))]
+        let _ = model;
         let (width, groups) = (lanes.width, lanes.groups());
         let (x, y) = (&mut lanes.x, &mut lanes.y);
         match self {
             Self::Portable(_) => layers(net, width, groups, x, y, portable_group),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
             Self::Avx2(decoded) => {
                 // SAFETY: `layers_avx2` requires only that the CPU supports AVX2; these weights
                 // were made for a view whose kernels are `Kernels::Avx2`, which a view holds
@@ -481,7 +487,7 @@ fn decode(matrix: &Matrix<'_>) -> Vec<f32> {
 }
 
 /// A context's symbols (at most [`MAX_BLOCK_SIZE`], all of one length within a call) as a
-/// hash key.
+/// cache key.
 fn key(context: &[u8]) -> u128 {
     let mut bytes = [0u8; MAX_BLOCK_SIZE];
     bytes[..context.len()].copy_from_slice(context);
@@ -492,7 +498,7 @@ fn key(context: &[u8]) -> u128 {
 /// weights `decoded` as [`Weights::Avx2`] holds them: the same bits as the portable code
 /// (see [`crate::avx::matmul_group`]); the tests compare the two, and the batched names with
 /// the unbatched ones.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
 fn layers_avx2(
     net: &[Layer<'_>],
@@ -562,7 +568,7 @@ fn portable_group(
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(all(test, feature = "std", target_arch = "x86_64"))]
 mod tests {
     use std::vec::Vec;
 

@@ -11,6 +11,8 @@ use namegen_model::{Dtype, TensorName};
 /// Offsets are byte offsets into the whole file (the 8-byte length prefix included), so they
 /// can be looked up with any hex viewer; data-section positions are given the same way.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum LoadError {
     /// The file is shorter than the 8-byte header length.
     TooShort {
@@ -404,6 +406,8 @@ impl From<MetadataError> for LoadError {
 
 /// What is wrong with the header's JSON, at the offset carried by [`LoadError::Json`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum JsonError {
     /// The header ends in the middle of a value.
     UnexpectedEnd,

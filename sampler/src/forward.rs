@@ -10,7 +10,9 @@ use core::fmt;
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use crate::kernels::Kernels;
-use crate::view::{Layer, ModelView};
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+use crate::view::Layer;
+use crate::view::ModelView;
 
 /// The widest layer the default buffers hold: makemore part 3's 100 hidden units (its input,
 /// 3 x 10, and output, 27, are narrower).
@@ -18,6 +20,7 @@ pub const DEFAULT_WIDTH: usize = 100;
 
 /// A model does not fit a [`Forward`]'s buffers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TooWide {
     /// The widest activation the model needs ([`namegen_model::ModelConfig::max_width`]).
     pub needed: usize,
@@ -38,13 +41,15 @@ impl fmt::Display for TooWide {
 impl core::error::Error for TooWide {}
 
 /// Two activation buffers of `W` f32 each, and with the `q8` feature two of `W` int8 codes
-/// for the integer network: all the RAM a forward pass uses.
+/// for the integer network (widened to 16 bits with the `dsp` feature on ARM): all the RAM a
+/// forward pass uses. A build with the `q8` kernel alone keeps one f32 buffer, for the logits.
 #[derive(Clone, Debug)]
 pub struct Forward<const W: usize = DEFAULT_WIDTH> {
     x: [f32; W],
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
     y: [f32; W],
     #[cfg(feature = "q8")]
-    codes: [[i8; W]; 2],
+    codes: [[crate::q8::Code; W]; 2],
 }
 
 impl<const W: usize> Default for Forward<W> {
@@ -58,6 +63,7 @@ impl<const W: usize> Forward<W> {
     pub const fn new() -> Self {
         Self {
             x: [0.0; W],
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             y: [0.0; W],
             #[cfg(feature = "q8")]
             codes: [[0; W]; 2],
@@ -88,6 +94,12 @@ impl<const W: usize> Forward<W> {
             let width = crate::q8::logits(model, table, context, x, y, &mut self.x);
             return &self.x[..width];
         }
+        self.float_logits(model, context)
+    }
+
+    /// [`Forward::logits`] of a float model.
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+    fn float_logits(&mut self, model: &ModelView<'_>, context: &[u8]) -> &[f32] {
         let config = model.config();
         let dim = config.embed_dim();
         let embedding = model.embedding();
@@ -97,6 +109,13 @@ impl<const W: usize> Forward<W> {
         let width = layers(model, &mut self.x, &mut self.y);
         &self.x[..width]
     }
+
+    /// A build with the q8 kernel alone views q8 models only, so the float network is never
+    /// run, and leaving it out keeps its code (soft-float on most small parts) out of flash.
+    #[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
+    fn float_logits(&mut self, _model: &ModelView<'_>, _context: &[u8]) -> &[f32] {
+        &[]
+    }
 }
 
 /// Runs every layer on the embedded context in `x`; returns how many logits `x` then holds.
@@ -105,6 +124,7 @@ impl<const W: usize> Forward<W> {
 /// the other buffer, rather than in place, keeps `tanh` a plain vector loop: in place, LLVM
 /// stores the inputs that `tanh` leaves as they are (`|x| < 0.0004`) with a masked store,
 /// which on AMD's cores costs more than the whole activation.
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 pub(crate) fn layers<const W: usize>(
     model: &ModelView<'_>,
     x: &mut [f32; W],
@@ -138,7 +158,11 @@ pub(crate) fn layers<const W: usize>(
 /// [`apply`] with the kernels of [`Kernels::Avx2`]: the same bits (see [`crate::avx`]; the tests
 /// compare it with a scalar forward pass), faster than the portable code compiled for AVX2,
 /// which cannot keep 8 rows' sums in registers nor widen f16 in one instruction.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[cfg(all(
+    feature = "std",
+    target_arch = "x86_64",
+    any(feature = "f32", feature = "f16", feature = "i8")
+))]
 #[target_feature(enable = "avx2,f16c")]
 pub(crate) fn apply_avx2(
     layer: &Layer<'_>,
@@ -162,6 +186,7 @@ pub(crate) fn apply_avx2(
 /// One layer on the `width` inputs in `x`: `out = W x + b`, then `tanh` if `activate`, written
 /// back into `x`; `out` is scratch space as long as the layer's output. A wasm32 build with
 /// `simd128` computes the same bits with its kernels ([`crate::simd128`]).
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 #[inline(always)]
 pub(crate) fn apply(
     layer: &Layer<'_>,
@@ -180,6 +205,7 @@ pub(crate) fn apply(
 }
 
 /// `x = sums + b`, then `tanh` if `activate`, for the products `sums = W x`.
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 #[inline(always)]
 pub(crate) fn finish(layer: &Layer<'_>, sums: &[f32], x: &mut [f32], activate: bool) {
     let values = sums

@@ -41,6 +41,8 @@ pub struct Layout<'l> {
 
 /// Why [`ModelView::from_layout`] refused a layout or its data.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum LayoutError {
     /// The vocabulary is not in the stored form.
     Vocab(VocabError),

@@ -2,14 +2,16 @@
 //! forward pass with fixed-size buffers, and samples and scores names with the pinned PRNG.
 //!
 //! `#![no_std]`, no allocator: it runs on a Cortex-M with the model in flash, in WASM, and on
-//! the host. The `std` feature adds host conveniences; the core never needs them.
+//! the host. The `alloc` feature adds the batched generator and `std` host conveniences; the
+//! core never needs them.
 //!
 //! # Use
 //!
-//! ```no_run
+//! ```
 //! use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
 //!
-//! let bytes = std::fs::read("data/model-f32.safetensors")?;
+//! // Any folded model (`namegen export`); this one is the q8 model the crate's tests use.
+//! let bytes = std::fs::read("tests/data/model-q8.safetensors")?;
 //! let model = ModelView::parse(&bytes)?; // validates once; weights stay in `bytes`
 //!
 //! // Five names starting with "ka", a little safer than the model itself.
@@ -23,14 +25,25 @@
 //! let scored = score(&model, &mut Forward::<100>::new(), "emma")?;
 //! println!("{:.3} nats, perplexity {:.2}", scored.log_likelihood, scored.perplexity());
 //!
-//! // On the host (`std` feature): names 0..1000 of the same settings, DEFAULT_BATCH in flight;
-//! // exactly the names the sampler above gives one by one.
-//! # #[cfg(feature = "std")]
+//! // A name from any `rand_core` generator instead of the seed: a device's hardware
+//! // generator, `rand::rng()` on a host, here the pinned PCG32 seeded through the trait.
+//! use namegen_sampler::rand_core::SeedableRng;
+//! let mut rng = namegen_model::Rng::seed_from_u64(1);
+//! let name = DefaultSampler::new(&model, settings)?.name_from(&mut rng);
+//! assert!(name.text.starts_with("ka"));
+//!
+//! // With an allocator (`alloc` feature): names 0..1000 of the same settings, DEFAULT_BATCH
+//! // in flight; exactly the names the sampler above gives one by one.
+//! # #[cfg(feature = "alloc")]
+//! # {
 //! let names = namegen_sampler::generate_batched(
 //!     &model,
 //!     &settings,
 //!     &namegen_sampler::BatchOptions::new(1000),
 //! )?;
+//! let first: Vec<_> = DefaultSampler::new(&model, settings)?.take(5).collect();
+//! assert_eq!(names[..5], first[..]);
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -48,10 +61,20 @@
 //!   network of `model/FORMAT.md`, whose logits alone become f32). A model whose dtype's kernel
 //!   is off is refused ([`LoadError::DtypeNotBuilt`], [`LayoutError::DtypeNotBuilt`]); a
 //!   firmware embedding one model keeps its kernel alone. At least one is required.
+//! - `dsp`: q8's dot product with the Cortex-M DSP extension's SMLAD and SXTB16
+//!   (`src/q8/dsp.rs`; the same integers as the portable kernel), for ARM targets whose cores
+//!   have it (`thumbv7em`: Cortex-M4 and M7; stable Rust does not expose
+//!   `target_feature = "dsp"`, so the build chooses it by target). It changes only a q8 build
+//!   and has no effect on other architectures; its input codes take 16 bits each.
 //! - `log-likelihood` (default): [`Name::log_likelihood`], f64 arithmetic the names themselves
 //!   do not depend on (the same names come out without it).
-//! - `std`: host conveniences (the batched generator, AVX2 kernels detected at run time:
-//!   [`Kernels`]).
+//! - `defmt`: `defmt::Format` for the public errors, [`Name`] and [`Settings`] (and the
+//!   model's errors and types they carry), for firmware that logs through `defmt`.
+//! - `alloc`: the batched generator (`generate_batched`), for targets with an allocator
+//!   and without `std` (WASM, larger parts) as well as the host: its buffers, cache and
+//!   index come from `alloc`, named through `no-std-compat` so that one text serves both.
+//! - `std` (implies `alloc`): host conveniences: AVX2 kernels detected at run time
+//!   ([`Kernels`]), also in the batched generator, and a packed copy of the weights.
 //!
 //! # Same names everywhere
 //!
@@ -65,8 +88,9 @@
 //! and F16C ([`Kernels::detect`], once per process; a view's [`ModelView::kernels`]), the
 //! forward pass multiplies with a kernel written to the same order (`src/avx/`; from the
 //! weights in place, or from the copy `ModelView::pack_weights` makes), as do its `tanh` and
-//! the draw's `expf`, and the batched generator runs an AVX2 kernel across 16 contexts; all
-//! compute the same bits (Rust neither fuses nor reassociates float operations; the tests
+//! the draw's `expf`, the batched generator runs an AVX2 kernel across 16 contexts, and q8's
+//! integer layers have an AVX2 kernel too (the same integers in any order); all compute the
+//! same bits (Rust neither fuses nor reassociates float operations; the tests
 //! compare the forward pass with a plain scalar one bit for bit, F16C's f16 decoding with the
 //! portable one on every pattern, the vector `tanh` and `expf` with the scalar ones, batched
 //! names with unbatched ones, and logits, names and scores of [`Kernels::Portable`] with
@@ -105,7 +129,7 @@ mod avx;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 // Private modules, one path per item: everything public is re-exported below.
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 mod batch;
 mod bound;
 mod error;
@@ -122,7 +146,7 @@ mod score;
 mod tensor;
 mod view;
 
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 pub use batch::{BatchOptions, DEFAULT_BATCH, DEFAULT_CACHE_BYTES, generate_batched};
 pub use bound::MAX_MAGNITUDE;
 pub use error::{JsonError, LoadError};
@@ -130,6 +154,9 @@ pub use forward::{DEFAULT_WIDTH, Forward, TooWide};
 pub use kernels::Kernels;
 pub use layout::{Layout, LayoutError};
 pub use math::tanh;
+/// The `rand_core` whose generators [`Sampler::name_from`] takes and [`namegen_model::Rng`]
+/// implements, for a caller that does not depend on it by name.
+pub use rand_core;
 pub use sample::{
     DEFAULT_MAX_LEN, DEFAULT_NAME_BYTES, DefaultSampler, Name, SampleError, Sampler, Settings,
 };

@@ -25,6 +25,7 @@
 use core::fmt;
 
 use heapless::String;
+use namegen_model::rng::unit_f32;
 use namegen_model::vocab::VocabError;
 use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng};
 
@@ -41,6 +42,7 @@ pub const DEFAULT_MAX_LEN: usize = 32;
 /// How names are drawn. `Default` is plain sampling from the model (temperature 1, no top-k
 /// or top-p, no prefix), seed 0, names of 1 to [`DEFAULT_MAX_LEN`] characters.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Settings<'p> {
     /// Divides the logits; 0 is greedy. Finite and >= 0.
     pub temperature: f32,
@@ -75,6 +77,8 @@ impl Default for Settings<'_> {
 /// Why a sampler cannot be built: a setting is invalid or does not fit the model or the
 /// buffers. Nothing is checked later; a sampler that was built never fails.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum SampleError {
     /// The temperature is negative, NaN or infinite.
     Temperature,
@@ -115,6 +119,7 @@ impl From<TooWide> for SampleError {
 
 /// One generated name.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
     /// The characters, without the end symbol.
     pub text: String<N>,
@@ -176,7 +181,46 @@ impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
 
     /// Name `index` of this seed and these settings, whatever came before.
     pub fn name_at(&mut self, index: u64) -> Name<N> {
-        let mut name = InFlight::new(self.model, &self.settings, index);
+        let name = InFlight::new(self.model, &self.settings, index);
+        self.run(name)
+    }
+
+    /// A name drawn with the caller's random numbers: a device's hardware generator, a
+    /// host's `rand::rng()`, any `rand_core` generator (the settings' `seed` is not used).
+    ///
+    /// `rng` takes the place of the name's own PCG32 stream: each drawn symbol takes one
+    /// `next_u32` (none at temperature 0, none for the prefix), turned into a draw in `[0, 1)`
+    /// by [`unit_f32`] as [`Rng::next_f32`] does; everything else is [`Sampler::name_at`]'s
+    /// rule. So `name_from(&mut Rng::with_stream(seed, k))` is exactly `name_at(k)`, and a
+    /// slow hardware generator is read once per drawn symbol (about 7 words for a name of the
+    /// default model). The generator is borrowed, so the caller keeps it (a HAL's
+    /// peripheral); the iterator's counter does not move.
+    ///
+    /// ```
+    /// # use namegen_sampler::{DefaultSampler, ModelView, Settings};
+    /// # let model = ModelView::parse(include_bytes!(concat!(
+    /// #     env!("CARGO_MANIFEST_DIR"),
+    /// #     "/tests/data/model-q8.safetensors"
+    /// # )))?;
+    /// use namegen_model::Rng;
+    /// use namegen_sampler::rand_core::SeedableRng;
+    ///
+    /// let mut sampler = DefaultSampler::new(&model, Settings { seed: 7, ..Settings::default() })?;
+    /// // Any generator: here the pinned PCG32 itself, through the trait.
+    /// let mut rng = Rng::seed_from_u64(7);
+    /// let name = sampler.name_from(&mut rng);
+    /// assert!(name.chars >= 1);
+    /// // Name 3 of seed 7 is a draw from stream 3 of seed 7.
+    /// assert_eq!(sampler.name_from(&mut Rng::with_stream(7, 3)), sampler.name_at(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name_from<R: rand_core::Rng + ?Sized>(&mut self, rng: &mut R) -> Name<N> {
+        let name = InFlight::with_rng(self.model, &self.settings, rng);
+        self.run(name)
+    }
+
+    /// Draws `name` to its end, from the start logits the first name computed.
+    fn run<R: rand_core::Rng>(&mut self, mut name: InFlight<'p, N, R>) -> Name<N> {
         // A new name's context is the start; its logits are computed by the first name only.
         let start = self.start.get_or_insert_with(|| {
             let mut start = [0.0; W];
@@ -243,9 +287,11 @@ pub(crate) fn validate(
 }
 
 /// A name being generated: the prefix, then drawn characters until the end symbol or
-/// `max_len`. Shared by [`Sampler`] and the batched generator, so both make the same names.
-pub(crate) struct InFlight<'p, const N: usize> {
-    rng: Rng,
+/// `max_len`, drawing from `R`: its own PCG32 stream, or a caller's generator
+/// ([`Sampler::name_from`]). Shared by [`Sampler`] and the batched generator, so both make the
+/// same names.
+pub(crate) struct InFlight<'p, const N: usize, R = Rng> {
+    rng: R,
     name: Name<N>,
     context: Context,
     prefix: core::str::Chars<'p>,
@@ -255,8 +301,15 @@ pub(crate) struct InFlight<'p, const N: usize> {
 impl<'p, const N: usize> InFlight<'p, N> {
     /// Name `index` of `settings`, which must have passed [`validate`] for `model`.
     pub(crate) fn new(model: &ModelView<'_>, settings: &Settings<'p>, index: u64) -> Self {
+        InFlight::with_rng(model, settings, Rng::with_stream(settings.seed, index))
+    }
+}
+
+impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
+    /// A name of `settings` (which must have passed [`validate`] for `model`) drawn from `rng`.
+    pub(crate) fn with_rng(model: &ModelView<'_>, settings: &Settings<'p>, rng: R) -> Self {
         Self {
-            rng: Rng::with_stream(settings.seed, index),
+            rng,
             name: Name {
                 text: String::new(),
                 chars: 0,
@@ -372,12 +425,12 @@ impl<'s> Step<'s> {
 /// `plain` is [`Step::plain`]: at temperature 1 with nothing masked those are exactly
 /// the weights of step 3 (`x / 1.0 == x`), so they are reused rather than recomputed; other
 /// weights are computed by `kernels`.
-pub(crate) fn draw(
+pub(crate) fn draw<R: rand_core::Rng>(
     z: &[f32],
     plain: &[f32],
     s: &Settings<'_>,
     mask_end: bool,
-    rng: &mut Rng,
+    rng: &mut R,
     kernels: Kernels,
 ) -> u8 {
     let first = usize::from(mask_end);
@@ -428,7 +481,7 @@ pub(crate) fn draw(
         }
     }
     let total: f32 = weights.iter().sum();
-    let target = rng.next_f32() * total;
+    let target = unit_f32(rng.next_u32()) * total;
     let mut running = 0.0f32;
     let mut last = first;
     for (i, &w) in weights.iter().enumerate().filter(|(_, w)| **w > 0.0) {

@@ -31,6 +31,8 @@ impl Score {
 
 /// Why a name cannot be scored.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ScoreError {
     /// A character is not in the vocabulary, or the name contains the end symbol or is
     /// longer than [`MAX_SCORED_LEN`].

@@ -158,7 +158,7 @@ impl<'a> Matrix<'a> {
     /// [`dot_f32`]'s order (element `j` into partial sum `j % 8`, in increasing `j`, the tree
     /// at the end) is one register of `GROUP` sums: no tail or horizontal step per input.
     /// Panics if a slice has the wrong length.
-    #[cfg(feature = "std")]
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     pub(crate) fn matmul_group(&self, xt: &[[f32; GROUP]], out: &mut [[f32; GROUP]]) {
         assert_eq!(xt.len(), self.cols, "one input row per column");
@@ -175,7 +175,7 @@ impl<'a> Matrix<'a> {
         }
     }
 
-    #[cfg(feature = "std")]
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     fn group_kernel<D: Decode<CHUNK>, const CHUNK: usize>(
         &self,
@@ -320,7 +320,7 @@ impl<'a> Matrix<'a> {
 }
 
 /// Inputs [`Matrix::matmul_group`] multiplies at once: two 8-wide AVX2 registers of f32.
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 pub(crate) const GROUP: usize = 16;
 
 /// Rows the matrix-vector kernel computes together. Four rows of eight lanes are enough

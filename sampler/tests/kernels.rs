@@ -6,6 +6,7 @@
 mod common;
 
 use common::FileSpec;
+use namegen_model::q8::requantize;
 use namegen_model::{Context, Dtype, Rng};
 use namegen_sampler::{
     BatchOptions, Forward, Kernels, ModelView, Sampler, Settings, generate_batched, score,
@@ -13,10 +14,11 @@ use namegen_sampler::{
 
 /// The shipped models, trained (realistic activations), and random ones of other shapes:
 /// inputs narrower than one 8-lane chunk and layers narrower than a block of rows, then whole
-/// chunks only and a single row past whole blocks.
+/// chunks only and a single row past whole blocks; and q8 models with extreme codes
+/// ([`extreme_q8`]).
 fn models() -> Vec<(String, Vec<u8>)> {
     let mut models = Vec::new();
-    for dtype in Dtype::ALL {
+    for dtype in Dtype::EVERY {
         let path = format!(
             "{}/../data/model-{}.safetensors",
             env!("CARGO_MANIFEST_DIR"),
@@ -28,7 +30,93 @@ fn models() -> Vec<(String, Vec<u8>)> {
             models.push((format!("random {dtype} {hidden:?}"), spec.to_bytes()));
         }
     }
+    // q8's kernel reads 32 inputs at a time and requantises 8 rows at a time: inputs of one
+    // chunk and a byte (33), of exactly two chunks (64) and of one, a single row, and rows
+    // past whole blocks.
+    for (seed, (block, embed, hidden)) in [(3, 11, vec![64, 1, 40]), (2, 16, vec![100, 7])]
+        .into_iter()
+        .enumerate()
+    {
+        let spec = extreme_q8(block, embed, &hidden, ".abcdefghij", seed as u64);
+        models.push((format!("extreme q8 {hidden:?}"), spec.to_bytes()));
+    }
     models
+}
+
+/// A random q8 model the loader accepts, with the most extreme values it allows: codes of
+/// +-127 (the format's range is symmetric) for a third of the embedding, the weights and the
+/// `tanh` table each; any multiplier; for every row, a bias up to the largest the accumulator
+/// bound leaves room for (for a quarter of the rows exactly that), and a shift from a right
+/// shift by 31 up to the largest left shift the bound allows (hidden layers) or down from
+/// there until the logit bound holds (the output layer).
+fn extreme_q8(block: usize, embed: usize, hidden: &[usize], vocab: &str, seed: u64) -> FileSpec {
+    let mut spec = FileSpec::folded_with(block, embed, hidden, vocab, Dtype::Q8, seed);
+    let mut rng = Rng::new(seed + 100);
+    let code = |rng: &mut Rng| {
+        let code: i8 = match rng.below(6) {
+            0 => 127,
+            1 => -127,
+            _ => (rng.below(255) as i32 - 127) as i8,
+        };
+        code as u8
+    };
+    for name in ["emb.weight", "tanh.table"] {
+        for byte in &mut spec.tensor_mut(name).data {
+            *byte = code(&mut rng);
+        }
+    }
+    let layers = hidden.len() + 1;
+    for layer in 0..layers {
+        let weight = spec.tensor_mut(&format!("layers.{layer}.weight"));
+        let cols = weight.shape[1] as usize;
+        for byte in &mut weight.data {
+            *byte = code(&mut rng);
+        }
+        let bounds: Vec<u64> = weight
+            .data
+            .chunks(cols)
+            .map(|row| {
+                row.iter()
+                    .map(|&w| u64::from((w as i8).unsigned_abs()))
+                    .sum::<u64>()
+                    * 128
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for weights in bounds {
+            let room = i32::MAX as u64 - weights;
+            let magnitude = if rng.below(4) == 0 {
+                room
+            } else {
+                u64::from(rng.next_u32()) % (room + 1)
+            };
+            let bias = if rng.below(2) == 0 {
+                magnitude as i64
+            } else {
+                -(magnitude as i64)
+            } as i32;
+            let bound = weights + magnitude;
+            let multiplier = (rng.next_u32() >> 1).max(1) as i32;
+            let widest = (i32::MAX as u64 / bound.max(1)).ilog2().min(30) as i8;
+            let mut shift = rng.below(32 + widest as u32) as i8 - 31;
+            if layer == layers - 1 {
+                let logit = |shift| requantize(bound as i32, multiplier, shift).unsigned_abs();
+                while logit(shift) > 1 << 24 {
+                    shift -= 1;
+                }
+            }
+            rows.push((bias, multiplier, shift));
+        }
+        let bytes =
+            |f: fn(&(i32, i32, i8)) -> Vec<u8>| -> Vec<u8> { rows.iter().flat_map(f).collect() };
+        spec.tensor_mut(&format!("layers.{layer}.bias")).data =
+            bytes(|r| r.0.to_le_bytes().to_vec());
+        spec.tensor_mut(&format!("layers.{layer}.multiplier")).data =
+            bytes(|r| r.1.to_le_bytes().to_vec());
+        spec.tensor_mut(&format!("layers.{layer}.shift")).data = bytes(|r| vec![r.2 as u8]);
+    }
+    ModelView::parse(&spec.to_bytes()).expect("within the loader's bounds");
+    spec
 }
 
 /// `model` computed by the portable kernels, and by the detected ones: as parsed, and with
@@ -187,6 +275,34 @@ fn batched_names_are_the_same_bits_with_every_kernel() {
                     .map(|index| sampler.name_at(index))
                     .collect();
                 assert_eq!(want, one_by_one, "{name}, {settings:?}, {options:?}");
+            }
+        }
+    }
+}
+
+/// Every context of every q8 model, the shipped one's 19,683 among them: the integer
+/// network's logits of the portable code and of the detected kernels, bit for bit.
+#[test]
+fn every_q8_context_gives_the_same_logits_with_every_kernel() {
+    for (name, bytes) in models() {
+        let model = ModelView::parse(&bytes).unwrap();
+        if model.dtype() != Dtype::Q8 {
+            continue;
+        }
+        let views = views(&model);
+        let (block, vocab) = (model.config().block_size(), model.config().vocab_size());
+        let mut forward = Forward::<100>::new();
+        for c in 0..vocab.pow(block as u32) {
+            let context: Vec<u8> = (0..block)
+                .map(|i| (c / vocab.pow((block - 1 - i) as u32) % vocab) as u8)
+                .collect();
+            let mut bits = |view: &ModelView<'_>| -> Vec<u32> {
+                let logits = forward.logits(view, &context);
+                logits.iter().map(|v| v.to_bits()).collect()
+            };
+            let want = bits(&views[0].1);
+            for (kernels, view) in &views[1..] {
+                assert_eq!(bits(view), want, "{name}, {kernels}, {context:?}");
             }
         }
     }

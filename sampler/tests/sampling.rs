@@ -8,8 +8,10 @@ use namegen_model::vocab::VocabError;
 use namegen_model::{Context, Dtype, ModelConfig, Rng, windows};
 use namegen_sampler::tanh;
 use namegen_sampler::{
-    BatchOptions, Forward, ModelView, SampleError, Sampler, Settings, generate_batched, score,
+    BatchOptions, Forward, ModelView, Name, SampleError, Sampler, Settings, generate_batched, score,
 };
+use rand_core::SeedableRng;
+use rand_pcg::Pcg64Mcg;
 
 /// The folded model's numbers as f64, decoded here from the spec's bytes (not by the sampler).
 struct Reference {
@@ -229,6 +231,14 @@ fn first_symbol_frequencies_match_the_model() {
         (1.0, 0, 0.7),
         (0.8, 4, 0.9),
     ];
+    let first_symbol = |name: Name| {
+        let symbol = name
+            .text
+            .chars()
+            .next()
+            .map_or(0, |c| view.vocab().encode(c).unwrap());
+        usize::from(symbol)
+    };
     for (temperature, top_k, top_p) in cases {
         let settings = Settings {
             temperature,
@@ -239,21 +249,62 @@ fn first_symbol_frequencies_match_the_model() {
             max_len: 1,
             ..Settings::default()
         };
-        let mut counts = vec![0usize; view.config().vocab_size()];
-        for name in Sampler::<100>::new(&view, settings).unwrap().take(20_000) {
-            let symbol = name
-                .text
-                .chars()
-                .next()
-                .map_or(0, |c| view.vocab().encode(c).unwrap());
-            counts[usize::from(symbol)] += 1;
-        }
         let p = expected_distribution(&logits, f64::from(temperature), top_k, f64::from(top_p));
-        let (stat, critical) = chi_square(&counts, &p);
-        assert!(
-            stat < critical,
-            "T={temperature} k={top_k} p={top_p}: chi2 {stat:.1} >= {critical:.1}\n{counts:?}\n{p:?}"
-        );
+        let mut sampler = Sampler::<100>::new(&view, settings).unwrap();
+        // The seeded list, and names drawn from a caller's generator: another algorithm
+        // (PCG-XSL-RR 128/64, rand's `Pcg64Mcg`) through `rand_core`.
+        let mut callers = Pcg64Mcg::seed_from_u64(5);
+        for (path, names) in [
+            ("seeded", sampler.by_ref().take(20_000).collect::<Vec<_>>()),
+            (
+                "caller's rng",
+                (0..20_000)
+                    .map(|_| sampler.name_from(&mut callers))
+                    .collect(),
+            ),
+        ] {
+            let mut counts = vec![0usize; view.config().vocab_size()];
+            for name in names {
+                counts[first_symbol(name)] += 1;
+            }
+            let (stat, critical) = chi_square(&counts, &p);
+            assert!(
+                stat < critical,
+                "{path} T={temperature} k={top_k} p={top_p}: chi2 {stat:.1} >= {critical:.1}\n{counts:?}\n{p:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_callers_pcg32_stream_gives_the_seeded_name() {
+    // `name_from` draws exactly as `name_at` does, from whatever generator it is given: name k
+    // of seed s is a draw from `Rng::with_stream(s, k)`, passed through `rand_core`.
+    for dtype in Dtype::ALL {
+        let (_, bytes) = model_spec(dtype, 4);
+        let view = ModelView::parse(&bytes).unwrap();
+        for settings in [
+            Settings {
+                seed: 21,
+                ..Settings::default()
+            },
+            Settings {
+                seed: 9,
+                temperature: 0.7,
+                top_k: 5,
+                top_p: 0.9,
+                prefix: "ca",
+                min_len: 4,
+                max_len: 9,
+            },
+        ] {
+            let mut sampler = Sampler::<100>::new(&view, settings).unwrap();
+            let seeded: Vec<_> = sampler.by_ref().take(50).collect();
+            let drawn: Vec<_> = (0..50)
+                .map(|k| sampler.name_from(&mut Rng::with_stream(settings.seed, k)))
+                .collect();
+            assert_eq!(drawn, seeded, "{dtype}");
+        }
     }
 }
 

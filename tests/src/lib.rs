@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use namegen_sampler::{DefaultSampler, ModelView, Settings};
 
 /// The dtypes a folded model is shipped in.
-pub const DTYPES: [&str; 3] = ["f32", "f16", "i8"];
+pub const DTYPES: [&str; 4] = ["f32", "f16", "i8", "q8"];
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -250,7 +250,7 @@ pub struct Machine {
     /// RAM of the part, in bytes.
     pub ram: u64,
     /// The shipped dtypes whose firmware fits the part (f32 weights are 187 KB, f16 95 KB,
-    /// i8 52 KB).
+    /// i8 and q8 51 KB).
     pub dtypes: &'static [&'static str],
 }
 
@@ -268,7 +268,8 @@ pub const LM3S6965EVB: Machine = Machine {
     dtypes: &DTYPES,
 };
 
-/// TI LM3S811: Cortex-M3, 50 MHz, 64 KB flash, 8 KB RAM, no FPU: only the i8 model fits.
+/// TI LM3S811: Cortex-M3, 50 MHz, 64 KB flash, 8 KB RAM, no FPU: only the i8 and q8 models
+/// fit.
 pub const LM3S811EVB: Machine = Machine {
     name: "lm3s811evb",
     target: "thumbv7m-none-eabi",
@@ -279,7 +280,7 @@ pub const LM3S811EVB: Machine = Machine {
     flash: 64 * 1024,
     ram_origin: 0x2000_0000,
     ram: 8 * 1024,
-    dtypes: &["i8"],
+    dtypes: &["i8", "q8"],
 };
 
 /// ARM MPS2 with AN386: Cortex-M4 with single-precision FPU at 25 MHz (the FPGA's clock), 4 MB

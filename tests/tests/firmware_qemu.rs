@@ -167,9 +167,9 @@ fn riscv32_virt_prints_the_hosts_names_for_every_dtype() {
 }
 
 #[test]
-fn lm3s811evb_runs_the_i8_model_in_64k_flash_and_8k_ram() {
+fn lm3s811evb_runs_the_i8_and_q8_models_in_64k_flash_and_8k_ram() {
     assert_eq!((LM3S811EVB.flash, LM3S811EVB.ram), (64 * 1024, 8 * 1024));
-    assert_eq!(LM3S811EVB.dtypes, ["i8"]);
+    assert_eq!(LM3S811EVB.dtypes, ["i8", "q8"]);
     check_machine(&LM3S811EVB);
 }
 

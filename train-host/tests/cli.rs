@@ -250,6 +250,37 @@ fn ctrl_c_writes_a_checkpoint_that_resumes() {
     assert!(trainer.step(None).unwrap().is_finite());
 }
 
+/// Without `--seed`, `namegen sample` draws a fresh seed and prints it to stderr: two runs give
+/// different names, and `--seed` with the printed number gives a run's names again.
+#[test]
+fn sample_without_a_seed_prints_a_fresh_one_that_repeats_the_names() {
+    let model = common::names_path().with_file_name("model-f32.safetensors");
+    let model = model.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let output = namegen(&[&["sample", "--model", model, "-n", "20"], extra].concat());
+        assert!(output.status.success(), "{output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.stdout, stderr)
+    };
+    let printed_seed = |stderr: &str| -> String {
+        let line = stderr.lines().find_map(|l| l.strip_prefix("seed: "));
+        let seed = line.unwrap_or_else(|| panic!("no seed in {stderr:?}"));
+        let seed = seed.split(' ').next().unwrap();
+        seed.parse::<u64>().expect("the seed is a u64");
+        seed.to_owned()
+    };
+    let (first, first_err) = run(&[]);
+    let (second, second_err) = run(&[]);
+    assert_eq!(String::from_utf8_lossy(&first).lines().count(), 20);
+    assert_ne!(printed_seed(&first_err), printed_seed(&second_err));
+    assert_ne!(first, second, "two fresh seeds, two lists of names");
+    for (names, stderr) in [(first, first_err), (second, second_err)] {
+        let (again, again_err) = run(&["--seed", &printed_seed(&stderr)]);
+        assert_eq!(again, names, "the printed seed gives the same names");
+        assert_eq!(again_err, "", "with --seed no seed is printed");
+    }
+}
+
 /// Every step `namegen pipeline` prints is a command line that runs exactly that step: parsed
 /// as the user would type it, it gives the flags the pipeline calls the command with. Checked
 /// for the defaults and for non-default values with a space in a path.

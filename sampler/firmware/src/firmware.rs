@@ -155,6 +155,8 @@ fn sample_error(error: SampleError) -> &'static str {
         SampleError::Prefix(_) => "prefix: a character is not in the model's vocabulary",
         SampleError::PrefixTooLong => "prefix: longer than max-len",
         SampleError::TooWide(_) => "the model is wider than the sampler's buffers",
+        // `SampleError` is non-exhaustive: a refusal of a later sampler version.
+        _ => "the sampler refused the settings",
     }
 }
 

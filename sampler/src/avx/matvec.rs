@@ -169,7 +169,9 @@ fn pair_sums(a: __m256, b: __m256) -> __m256 {
 /// lines; in the row order, 8 rows are read side by side and rows of 100 f32 start at every
 /// 16-byte offset, so a quarter of the loads straddle. Bytes past a row's end and rows past
 /// the matrix's end are zero: +0 in every dtype, the padding the exactness argument of the
-/// module documentation asks for.
+/// module documentation asks for. A q8 matrix is packed the same way in pieces of
+/// [`super::q8::GROUP`] columns rather than `LANES`, the order its kernel reads
+/// ([`super::q8::outputs`]); zero codes add nothing to its sums.
 pub(crate) struct Packed {
     /// The packed bytes start at `start`, the first 64-byte boundary of the allocation.
     bytes: std::vec::Vec<u8>,
@@ -184,8 +186,16 @@ impl Packed {
     /// `matrix`'s bytes, packed.
     pub(crate) fn new(matrix: &Matrix<'_>) -> Self {
         let (rows, cols, dtype) = (matrix.rows(), matrix.cols(), matrix.dtype());
-        let chunk = LANES * dtype.size();
-        let chunks = cols.div_ceil(LANES);
+        #[cfg(feature = "q8")]
+        let width = if dtype == Dtype::Q8 {
+            super::q8::GROUP
+        } else {
+            LANES
+        };
+        #[cfg(not(feature = "q8"))]
+        let width = LANES;
+        let chunk = width * dtype.size();
+        let chunks = cols.div_ceil(width);
         let len = rows.div_ceil(ROWS) * chunks * ROWS * chunk;
         let mut bytes = std::vec![0u8; len + 63];
         let start = bytes.as_ptr().align_offset(64).min(63);
@@ -207,8 +217,13 @@ impl Packed {
         }
     }
 
+    /// The rows, columns and dtype of the matrix packed.
+    pub(super) fn shape(&self) -> (usize, usize, Dtype) {
+        (self.rows, self.cols, self.dtype)
+    }
+
     /// The packed bytes.
-    fn data(&self) -> &[u8] {
+    pub(super) fn data(&self) -> &[u8] {
         &self.bytes[self.start..self.start + self.len]
     }
 }
@@ -231,12 +246,8 @@ impl core::fmt::Debug for Packed {
 pub(crate) fn matvec_packed(matrix: &Matrix<'_>, packed: &Packed, x: &[f32], out: &mut [f32]) {
     assert_eq!(x.len(), matrix.cols(), "one input per column");
     assert_eq!(out.len(), matrix.rows(), "one output per row");
-    let shape = (packed.rows, packed.cols, packed.dtype);
-    assert_eq!(
-        shape,
-        (matrix.rows(), matrix.cols(), matrix.dtype()),
-        "packed from matrix"
-    );
+    let shape = (matrix.rows(), matrix.cols(), matrix.dtype());
+    assert_eq!(packed.shape(), shape, "packed from matrix");
     if x.is_empty() {
         // No chunk at all (which no model's config allows): the portable code.
         return matrix.matvec(x, out);

@@ -10,7 +10,8 @@
 //! - [`activation`]: its bias and `tanh`, the same bits as [`crate::math::tanh`];
 //! - [`group`]: the batched generator's product of a group of contexts, the same bits as
 //!   [`crate::Matrix::matmul_group`], and its bias and `tanh`;
-//! - [`exp`]: the draw's weights `expf((z - m) / T)`, the same bits as `libm::expf`.
+//! - [`exp`]: the draw's weights `expf((z - m) / T)`, the same bits as `libm::expf`;
+//! - [`q8`](mod@q8): a layer of the q8 integer network, the same integers as `crate::q8`.
 //!
 //! # Decoding
 //!
@@ -29,6 +30,8 @@ mod activation;
 mod exp;
 mod group;
 mod matvec;
+#[cfg(feature = "q8")]
+pub(crate) mod q8;
 
 pub(crate) use activation::finish;
 pub(crate) use exp::exp_weights;

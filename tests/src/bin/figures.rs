@@ -21,7 +21,7 @@ use namegen_tests::{repo_root, thousands};
 use serde_json::Value;
 
 /// The sampling benchmark's groups, as `sampler/benches/sample.rs` names them.
-const GROUPS: [&str; 4] = ["f32", "f16", "i8", "trained-f32"];
+const GROUPS: [&str; 5] = ["f32", "f16", "i8", "trained-f32", "trained-q8"];
 
 /// Where the README's generated table starts and ends.
 const README_BLOCK: (&str, &str) = (
@@ -289,7 +289,8 @@ impl Sampling {
         let mut table = String::from(
             "Characters (symbols drawn, the end of each name included) per second, one thread; \
              criterion medians. `f32`, `f16`, `i8`: random weights of the default architecture's \
-             trained size; `trained-f32`: the shipped model. One name at a time is the \
+             trained size; `trained-f32`: the shipped model; `trained-q8`: the same model in q8 \
+             (integer-only inference). One name at a time is the \
              `Sampler` a device runs (here on weights packed for the host's kernel); batched is \
              `generate_batched` with its logits cache, 4,096 names per call.\n\n",
         );
@@ -345,14 +346,22 @@ fn readme_table(
             200_000.0 / median
         );
     }
-    let group = "trained-f32";
-    if let (Some(one), Some(batched)) = (
-        sampling.rate(group, "unbatched"),
-        sampling.rate(group, "batched-4096"),
-    ) {
+    let f32_one = sampling.rate("trained-f32", "unbatched");
+    for (dtype, group) in [("f32", "trained-f32"), ("q8", "trained-q8")] {
+        let (Some(one), Some(batched)) = (
+            sampling.rate(group, "unbatched"),
+            sampling.rate(group, "batched-4096"),
+        ) else {
+            continue;
+        };
+        // q8 beside f32, measured in the same run.
+        let versus_f32 = match (dtype, f32_one) {
+            ("q8", Some(f32_one)) => format!(", {} x f32", ratio(Some(one / f32_one))),
+            _ => String::new(),
+        };
         let _ = writeln!(
             table,
-            "| sampling, shipped f32 model | one name at a time {} characters/s ({} x the portable kernel); batched {} characters/s |",
+            "| sampling, shipped {dtype} model | one name at a time {} characters/s ({} x the portable kernel{versus_f32}); batched {} characters/s |",
             thousands(one as u64),
             ratio(sampling.rate(group, "unbatched-portable").map(|p| one / p)),
             thousands(batched as u64),

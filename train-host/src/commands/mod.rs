@@ -71,6 +71,9 @@ pub enum CommandError {
         /// Why.
         source: ExportError,
     },
+    /// The operating system gave no random seed (`namegen sample` without `--seed`).
+    #[error("no random seed from the operating system ({0}); pass --seed")]
+    Entropy(#[from] rand::rngs::SysError),
     /// The sampling settings do not fit the model.
     #[error("{0}")]
     Sample(#[from] namegen_sampler::SampleError),

@@ -10,6 +10,7 @@ use clap::Args;
 
 use namegen_files::output::Outputs;
 use namegen_model::{Dtype, Part};
+use namegen_sampler::Settings;
 
 use super::CommandError;
 use super::export::ExportArgs;
@@ -144,6 +145,11 @@ impl Step {
                 }
             }
             Step::Verify(a) if a.card => words.push("--card".into()),
+            Step::Sample(a) => {
+                if let Some(seed) = a.seed {
+                    words.extend(["--seed".into(), seed.to_string()]);
+                }
+            }
             _ => {}
         }
         words
@@ -193,6 +199,8 @@ pub fn steps(args: &PipelineArgs) -> Vec<Step> {
     }
     let mut sample = SampleArgs::new(layout.models[0].clone());
     sample.count = args.count;
+    // The sampler's default seed, written out: the pipeline prints the same names every run.
+    sample.seed = Some(Settings::default().seed);
     steps.push(Step::Sample(sample));
     steps
 }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use namegen_sampler::{BatchOptions, ModelView, Name, Settings, generate_batched};
+use rand::TryRng;
+use rand::rngs::SysRng;
 
 use super::CommandError;
 use super::train::load_dataset;
@@ -39,9 +41,11 @@ pub struct SampleArgs {
     /// Every name starts with these letters.
     #[arg(long, default_value_t = Settings::default().prefix.to_owned())]
     pub prefix: String,
-    /// The seed: the same seed and settings give the same names everywhere.
-    #[arg(long, default_value_t = Settings::default().seed)]
-    pub seed: u64,
+    /// The seed: the same seed and settings give the same names everywhere. Without it, a
+    /// fresh seed from the operating system, printed to stderr as `seed: N`; N is the number
+    /// `--seed` takes, so `--seed N` prints the same names again.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Names have at least this many characters.
     #[arg(long, default_value_t = Settings::default().min_len)]
     pub min_len: usize,
@@ -60,7 +64,7 @@ pub struct SampleArgs {
 }
 
 impl SampleArgs {
-    /// `namegen sample --model <model>`: every other flag at its default.
+    /// `namegen sample --model <model>`: every other flag at its default (so a fresh seed).
     pub fn new(model: PathBuf) -> Self {
         let settings = Settings::default();
         Self {
@@ -70,7 +74,7 @@ impl SampleArgs {
             top_k: settings.top_k,
             top_p: settings.top_p,
             prefix: settings.prefix.to_owned(),
-            seed: settings.seed,
+            seed: None,
             min_len: settings.min_len,
             max_len: settings.max_len,
             exclude_training: false,
@@ -97,7 +101,7 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode, CommandError> {
         temperature: args.temperature,
         top_k: args.top_k,
         top_p: args.top_p,
-        seed: args.seed,
+        seed: seed(args.seed)?,
         prefix: &args.prefix,
         min_len: args.min_len,
         max_len: args.max_len,
@@ -141,6 +145,17 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode, CommandError> {
     }
     json.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `seed`, or a fresh one from the operating system, printed to stderr so that the run can be
+/// repeated with `--seed`.
+fn seed(seed: Option<u64>) -> Result<u64, CommandError> {
+    if let Some(seed) = seed {
+        return Ok(seed);
+    }
+    let fresh = SysRng.try_next_u64()?;
+    crate::note!("seed: {fresh} (--seed {fresh} gives these names again)");
+    Ok(fresh)
 }
 
 /// Prints names as they come: one per line, or as one pretty-printed JSON array of

@@ -1,0 +1,374 @@
+//! The q8 integer network's layer (`crate::q8`) with AVX2: the int8 products 32 at a time
+//! and the requantisation 8 rows at a time, the same integers as the portable code; from the
+//! weights in place, or from a [`Packed`] copy.
+//!
+//! Why it is the same: integer addition modulo 2^32 is associative and commutative, so any
+//! order of the same exact products gives the portable code's wrapping sum, provided no step
+//! saturates or rounds. The products come from `vpmaddubsw`, which multiplies unsigned by
+//! signed bytes and adds pairs into int16 with saturation; it gets `|x|` as the unsigned
+//! operand and `w` with the sign of `x` (`vpsignb`) as the signed one, so each pair is
+//! `|x0| sgn(x0) w0 + |x1| sgn(x1) w1 = x0 w0 + x1 w1`. No step saturates:
+//!
+//! - `|x|` of any int8, -128 included, is at most 128 as an unsigned byte;
+//! - the loader admits weight codes in `-127..=127` only (`LoadError::QuantOutOfRange`), so
+//!   `-w` is an int8 too (`vpsignb` of -128 would wrap);
+//! - a pair is then at most `2 * 128 * 127 = 32,512` in magnitude, within int16's 32,767;
+//! - `vpmaddwd` by 1 widens the pairs to int32 exactly, and from there every addition wraps
+//!   as the portable code's does.
+//!
+//! The inputs may thus be any int8 (the embedding and the `tanh` table hold `-127..=127`
+//! anyway). The requantisation ([`requantize`]) is [`namegen_model::q8::requantize`] in
+//! 32- and 64-bit lanes, for the multipliers and shifts the loader admits.
+//!
+//! In place, each row of a block of 8 has its own vector of sums, added across lanes at the
+//! end; a row's last, partial chunk of 32 bytes is read forward, past the row's end, against
+//! inputs padded with zeros, so the bytes past the row add nothing; where that read would pass
+//! the end of the matrix, the row's last bytes are copied into a zeroed chunk instead. Packed,
+//! each 32 bytes hold 4 columns of the block's 8 rows, multiplied by those 4 inputs in every
+//! lane: each row's sum stays in its lane, no row has a partial chunk, and the bytes are read
+//! front to back.
+//!
+//! Per product this costs about as many instructions as the f32 kernel (`vpsignb`,
+//! `vpmaddubsw`, `vpmaddwd` and `vpaddd` per 32 against a multiply and an add per 8): AVX2 has
+//! no int8 multiply-accumulate, so q8 runs about as fast as f32 here. AVX-VNNI's `vpdpbusd`
+//! (one instruction per 32 products into int32) would be that instruction.
+
+use core::arch::x86_64::{
+    __m128i, __m256i, _mm_loadl_epi64, _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_epi64,
+    _mm256_and_si256, _mm256_blend_epi32, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32,
+    _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
+    _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_permute2x128_si256,
+    _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_setzero_si256,
+    _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srav_epi32, _mm256_srli_epi32,
+    _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
+};
+
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT};
+
+use super::Packed;
+use crate::view::Layer;
+
+/// Bytes of weights and inputs per vector: 32 products.
+const CHUNK: usize = 32;
+
+/// Rows computed together: their 8 sums are requantised at once.
+const ROWS: usize = 8;
+
+/// Columns per piece of a [`Packed`] q8 matrix: a vector holds 4 columns of 8 rows.
+pub(crate) const GROUP: usize = CHUNK / ROWS;
+
+/// Calls `set(first, z)` for blocks of rows of `layer` on the int8 inputs `x`, with `z` the
+/// requantised outputs of rows `first..first + z.len()`: the bias plus the products, through
+/// [`namegen_model::q8::requantize`], the same integers as the portable code for every model
+/// the loader admits. Reads the weights from `packed`, [`Packed::new`] of `layer`'s, when
+/// given, and in place otherwise. Panics if `x` is not one input per column, or `packed` has
+/// another shape.
+#[target_feature(enable = "avx2")]
+pub(crate) fn outputs(
+    layer: &Layer<'_>,
+    packed: Option<&Packed>,
+    x: &[i8],
+    mut set: impl FnMut(usize, &[i32]),
+) {
+    let matrix = &layer.weight;
+    assert_eq!(x.len(), matrix.cols(), "one input per column");
+    match packed {
+        Some(packed) => {
+            let shape = (matrix.rows(), matrix.cols(), matrix.dtype());
+            assert_eq!(packed.shape(), shape, "packed from the layer");
+            from_packed(layer, packed.data(), x, &mut set);
+        }
+        None => in_place(layer, x, &mut set),
+    }
+}
+
+/// [`outputs`] from the packed weights `data`: per block of 8 rows, each group of 4 inputs
+/// (broadcast to every row) times the block's 4 columns, so every row's sum stays in its own
+/// lane and needs no horizontal addition; the inputs past the last column are zeros, as are
+/// the packed weights there.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn from_packed(layer: &Layer<'_>, data: &[u8], x: &[i8], set: &mut impl FnMut(usize, &[i32])) {
+    let (groups, tail) = x.as_chunks::<GROUP>();
+    let mut x_last = [0i8; GROUP];
+    x_last[..tail.len()].copy_from_slice(tail);
+    let block_len = x.len().div_ceil(GROUP) * CHUNK;
+    for (block, weights) in data.chunks_exact(block_len).enumerate() {
+        let (weights, last) = weights.as_chunks::<CHUNK>();
+        debug_assert!(last.is_empty());
+        let mut sums = _mm256_setzero_si256();
+        for (w, xs) in weights.iter().zip(groups) {
+            sums = multiply_add(sums, load(w), broadcast(xs));
+        }
+        if let Some(w) = weights.get(groups.len()) {
+            sums = multiply_add(sums, load(w), broadcast(&x_last));
+        }
+        finish(layer, block * ROWS, sums, set);
+    }
+}
+
+/// The 4 inputs `x` in every 32-bit lane.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn broadcast(x: &[i8; GROUP]) -> __m256i {
+    _mm256_set1_epi32(i32::from_le_bytes([
+        x[0] as u8, x[1] as u8, x[2] as u8, x[3] as u8,
+    ]))
+}
+
+/// [`outputs`] from the weights in place: per block of 8 rows, each row's products 32 at a
+/// time in its own vector, added up across lanes at the end ([`reduce`]).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn in_place(layer: &Layer<'_>, x: &[i8], set: &mut impl FnMut(usize, &[i32])) {
+    let matrix = &layer.weight;
+    let (rows, cols) = (matrix.rows(), matrix.cols());
+    let data = matrix.bytes();
+    assert_eq!(data.len(), rows * cols, "one byte per weight");
+    let (chunks, tail) = x.as_chunks::<CHUNK>();
+    let whole = chunks.len() * CHUNK;
+    let mut x_last = [0i8; CHUNK];
+    x_last[..tail.len()].copy_from_slice(tail);
+    let x_last = load(&x_last.map(|v| v as u8));
+    // Where each row of a block starts, from the block's first row.
+    let mut offsets = [0; ROWS];
+    for (r, offset) in offsets.iter_mut().enumerate() {
+        *offset = r * cols;
+    }
+    for first in (0..rows).step_by(ROWS) {
+        let left = rows - first;
+        if left < ROWS {
+            // The last block: its rows past the last repeat it; only the real ones are set.
+            for (r, offset) in offsets.iter_mut().enumerate() {
+                *offset = r.min(left - 1) * cols;
+            }
+        }
+        let base = first * cols;
+        let mut sums = [_mm256_setzero_si256(); ROWS];
+        for (i, xs) in chunks.iter().enumerate() {
+            // SAFETY: `xs` is the 32 bytes read; no alignment is required.
+            let xs = unsafe { _mm256_loadu_si256(xs.as_ptr().cast()) };
+            for (sum, &offset) in sums.iter_mut().zip(&offsets) {
+                // SAFETY: chunk `i` of the row that starts at `base + offset` ends at
+                // `base + offset + (i + 1) * CHUNK <= base + offset + cols`, the row's end,
+                // within the `rows * cols` bytes.
+                let w = unsafe {
+                    _mm256_loadu_si256(data.as_ptr().add(base + offset + i * CHUNK).cast())
+                };
+                *sum = multiply_add(*sum, w, xs);
+            }
+        }
+        if !tail.is_empty() {
+            // The last row of a block starts last: if its last chunk can be read forward, all
+            // can; otherwise (at the end of the matrix) the rows' last bytes are copied.
+            let at = base + whole;
+            if at + offsets[ROWS - 1] + CHUNK <= data.len() {
+                for (sum, &offset) in sums.iter_mut().zip(&offsets) {
+                    // SAFETY: `at + offset + CHUNK <= data.len()`, checked above for the largest
+                    // offset.
+                    let w = unsafe { _mm256_loadu_si256(data.as_ptr().add(at + offset).cast()) };
+                    *sum = multiply_add(*sum, w, x_last);
+                }
+            } else {
+                for (sum, &offset) in sums.iter_mut().zip(&offsets) {
+                    let w = padded(&data[at + offset..at + offset + tail.len()]);
+                    *sum = multiply_add(*sum, load(&w), x_last);
+                }
+            }
+        }
+        finish(layer, first, reduce(sums), set);
+    }
+}
+
+/// Hands `set` the requantised outputs of the rows of the block that starts at row `first`,
+/// from their sums of products in `sums` (lane `r` for row `first + r`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn finish(layer: &Layer<'_>, first: usize, sums: __m256i, set: &mut impl FnMut(usize, &[i32])) {
+    let [bias, multiplier, shift] = layer.requant.bytes();
+    let acc = _mm256_add_epi32(sums, load(&bytes_at(bias, 4 * first)));
+    let multipliers = load(&bytes_at(multiplier, 4 * first));
+    let z = requantize(acc, multipliers, shifts(&bytes_at(shift, first)));
+    let mut values = [0i32; ROWS];
+    // SAFETY: `values` is 8 int32, the 32 bytes stored; no alignment is required.
+    unsafe { _mm256_storeu_si256(values.as_mut_ptr().cast(), z) };
+    let rows = layer.weight.rows() - first;
+    set(first, &values[..rows.min(ROWS)]);
+}
+
+/// The `N` bytes of `bytes` from `at` on where there are that many, read in place; otherwise
+/// those up to the end, then zeros ([`padded`]).
+#[inline(always)]
+fn bytes_at<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    match bytes.get(at..at + N).map(<[u8; N]>::try_from) {
+        Some(Ok(whole)) => whole,
+        _ => padded(&bytes[at..]),
+    }
+}
+
+/// The fewer than `N` `bytes`, then zeros: a read at the end of a tensor, once per layer,
+/// kept out of the loop (a call there would make the sums leave their registers).
+#[cold]
+#[inline(never)]
+fn padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0; N];
+    out[..bytes.len()].copy_from_slice(bytes);
+    out
+}
+
+/// `sum` plus the products of the 32 weights `w` and inputs `x`, in 8 int32 lanes (see the
+/// module documentation for why nothing saturates).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn multiply_add(sum: __m256i, w: __m256i, x: __m256i) -> __m256i {
+    let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
+    _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+}
+
+/// The 32 bytes of `bytes`, as one vector.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load(bytes: &[u8; CHUNK]) -> __m256i {
+    // SAFETY: `bytes` is the 32 bytes read; no alignment is required.
+    unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+}
+
+/// The 8 int8 shifts in `bytes`, widened to int32 and clamped to the range
+/// [`namegen_model::q8::requantize`] clamps them to.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn shifts(bytes: &[u8; ROWS]) -> __m256i {
+    // SAFETY: `bytes` is the 8 bytes read; no alignment is required.
+    let low: __m128i = unsafe { _mm_loadl_epi64(bytes.as_ptr().cast()) };
+    let wide = _mm256_cvtepi8_epi32(low);
+    let wide = _mm256_max_epi32(wide, _mm256_set1_epi32(i32::from(MIN_SHIFT)));
+    _mm256_min_epi32(wide, _mm256_set1_epi32(i32::from(MAX_SHIFT)))
+}
+
+/// Row `r`'s sum of the 8 lanes of `s[r]` in lane `r`; any order gives the same wrapping sum.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn reduce(s: [__m256i; ROWS]) -> __m256i {
+    // Per 128-bit half: rows 0..3, then 4..7, each the sum of that half's 4 lanes.
+    let low = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    let high = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(low, high),
+        _mm256_permute2x128_si256::<0x31>(low, high),
+    )
+}
+
+/// [`namegen_model::q8::requantize`] of 8 lanes: `acc`, `multiplier` (positive) and `shift`
+/// (in range), lane by lane.
+///
+/// The high multiplication's `(p + nudge) / 2^31`, truncated, with the nudge `2^30` for
+/// `p >= 0` and `1 - 2^30` otherwise, is `floor((p + 2^30) / 2^31)` in both cases (for `p < 0`
+/// the truncation of a negative quotient adds `2^31 - 1` before flooring), and that fits
+/// int32 for a positive multiplier, so it is bits 31 to 62 of `p + 2^30`: no 64-bit
+/// arithmetic shift (which AVX2 lacks) is needed. The division by `2^right` that rounds half
+/// away from zero is the portable code's, in 32-bit lanes: its remainder and threshold are
+/// non-negative and its quotient fits int32.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn requantize(acc: __m256i, multiplier: __m256i, shift: __m256i) -> __m256i {
+    let zero = _mm256_setzero_si256();
+    let left = _mm256_max_epi32(shift, zero);
+    let right = _mm256_sub_epi32(zero, _mm256_min_epi32(shift, zero));
+    // Within int32 for a model the loader admits; wraps like `wrapping_shl` otherwise.
+    let a = _mm256_sllv_epi32(acc, left);
+    let nudge = _mm256_set1_epi64x(1 << 30);
+    // The even lanes' products, then the odd lanes' (moved down), each in 64 bits.
+    let even = _mm256_add_epi64(_mm256_mul_epi32(a, multiplier), nudge);
+    let odd = _mm256_mul_epi32(
+        _mm256_srli_epi64::<32>(a),
+        _mm256_srli_epi64::<32>(multiplier),
+    );
+    let odd = _mm256_add_epi64(odd, nudge);
+    // Bits 31..62: shifted down into the low half of each even lane, up into the high half
+    // of each odd one.
+    let high = _mm256_blend_epi32::<0b1010_1010>(
+        _mm256_srli_epi64::<31>(even),
+        _mm256_slli_epi64::<1>(odd),
+    );
+    let mask = _mm256_sub_epi32(
+        _mm256_sllv_epi32(_mm256_set1_epi32(1), right),
+        _mm256_set1_epi32(1),
+    );
+    let remainder = _mm256_and_si256(high, mask);
+    // `cmpgt` gives -1 where true: subtracting it adds 1.
+    let negative = _mm256_cmpgt_epi32(zero, high);
+    let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), negative);
+    let up = _mm256_cmpgt_epi32(remainder, threshold);
+    _mm256_sub_epi32(_mm256_srav_epi32(high, right), up)
+}
+
+#[cfg(test)]
+mod tests {
+    use core::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
+    use std::vec;
+
+    use namegen_model::Rng;
+    use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT};
+
+    use crate::Kernels;
+
+    /// [`super::requantize`] of 8 lanes at once against the portable
+    /// [`namegen_model::q8::requantize`] of each.
+    fn check(cases: &[(i32, i32, i8)]) {
+        for eight in cases.chunks(8) {
+            let lanes = |f: fn(&(i32, i32, i8)) -> i32| -> [i32; 8] {
+                core::array::from_fn(|i| eight.get(i).map_or(0, f))
+            };
+            let (acc, multiplier, shift) = (lanes(|c| c.0), lanes(|c| c.1), lanes(|c| c.2.into()));
+            let mut got = [0i32; 8];
+            // SAFETY: the caller checked that the CPU runs AVX2; every load and store is of
+            // 8 int32 arrays, no alignment is required.
+            unsafe {
+                let load = |v: &[i32; 8]| -> __m256i { _mm256_loadu_si256(v.as_ptr().cast()) };
+                let z = super::requantize(load(&acc), load(&multiplier), load(&shift));
+                _mm256_storeu_si256(got.as_mut_ptr().cast(), z);
+            }
+            for (&(acc, multiplier, shift), got) in eight.iter().zip(got) {
+                let want = namegen_model::q8::requantize(acc, multiplier, shift);
+                assert_eq!(got, want, "{acc} {multiplier} {shift}");
+            }
+        }
+    }
+
+    /// Every rounding case of both steps, the extremes of int32, and random operands in the
+    /// domain the loader guarantees (a positive multiplier, a shift in range, `acc` shifted
+    /// left within int32).
+    #[test]
+    fn requantize_is_the_portable_one() {
+        if Kernels::detect() != Kernels::Avx2 {
+            return;
+        }
+        let mut cases = vec![
+            (i32::MAX, i32::MAX, 0),
+            (i32::MIN, i32::MAX, 0),
+            (i32::MIN, 1, 0),
+            (i32::MIN + 1, 1, -31),
+            (i32::MAX, 1 << 30, -31),
+            (1, i32::MAX, 30),
+        ];
+        // Ties of the high multiplication (a product of 2^30 times an odd number) and of the
+        // division by a power of two (multiplier 2^30 halves `acc` exactly).
+        for acc in -64..=64 {
+            for shift in [-3, -2, -1, 0, 1] {
+                cases.push((acc, 1 << 30, shift));
+                cases.push((acc, 3 << 29, shift));
+            }
+        }
+        let mut rng = Rng::new(8);
+        for _ in 0..200_000 {
+            let shift =
+                (rng.below((MAX_SHIFT - MIN_SHIFT + 1) as u32) as i32 + i32::from(MIN_SHIFT)) as i8;
+            let left = shift.max(0) as u32;
+            // Small enough that the left shift keeps it within int32.
+            let acc = (rng.next_u32() as i32) >> (left + 1 + rng.below(31)).min(31);
+            let multiplier = (rng.next_u32() >> 1).max(1) as i32;
+            cases.push((acc, multiplier, shift));
+        }
+        check(&cases);
+    }
+}
