@@ -79,6 +79,10 @@ step "WASM module: formatting and lints (its own workspace, sampler/wasm)"
     export CARGO_TARGET_DIR="$PWD/../../target/devices"
     cargo fmt --check
     cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
+    # The SIMD128 build (the sampler's src/simd128/ compiles only there), in its own directory
+    # as package.sh and the tests build it.
+    CARGO_TARGET_DIR="$CARGO_TARGET_DIR/simd128" RUSTFLAGS="-C target-feature=+simd128" \
+        cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
 )
 
 step "the batched generator with alloc and without std: formatting, lints, its test (its own workspace, sampler/alloc-only)"

@@ -184,7 +184,8 @@ pub(crate) fn apply_avx2(
 }
 
 /// One layer on the `width` inputs in `x`: `out = W x + b`, then `tanh` if `activate`, written
-/// back into `x`; `out` is scratch space as long as the layer's output.
+/// back into `x`; `out` is scratch space as long as the layer's output. A wasm32 build with
+/// `simd128` computes the same bits with its kernels ([`crate::simd128`]).
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 #[inline(always)]
 pub(crate) fn apply(
@@ -194,14 +195,19 @@ pub(crate) fn apply(
     out: &mut [f32],
     activate: bool,
 ) {
-    layer.weight.matvec(&x[..width], out);
-    finish(layer, out, x, activate);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    crate::simd128::apply(layer, x, width, out, activate);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        layer.weight.matvec(&x[..width], out);
+        finish(layer, out, x, activate);
+    }
 }
 
 /// `x = sums + b`, then `tanh` if `activate`, for the products `sums = W x`.
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 #[inline(always)]
-fn finish(layer: &Layer<'_>, sums: &[f32], x: &mut [f32], activate: bool) {
+pub(crate) fn finish(layer: &Layer<'_>, sums: &[f32], x: &mut [f32], activate: bool) {
     let values = sums
         .iter()
         .zip(layer.bias.iter())

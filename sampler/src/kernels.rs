@@ -17,12 +17,17 @@ pub enum Kernels {
     /// order of operations as the portable code: x86_64 hosts with the `std` feature whose CPU
     /// has both.
     Avx2,
+    /// Kernels written with WASM SIMD128 intrinsics, 4 values per instruction, in the same
+    /// order of operations as the portable code: wasm32 builds compiled with the `simd128`
+    /// target feature, which run nothing else (an engine without SIMD refuses the module).
+    Simd128,
 }
 
 impl Kernels {
     /// The fastest kernels this CPU runs: [`Kernels::Avx2`] on an x86_64 host (`std`
-    /// feature) whose CPU has AVX2 and F16C, [`Kernels::Portable`] everywhere else. The CPU is
-    /// asked once per process; later calls return the same answer.
+    /// feature) whose CPU has AVX2 and F16C, [`Kernels::Simd128`] in a wasm32 build with
+    /// `simd128`, [`Kernels::Portable`] everywhere else. The CPU is asked once per process;
+    /// later calls return the same answer.
     pub fn detect() -> Self {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         {
@@ -36,7 +41,12 @@ impl Kernels {
                 }
             })
         }
-        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return Self::Simd128;
+        #[cfg(not(any(
+            all(feature = "std", target_arch = "x86_64"),
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
         Self::Portable
     }
 }

@@ -95,7 +95,10 @@
 //! portable one on every pattern, the vector `tanh` and `expf` with the scalar ones, batched
 //! names with unbatched ones, and logits, names and scores of [`Kernels::Portable`] with
 //! those of the detected kernels). The batched generator also memoises logits per context,
-//! which changes no bit: they are a pure function of the context.
+//! which changes no bit: they are a pure function of the context. A wasm32 build with the
+//! `simd128` target feature runs the forward pass's products and `tanh` with SIMD128 kernels
+//! written to the same order (`src/simd128/`, [`Kernels::Simd128`]); the WASM tests compare
+//! its names and scores with the host's.
 //!
 //! # RAM
 //!
@@ -123,6 +126,8 @@ compile_error!("namegen-sampler needs at least one of the features f32, f16, i8 
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 // Private modules, one path per item: everything public is re-exported below.
 #[cfg(feature = "alloc")]
 mod batch;

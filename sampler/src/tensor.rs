@@ -412,6 +412,10 @@ impl<const SCALED_: bool> Decode<8> for I8<SCALED_> {
     }
 }
 
+/// 2^112: an f16's exponent and mantissa bits shifted into an f32's places make an f32
+/// exactly this much smaller than the f16 (see [`f16_to_f32`]).
+pub(crate) const TWO_POW_112: f32 = 5_192_296_858_534_827_628_530_496_329_220_096.0;
+
 /// IEEE binary16 bits to the f32 of the same value, exactly (every f16 is an f32), in a few
 /// branch-free operations so that it vectorises: the f16's exponent and mantissa bits,
 /// shifted into an f32's places, are an f32 (normal or subnormal) exactly 2^112 times smaller
@@ -421,7 +425,6 @@ impl<const SCALED_: bool> Decode<8> for I8<SCALED_> {
 /// tests compare all 65,536 bit patterns with `half::f16::to_f32`. Written out because `half`
 /// converts in software, branch by branch, where a target lacks F16C.
 pub fn f16_to_f32(bits: u16) -> f32 {
-    const TWO_POW_112: f32 = 5_192_296_858_534_827_628_530_496_329_220_096.0;
     let sign = u32::from(bits & 0x8000) << 16;
     let magnitude = u32::from(bits & 0x7fff);
     let finite = (f32::from_bits(magnitude << 13) * TWO_POW_112).to_bits();

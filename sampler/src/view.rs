@@ -151,12 +151,18 @@ impl<'a> ModelView<'a> {
     }
 
     /// Which code computes this model's layers and draws: [`Kernels::detect`] unless
-    /// [`ModelView::with_kernels`] chose another; always [`Kernels::Portable`] on targets
-    /// other than x86_64 hosts with the `std` feature.
+    /// [`ModelView::with_kernels`] chose another; on other targets than x86_64 hosts with the
+    /// `std` feature, the one their build has ([`Kernels::Simd128`] in a wasm32 build with
+    /// `simd128`, [`Kernels::Portable`] otherwise).
     pub const fn kernels(&self) -> Kernels {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         return self.kernels;
-        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return Kernels::Simd128;
+        #[cfg(not(any(
+            all(feature = "std", target_arch = "x86_64"),
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
         Kernels::Portable
     }
 
@@ -164,7 +170,7 @@ impl<'a> ModelView<'a> {
     /// by [`Kernels::Portable`] if it does not (asking for [`Kernels::Avx2`] on a CPU, target
     /// or build without it is never unsafe; [`ModelView::kernels`] tells which was taken).
     /// Every choice gives the same bits: this is for the tests and benchmarks that compare
-    /// them.
+    /// them. Only x86_64 hosts choose; a wasm32 build keeps the kernels it was compiled with.
     #[must_use]
     pub fn with_kernels(self, kernels: Kernels) -> Self {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -172,7 +178,7 @@ impl<'a> ModelView<'a> {
             kernels: match kernels {
                 Kernels::Portable => Kernels::Portable,
                 Kernels::Avx2 if Kernels::detect() == Kernels::Avx2 => Kernels::Avx2,
-                Kernels::Avx2 => Kernels::Portable,
+                Kernels::Avx2 | Kernels::Simd128 => Kernels::Portable,
             },
             ..self
         };

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Builds the WASM module and puts the static page together: www/ + the npm package (as
-# namegen/, by package.sh) + a model, all plain copies (no bundler, no generated JS). Usage, from
-# anywhere:
+# Builds the WASM module (both builds) and puts the static page together: www/ + the npm package
+# (as namegen/, by package.sh) + a model, all plain copies (no bundler, no generated JS). Usage,
+# from anywhere:
 #   sampler/wasm/site.sh [OUT_DIR [MODEL]]
 # OUT_DIR defaults to target/www and MODEL to data/model-f32.safetensors (repository-relative);
 # CARGO_TARGET_DIR is honoured. Serve OUT_DIR over HTTP, e.g. python3 -m http.server -d OUT_DIR.

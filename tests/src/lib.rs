@@ -152,10 +152,16 @@ pub struct HostName {
 /// The names the host's sampler makes for `model` and `settings`, one by one (the same code
 /// path the devices run).
 pub fn host_names(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
+    host_names_from(model, settings, 0)
+}
+
+/// The host's names `first..first + count` of these settings (`Sampler::name_at`, the names
+/// `namegen sample` makes at those places), for the front ends that start past name 0.
+pub fn host_names_from(model: &[u8], settings: &HostSettings, first: u64) -> Vec<HostName> {
     let view = ModelView::parse(model).expect("the host loads the model");
-    let sampler = DefaultSampler::new(&view, settings.settings()).expect("valid settings");
-    sampler
-        .take(settings.count)
+    let mut sampler = DefaultSampler::new(&view, settings.settings()).expect("valid settings");
+    (0..settings.count as u64)
+        .map(|i| sampler.name_at(first + i))
         .map(|n| HostName {
             text: n.text.as_str().to_owned(),
             log_likelihood: n.log_likelihood,
@@ -198,9 +204,9 @@ pub fn js_name(value: &serde_json::Value) -> HostName {
     }
 }
 
-/// Runs `cargo` in `dir` with `args` and extra `envs`, the target directory being
-/// [`device_target_dir`]; `Err` carries cargo's stderr.
-pub fn cargo(dir: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<(), String> {
+/// Runs `cargo` in `dir` with `args` and extra `envs` (which may set another target
+/// directory), the target directory being [`device_target_dir`]; `Err` carries cargo's stderr.
+pub fn cargo(dir: &Path, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Result<(), String> {
     let mut command = Command::new(env!("CARGO"));
     command
         .current_dir(dir)
@@ -450,7 +456,7 @@ pub fn build_firmware(machine: &Machine, model: &Path, tag: &str) -> Result<Path
     if let Ok(dtype) = dtype {
         args.extend(["--no-default-features", "--features", dtype]);
     }
-    cargo(&dir, &args, &[("NAMEGEN_MODEL", model)])?;
+    cargo(&dir, &args, &[("NAMEGEN_MODEL", model.as_os_str())])?;
     let built = device_target_dir()
         .join(machine.target)
         .join(machine.profile)
@@ -600,23 +606,79 @@ pub fn web_dir() -> PathBuf {
     repo_root().join("tests").join("web")
 }
 
-/// Builds the WASM module (release: the size-first profile the page ships) once per test
-/// process and returns its path.
-pub fn build_wasm() -> Result<PathBuf, String> {
-    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            cargo(
-                &wasm_dir(),
-                &["build", "--release", "--target", "wasm32-unknown-unknown"],
-                &[],
-            )?;
-            Ok(device_target_dir()
-                .join("wasm32-unknown-unknown")
-                .join("release")
-                .join("namegen_wasm.wasm"))
-        })
-        .clone()
+/// The two builds of the WASM module the npm package ships: the same code, with and without
+/// WASM's SIMD128 instructions (engines without SIMD cannot load that one; `Namegen.load` picks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WasmBuild {
+    /// Plain WASM: the portable kernels, for every engine (`namegen.wasm` in the package).
+    Scalar,
+    /// Built with the `simd128` target feature: the sampler's SIMD128 kernels
+    /// (`namegen-simd.wasm` in the package).
+    Simd128,
+}
+
+impl WasmBuild {
+    /// Both builds, scalar first.
+    pub const ALL: [Self; 2] = [Self::Scalar, Self::Simd128];
+
+    /// Its name in reports and test messages.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::Simd128 => "simd128",
+        }
+    }
+}
+
+/// Builds the WASM module (release: the profile the page ships) in `build`, once per test
+/// process and build, and returns its path. The SIMD128 build has a target directory of its own
+/// under [`device_target_dir`] (`simd128/`), so that the two builds do not rebuild each other.
+pub fn build_wasm(build: WasmBuild) -> Result<PathBuf, String> {
+    static BUILT: Mutex<Vec<(WasmBuild, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, result)) = built.iter().find(|(b, _)| *b == build) {
+        return result.clone();
+    }
+    let target_dir = match build {
+        WasmBuild::Scalar => device_target_dir(),
+        WasmBuild::Simd128 => device_target_dir().join("simd128"),
+    };
+    let flags: &[(&str, &std::ffi::OsStr)] = match build {
+        WasmBuild::Scalar => &[],
+        WasmBuild::Simd128 => &[("RUSTFLAGS", "-C target-feature=+simd128".as_ref())],
+    };
+    let result = cargo(
+        &wasm_dir(),
+        &["build", "--release", "--target", "wasm32-unknown-unknown"],
+        &[&[("CARGO_TARGET_DIR", target_dir.as_os_str())], flags].concat(),
+    )
+    .map(|()| {
+        target_dir
+            .join("wasm32-unknown-unknown")
+            .join("release")
+            .join("namegen_wasm.wasm")
+    });
+    built.push((build, result.clone()));
+    result
+}
+
+/// A module's size, plain and through `gzip -9` (as a web server would send it), in bytes.
+pub fn gzipped_size(module: &Path) -> Result<(u64, u64), String> {
+    let plain = std::fs::metadata(module)
+        .map_err(|e| format!("{}: {e}", module.display()))?
+        .len();
+    let output = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(module)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run gzip: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("gzip failed on {}", module.display()));
+    }
+    Ok((plain, output.stdout.len() as u64))
 }
 
 /// Runs `node` in [`web_dir`] with `args`; `Ok` is its stdout, `Err` says what went wrong.

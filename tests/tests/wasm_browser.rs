@@ -1,8 +1,9 @@
 //! The page in Debian's headless Chromium (driven by playwright-core, `tests/web/browser.mjs`),
-//! served from localhost: it shows the host's names and scores for the shipped model and for a
-//! model picked from disk, and a corrupted file gets the loader's message in the page while
-//! the model in use stays; a typed name gets the host's score; a long generation, cancelled,
-//! lists the host's names up to where it stopped. Screenshots go to `target/devices/screenshots/`.
+//! served from localhost: it loads the module's SIMD128 build (in the package's worker), shows
+//! the host's names and scores for the shipped model and for a q8 model picked from disk, and a
+//! corrupted file gets the loader's message in the page while the model in use stays; a typed
+//! name gets the host's score; a long generation, cancelled, lists the host's names up to where
+//! it stopped. Screenshots go to `target/devices/screenshots/`.
 //!
 //! The npm package (`sampler/wasm/pkg`, `npm pack`ed) in a page of its own
 //! (`tests/web/package-page.mjs`): the host's names on the page's thread and in its worker,
@@ -15,8 +16,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use namegen_sampler::{Forward, ModelView, score};
 use namegen_tests::{
-    HostName, HostSettings, assert_same_name, device_target_dir, host_names, js_name, model_path,
-    node, scratch_dir, thousands, wasm_dir, web_dir,
+    HostName, HostSettings, assert_same_name, device_target_dir, host_names, host_names_from,
+    js_name, model_path, node, scratch_dir, thousands, wasm_dir, web_dir,
 };
 use serde_json::{Value, json};
 
@@ -117,8 +118,8 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     assert!(status.success(), "sampler/wasm/site.sh failed");
 
     // A download cut short: the header is whole, the tensors run past the end.
-    let i8_bytes = std::fs::read(model_path("i8")).expect("read the model");
-    let corrupt = &i8_bytes[..5000];
+    let q8_bytes = std::fs::read(model_path("q8")).expect("read the model");
+    let corrupt = &q8_bytes[..5000];
     let corrupt_path = scratch.join("corrupt.safetensors");
     std::fs::write(&corrupt_path, corrupt).expect("write the corrupted model");
     let load_error = ModelView::parse(corrupt).expect_err("the host refuses it too");
@@ -128,7 +129,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     let config = json!({
         "root": site,
         "screenshots": screenshots,
-        "pick": model_path("i8"),
+        "pick": model_path("q8"),
         "corrupt": corrupt_path,
         "score": "emma",
         "longCount": LONG_COUNT,
@@ -164,12 +165,12 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     assert!(
         page["pickedStatus"]
             .as_str()
-            .is_some_and(|s| s.starts_with("model-i8.safetensors: i8 model: 27 symbols")),
+            .is_some_and(|s| s.starts_with("model-q8.safetensors: q8 model: 27 symbols")),
         "{}",
         page["pickedStatus"]
     );
-    let picked = host_names(&i8_bytes, &settings);
-    assert_same_names(&page["picked"], &picked, "i8 model picked from disk");
+    let picked = host_names(&q8_bytes, &settings);
+    assert_same_names(&page["picked"], &picked, "q8 model picked from disk");
 
     assert_eq!(
         page["corruptError"],
@@ -178,14 +179,14 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     assert!(
         page["corruptStatus"]
             .as_str()
-            .is_some_and(|s| s.starts_with("model-i8.safetensors") && s.ends_with("(still in use)")),
+            .is_some_and(|s| s.starts_with("model-q8.safetensors") && s.ends_with("(still in use)")),
         "{}",
         page["corruptStatus"]
     );
     assert_same_names(&page["afterCorrupt"], &picked, "after the refused file");
 
-    let i8_view = ModelView::parse(&i8_bytes).expect("the host loads the model");
-    let emma = score(&i8_view, &mut Forward::<100>::new(), "emma").expect("host score");
+    let q8_view = ModelView::parse(&q8_bytes).expect("the host loads the model");
+    let emma = score(&q8_view, &mut Forward::<100>::new(), "emma").expect("host score");
     let perplexity = (-emma.log_likelihood / emma.symbols as f64).exp();
     assert_eq!(
         page["score"],
@@ -218,7 +219,7 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
     };
     assert_names(
         &page["cancelled"],
-        &host_blocks(&i8_bytes, &made),
+        &host_names(&q8_bytes, &made),
         "the page, cancelled",
     );
 
@@ -233,17 +234,31 @@ fn page_generates_the_host_names_and_reports_a_bad_file() {
             "the page fetched {request} from outside its own server"
         );
     }
+    // Chromium runs WebAssembly SIMD, so the page's worker loads the SIMD128 build, and only
+    // that one.
+    let modules: Vec<&str> = requests
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|r| r.ends_with(".wasm"))
+        .collect();
+    assert_eq!(
+        modules,
+        [format!("{url}namegen/namegen-simd.wasm")],
+        "{requests:?}"
+    );
     for shot in ["page-names.png", "page-error.png", "page-cancelled.png"] {
         assert!(is_png(&screenshots.join(shot)), "screenshot {shot}");
     }
 }
 
 /// The worker's block: the module's `MAX_NAMES` (sampler/wasm/src/lib.rs). Block `j` of a
-/// worker's generation is names `0..BLOCK` of seed `seed + j`.
+/// worker's generation is names `j * BLOCK..` of the seed, so the names are the host's list.
 const BLOCK: usize = 1000;
 
-/// What `npm pack` must put in the package, sorted: the JS modules, their types, the module.
-const PACKAGE_FILES: [&str; 7] = [
+/// What `npm pack` must put in the package, sorted: the JS modules, their types, the module's
+/// two builds.
+const PACKAGE_FILES: [&str; 8] = [
+    "namegen-simd.wasm",
     "namegen.d.ts",
     "namegen.js",
     "namegen.wasm",
@@ -262,20 +277,6 @@ const CLICKS: usize = 5;
 /// The longest input delay the issue allows while the worker generates. A page whose thread
 /// ran the generation would answer after a whole block (about a second per 1,000 names).
 const CLICK_BUDGET_MS: f64 = 100.0;
-
-/// The host's names for a worker's generation of `settings`: block by block, seed by seed.
-fn host_blocks(model: &[u8], settings: &HostSettings) -> Vec<HostName> {
-    (0..settings.count.div_ceil(BLOCK))
-        .flat_map(|j| {
-            let block = HostSettings {
-                count: BLOCK.min(settings.count - j * BLOCK),
-                seed: settings.seed.wrapping_add(j as u64),
-                ..settings.clone()
-            };
-            host_names(model, &block)
-        })
-        .collect()
-}
 
 /// Asserts that the names a driver reported (`{name, logLikelihood, cut}`) are `expected`, bit
 /// for bit.
@@ -360,7 +361,7 @@ fn consumer() -> &'static Path {
 fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker() {
     let root = consumer();
     let small = host_settings();
-    // Two blocks: seeds 2^64 - 1 and, wrapping, 0.
+    // Two blocks of seed 2^64 - 1: names 0..1000, then 1000..1100.
     let blocks = HostSettings {
         count: BLOCK + 100,
         seed: u64::MAX,
@@ -371,10 +372,21 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
         seed: 7,
         ..HostSettings::default()
     };
+    // Names from an index the caller gives, deep into the list.
+    let (later, later_first) = (
+        HostSettings {
+            count: 3,
+            ..small.clone()
+        },
+        123_456_789_999u64,
+    );
+    let mut later_js = later.js();
+    later_js["first"] = json!(later_first.to_string());
     let config = json!({
         "root": root,
         "small": small.js(),
         "blocks": blocks.js(),
+        "later": later_js,
         "long": long.js(),
         "clicks": CLICKS,
         "clickMs": 50,
@@ -397,8 +409,13 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
     );
     assert_names(
         &page["blocks"]["names"],
-        &host_blocks(&model, &blocks),
+        &host_names(&model, &blocks),
         "the worker, two blocks",
+    );
+    assert_names(
+        &page["later"]["names"],
+        &host_names_from(&model, &later, later_first),
+        "the worker, from a later index",
     );
     assert_eq!(
         page["blocks"]["progress"],
@@ -425,7 +442,7 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
     };
     assert_names(
         &cancelled["names"],
-        &host_blocks(&model, &made),
+        &host_names(&model, &made),
         "the cancelled generation",
     );
     assert_names(

@@ -1,19 +1,29 @@
-//! The WASM module under Node, through the page's own JS wrapper: the same names, scores and
-//! cut flags as the host's sampler, bit for bit, for every dtype; clear messages for bad input;
+//! The WASM module under Node, through the package's JS wrapper (`sampler/wasm/pkg/namegen.js`),
+//! in both builds (scalar and SIMD128): the same names, scores and cut flags as the host's
+//! sampler, bit for bit, for every dtype and from any name index; clear messages for bad input;
 //! and the size budget.
 
 use std::path::Path;
-use std::process::Command;
 
 use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
 use namegen_tests::{
-    DTYPES, HostName, HostSettings, assert_same_name, build_wasm, host_names, js_float, js_name,
-    model_path, node, scratch_dir,
+    DTYPES, HostName, HostSettings, WasmBuild, assert_same_name, build_wasm, gzipped_size,
+    host_names, host_names_from, js_float, js_name, model_path, node, scratch_dir,
 };
 use serde_json::{Value, json};
 
-/// The budget the issue sets for the module, gzipped at level 9, without the model.
-const GZIP_BUDGET: usize = 30 * 1024;
+/// The budget the issue sets for each build of the module, gzipped at level 9, without the
+/// model.
+const GZIP_BUDGET: u64 = 32 * 1024;
+
+/// The dtypes the module takes: those of the firmware tests and q8, which the module runs too.
+fn module_dtypes() -> Vec<&'static str> {
+    let mut dtypes = DTYPES.to_vec();
+    if !dtypes.contains(&"q8") {
+        dtypes.push("q8");
+    }
+    dtypes
+}
 
 /// Settings that between them exercise every knob, a 64-bit seed and cut names.
 fn settings_cases() -> Vec<HostSettings> {
@@ -53,11 +63,11 @@ fn settings_cases() -> Vec<HostSettings> {
     ]
 }
 
-/// Runs `jobs` through `tests/web/node-run.mjs`; one result per job.
-fn run_jobs(name: &str, jobs: &Value) -> Vec<Value> {
-    let wasm = build_wasm().expect("the WASM module builds");
+/// Runs `jobs` through `tests/web/node-run.mjs` on the module's `build`; one result per job.
+fn run_jobs(build: WasmBuild, name: &str, jobs: &Value) -> Vec<Value> {
+    let wasm = build_wasm(build).expect("the WASM module builds");
     // A directory of its own: the caller's may hold the files the jobs name.
-    let jobs_path = scratch_dir(&format!("{name}-jobs")).join("jobs.json");
+    let jobs_path = scratch_dir(&format!("{name}-{}-jobs", build.label())).join("jobs.json");
     std::fs::write(&jobs_path, jobs.to_string()).expect("write the jobs");
     let stdout = node(&[
         "node-run.mjs".as_ref(),
@@ -87,92 +97,138 @@ fn error_of(result: &Value) -> &str {
 
 #[test]
 fn module_is_small_and_self_contained() {
-    let wasm = build_wasm().expect("the WASM module builds");
-    let output = Command::new("gzip")
-        .args(["-9", "-c"])
-        .arg(&wasm)
-        .output()
-        .expect("run gzip");
-    assert!(output.status.success());
-    let gzipped = output.stdout.len();
-    let raw = std::fs::metadata(&wasm).expect("the module exists").len();
-    println!("namegen_wasm.wasm: {raw} bytes, {gzipped} bytes gzipped (-9)");
-    assert!(
-        gzipped <= GZIP_BUDGET,
-        "{gzipped} bytes gzipped, over the {GZIP_BUDGET}-byte budget"
-    );
-    // No imports: the page and Node instantiate it with an empty import object.
-    let imports = node(&[
-        "--input-type=module".as_ref(),
-        "-e".as_ref(),
-        "import{readFileSync}from'node:fs';\
-         const m=new WebAssembly.Module(readFileSync(process.argv[1]));\
-         process.stdout.write(JSON.stringify(WebAssembly.Module.imports(m)))"
-            .as_ref(),
-        wasm.as_os_str(),
-    ])
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(imports, "[]");
+    for build in WasmBuild::ALL {
+        let wasm = build_wasm(build).expect("the WASM module builds");
+        let (raw, gzipped) = gzipped_size(&wasm).expect("gzip the module");
+        let label = build.label();
+        println!("namegen_wasm.wasm, {label}: {raw} bytes, {gzipped} bytes gzipped (-9)");
+        assert!(
+            gzipped <= GZIP_BUDGET,
+            "{label}: {gzipped} bytes gzipped, over the {GZIP_BUDGET}-byte budget"
+        );
+        // No imports: the page and Node instantiate it with an empty import object.
+        let imports = node(&[
+            "--input-type=module".as_ref(),
+            "-e".as_ref(),
+            "import{readFileSync}from'node:fs';\
+             const m=new WebAssembly.Module(readFileSync(process.argv[1]));\
+             process.stdout.write(JSON.stringify(WebAssembly.Module.imports(m)))"
+                .as_ref(),
+            wasm.as_os_str(),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(imports, "[]", "{label}");
+    }
 }
 
 #[test]
 fn names_match_the_host_for_every_dtype() {
     let cases = settings_cases();
+    let dtypes = module_dtypes();
     let mut jobs = Vec::new();
-    for dtype in DTYPES {
+    for dtype in &dtypes {
         for s in &cases {
             jobs.push(json!({ "model": model_path(dtype), "generate": s.js() }));
         }
     }
-    let results = run_jobs("wasm-node-names", &Value::Array(jobs));
-    let mut results = results.iter();
-    let mut cut_seen = false;
-    for dtype in DTYPES {
-        let bytes = std::fs::read(model_path(dtype)).expect("read the model");
-        for s in &cases {
-            let result = results.next().expect("one result per job");
-            assert!(
-                result["description"]
-                    .as_str()
-                    .is_some_and(|d| d.starts_with(&format!("{dtype} model: 27 symbols"))),
-                "{result}"
-            );
-            let wasm = names_of(result);
-            let host = host_names(&bytes, s);
-            assert_eq!(wasm.len(), s.count);
-            for (w, h) in wasm.iter().zip(&host) {
-                assert_same_name(w, h, &format!("{dtype} {s:?}"));
-                assert!(h.text.starts_with(&s.prefix));
-                cut_seen |= h.cut;
+    let jobs = Value::Array(jobs);
+    for build in WasmBuild::ALL {
+        let results = run_jobs(build, "wasm-node-names", &jobs);
+        let mut results = results.iter();
+        let mut cut_seen = false;
+        for dtype in &dtypes {
+            let bytes = std::fs::read(model_path(dtype)).expect("read the model");
+            for s in &cases {
+                let result = results.next().expect("one result per job");
+                assert!(
+                    result["description"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with(&format!("{dtype} model: 27 symbols"))),
+                    "{result}"
+                );
+                let wasm = names_of(result);
+                let host = host_names(&bytes, s);
+                assert_eq!(wasm.len(), s.count);
+                for (w, h) in wasm.iter().zip(&host) {
+                    assert_same_name(w, h, &format!("{} {dtype} {s:?}", build.label()));
+                    assert!(h.text.starts_with(&s.prefix));
+                    cut_seen |= h.cut;
+                }
+            }
+        }
+        assert!(cut_seen, "the cases are meant to include cut names");
+    }
+}
+
+#[test]
+fn names_from_any_index_are_the_hosts_names_there() {
+    // Past the first call's 1,000 names, deep into the list, and the very last names.
+    let starts: [(u64, usize); 3] = [(1000, 7), (123_456_789_012, 5), (u64::MAX - 3, 4)];
+    let settings = HostSettings {
+        seed: 42,
+        ..HostSettings::default()
+    };
+    let jobs: Vec<Value> = ["f32", "q8"]
+        .iter()
+        .flat_map(|dtype| {
+            starts.map(|(first, count)| {
+                let mut generate = HostSettings {
+                    count,
+                    ..settings.clone()
+                }
+                .js();
+                generate["first"] = json!(first.to_string());
+                json!({ "model": model_path(dtype), "generate": generate })
+            })
+        })
+        .collect();
+    let jobs = Value::Array(jobs);
+    for build in WasmBuild::ALL {
+        let results = run_jobs(build, "wasm-node-first", &jobs);
+        let mut results = results.iter();
+        for dtype in ["f32", "q8"] {
+            let bytes = std::fs::read(model_path(dtype)).expect("read the model");
+            for (first, count) in starts {
+                let result = results.next().expect("one result per job");
+                let s = HostSettings {
+                    count,
+                    ..settings.clone()
+                };
+                let what = format!("{} {dtype} names {first}..", build.label());
+                let wasm = names_of(result);
+                assert_eq!(wasm.len(), count, "{what}");
+                for (w, h) in wasm.iter().zip(&host_names_from(&bytes, &s, first)) {
+                    assert_same_name(w, h, &what);
+                }
             }
         }
     }
-    assert!(cut_seen, "the cases are meant to include cut names");
 }
 
 #[test]
 fn scores_match_the_host() {
     let names = ["emma", "olivia", "xqzzv", "a"];
-    let jobs: Vec<Value> = DTYPES
+    let dtypes = module_dtypes();
+    let jobs: Vec<Value> = dtypes
         .iter()
         .flat_map(|dtype| names.map(|n| json!({ "model": model_path(dtype), "score": n })))
         .collect();
-    let results = run_jobs("wasm-node-scores", &Value::Array(jobs));
-    let mut results = results.iter();
-    for dtype in DTYPES {
-        let bytes = std::fs::read(model_path(dtype)).expect("read the model");
-        let view = ModelView::parse(&bytes).expect("the host loads the model");
-        for name in names {
-            let result = results.next().expect("one result per job");
-            assert_eq!(result["ok"], true, "{result}");
-            let host = score(&view, &mut Forward::<100>::new(), name).expect("host score");
-            let wasm = js_float(&result["score"]["logLikelihood"]);
-            assert_eq!(
-                wasm.to_bits(),
-                host.log_likelihood.to_bits(),
-                "{dtype} {name}"
-            );
-            assert_eq!(result["score"]["symbols"], host.symbols, "{dtype} {name}");
+    let jobs = Value::Array(jobs);
+    for build in WasmBuild::ALL {
+        let results = run_jobs(build, "wasm-node-scores", &jobs);
+        let mut results = results.iter();
+        for dtype in &dtypes {
+            let bytes = std::fs::read(model_path(dtype)).expect("read the model");
+            let view = ModelView::parse(&bytes).expect("the host loads the model");
+            for name in names {
+                let result = results.next().expect("one result per job");
+                assert_eq!(result["ok"], true, "{result}");
+                let host = score(&view, &mut Forward::<100>::new(), name).expect("host score");
+                let wasm = js_float(&result["score"]["logLikelihood"]);
+                let what = format!("{} {dtype} {name}", build.label());
+                assert_eq!(wasm.to_bits(), host.log_likelihood.to_bits(), "{what}");
+                assert_eq!(result["score"]["symbols"], host.symbols, "{what}");
+            }
         }
     }
 }
@@ -207,8 +263,11 @@ fn bad_input_gives_the_loaders_and_samplers_messages() {
         { "model": i8_model, "generate": { "count": 0 } },
         { "model": i8_model, "generate": { "count": 1, "seed": "-3" } },
         { "model": i8_model, "score": "o'neil" },
+        { "model": i8_model, "generate": { "count": 5, "first": (u64::MAX - 3).to_string() } },
+        { "model": i8_model, "generate": { "count": 1, "first": "1.5" } },
     ]);
-    let results = run_jobs("wasm-node-bad-input", &jobs);
+    // The messages come from code both builds share; the scalar build answers.
+    let results = run_jobs(WasmBuild::Scalar, "wasm-node-bad-input", &jobs);
 
     let load = |bytes: &[u8]| {
         let error = ModelView::parse(bytes).expect_err("the host refuses it too");
@@ -246,5 +305,13 @@ fn bad_input_gives_the_loaders_and_samplers_messages() {
     assert_eq!(
         error_of(&results[9]),
         format!("cannot score \u{201c}o'neil\u{201d}: {score_error}")
+    );
+    assert_eq!(
+        error_of(&results[10]),
+        "names past index 18446744073709551615 do not exist"
+    );
+    assert_eq!(
+        error_of(&results[11]),
+        "the first name's index must be a whole number from 0 to 18446744073709551615"
     );
 }

@@ -2,8 +2,8 @@
 // headless Chromium, for tests/tests/wasm_browser.rs: `node package-page.mjs CONFIG.json`.
 // CONFIG.root holds the page, model.safetensors and the unpacked package in
 // node_modules/namegen-wasm; the page's import map is made here from the package's exports.
-// Then: CONFIG.small names on the page's thread and in the worker, CONFIG.blocks names in the
-// worker, and CONFIG.long names in the worker while #ping is clicked every CONFIG.clickMs,
+// Then: CONFIG.small names on the page's thread and in the worker, CONFIG.blocks and
+// CONFIG.later (names from an index past 0) names in the worker, and CONFIG.long names in the worker while #ping is clicked every CONFIG.clickMs,
 // cancelled once CONFIG.clicks clicks were handled and a block came back; then CONFIG.small in
 // the same worker again. Prints one JSON object with what came back.
 
@@ -45,6 +45,7 @@ try {
   result.mainThread = await tab.evaluate((s) => window.packageTest.mainThread(s), config.small);
   result.worker = await tab.evaluate((s) => window.packageTest.inWorker(s), config.small);
   result.blocks = await tab.evaluate((s) => window.packageTest.inWorker(s), config.blocks);
+  result.later = await tab.evaluate((s) => window.packageTest.inWorker(s), config.later);
 
   await tab.evaluate((s) => window.packageTest.startLong(s), config.long);
   result.clicksSent = 0;

@@ -15,6 +15,11 @@ export interface Settings {
   topP?: number | string;
   /** 0 to 2^64 - 1; a string or a bigint beyond 2^53. Default 0. */
   seed?: number | string | bigint;
+  /**
+   * The index of the first name (0 to 2^64 - 1, given as the seed is): names `first..first +
+   * count` of the seed are those `namegen sample` makes at those places. Default 0.
+   */
+  first?: number | string | bigint;
   /** Every name starts with it. Default "". */
   prefix?: string;
   /** The shortest name, in characters. Default 1. */
@@ -55,8 +60,9 @@ export class Namegen {
   static instantiate(wasmBytes: ArrayBuffer | ArrayBufferView): Promise<Namegen>;
 
   /**
-   * Instantiates the module at `url`, by default the package's own `namegen.wasm`: fetched in
-   * a page or a worker, read from disk for a `file:` URL (Node).
+   * Instantiates the module at `url`, by default the package's own build for this engine
+   * (`moduleFile()`, beside namegen.js): fetched in a page or a worker, read from disk for a
+   * `file:` URL (Node).
    */
   static load(url?: string | URL): Promise<Namegen>;
 
@@ -74,8 +80,9 @@ export class Namegen {
   loadModel(modelBytes: Uint8Array | ArrayBuffer): string;
 
   /**
-   * Names `0..count` of `seed`: the host's `namegen sample` names, bit for bit. Throws
-   * `NamegenError` for bad settings or when no model is loaded.
+   * Names `first..first + count` of `seed`: the host's `namegen sample` names at those places,
+   * bit for bit. Throws `NamegenError` for bad settings, for names past index 2^64 - 1, or when
+   * no model is loaded.
    */
   generate(settings?: Settings): GeneratedName[];
 
@@ -83,5 +90,14 @@ export class Namegen {
   score(name: string): NameScore;
 }
 
+/**
+ * The package's module file for this engine: `"namegen-simd.wasm"` (SIMD128 kernels, the same
+ * names faster) where WebAssembly SIMD runs, `"namegen.wasm"` elsewhere.
+ */
+export function moduleFile(): "namegen.wasm" | "namegen-simd.wasm";
+
 /** A seed as the module takes it: the u64's bits as an i64. Throws `NamegenError` outside 0..2^64. */
 export function parseSeed(seed: number | string | bigint): bigint;
+
+/** A name's index as the module takes it: the u64's bits as an i64. Throws `NamegenError` outside 0..2^64. */
+export function parseIndex(index: number | string | bigint): bigint;

@@ -25,11 +25,11 @@ export class Namegen {
   }
 
   /**
-   * Instantiates the module at `url`, by default the package's own `namegen.wasm` beside this
-   * file: fetched in a page or a worker, read from disk for a `file:` URL (Node's `fetch` does
-   * not read files).
+   * Instantiates the module at `url`, by default the package's own build for this engine
+   * (`moduleFile()`) beside this file: fetched in a page or a worker, read from disk for a
+   * `file:` URL (Node's `fetch` does not read files).
    */
-  static async load(url = new URL("./namegen.wasm", import.meta.url)) {
+  static async load(url = new URL(`./${moduleFile()}`, import.meta.url)) {
     if (String(url).startsWith("file:")) {
       const { readFile } = await import("node:fs/promises");
       return Namegen.instantiate(await readFile(new URL(url)));
@@ -90,10 +90,12 @@ export class Namegen {
   }
 
   /**
-   * Generates names. Settings as `namegen sample` takes them: count, temperature, topK, topP,
-   * seed (a decimal string, a number or a BigInt, 0 <= seed < 2^64), prefix, minLen, maxLen.
-   * Temperature and top-p reach the sampler as f32: the nearest f32 to the JS number.
-   * Returns [{ name, logLikelihood, cut }].
+   * Generates names `first..first + count` of the seed: those of `namegen sample` at the same
+   * places, bit for bit, so that a long list can be made in calls of up to maxNames. Settings
+   * as `namegen sample` takes them: count, temperature, topK, topP, seed (a decimal string, a
+   * number or a BigInt, 0 <= seed < 2^64), prefix, minLen, maxLen; and first (the index of the
+   * first name, as the seed is given, default 0). Temperature and top-p reach the sampler as
+   * f32: the nearest f32 to the JS number. Returns [{ name, logLikelihood, cut }].
    */
   generate({
     count = 10,
@@ -101,6 +103,7 @@ export class Namegen {
     topK = 0,
     topP = 1,
     seed = 0,
+    first = 0,
     prefix = "",
     minLen = 1,
     maxLen = 32,
@@ -133,6 +136,7 @@ export class Namegen {
       whole(topK, "top-k"),
       real(topP, "top-p"),
       parseSeed(seed),
+      parseIndex(first),
       prefixLength,
       whole(minLen, "the minimum length"),
       whole(maxLen, "the maximum length"),
@@ -156,20 +160,50 @@ export class Namegen {
   }
 }
 
+/**
+ * The smallest module with a SIMD128 instruction (a function returning `v128.const 0`): it
+ * validates exactly where the engine runs WebAssembly SIMD.
+ */
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+  0x03, 0x02, 0x01, 0x00, // one function of type 0
+  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, ...new Array(16).fill(0), 0x0b, // v128.const 0
+]);
+
+/**
+ * The module file for this engine: `namegen-simd.wasm` (the build with SIMD128 kernels, the
+ * same names faster) where WebAssembly SIMD runs, `namegen.wasm` elsewhere.
+ */
+export function moduleFile() {
+  return WebAssembly.validate(SIMD_PROBE) ? "namegen-simd.wasm" : "namegen.wasm";
+}
+
 /** A seed as the u64 the sampler takes (passed to WASM as an i64 BigInt: same bits). */
 export function parseSeed(seed) {
-  let value;
-  if (typeof seed === "bigint") {
-    value = seed;
+  return parseU64(seed, "the seed");
+}
+
+/** A name's index as the u64 the sampler takes (passed to WASM as an i64 BigInt: same bits). */
+export function parseIndex(index) {
+  return parseU64(index, "the first name's index");
+}
+
+/** `value` (a decimal string, a number or a BigInt) as a u64 passed to WASM as an i64 BigInt. */
+function parseU64(value, what) {
+  const refusal = () => new NamegenError(`${what} must be a whole number from 0 to 18446744073709551615`);
+  let whole;
+  if (typeof value === "bigint") {
+    whole = value;
   } else {
-    const text = String(seed).trim();
+    const text = String(value).trim();
     if (!/^[0-9]+$/.test(text)) {
-      throw new NamegenError("the seed must be a whole number from 0 to 18446744073709551615");
+      throw refusal();
     }
-    value = BigInt(text);
+    whole = BigInt(text);
   }
-  if (value < 0n || value >= U64_LIMIT) {
-    throw new NamegenError("the seed must be a whole number from 0 to 18446744073709551615");
+  if (whole < 0n || whole >= U64_LIMIT) {
+    throw refusal();
   }
-  return BigInt.asIntN(64, value);
+  return BigInt.asIntN(64, whole);
 }

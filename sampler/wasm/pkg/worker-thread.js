@@ -2,8 +2,9 @@
 // requests one at a time and in order. A generation runs block by block and gives the event
 // loop a turn between blocks, so that a cancel message gets in and stops it.
 
-import { Namegen, parseSeed } from "./namegen.js";
+import { Namegen, parseIndex } from "./namegen.js";
 
+// The same build of the module as on the page's thread: Namegen.load picks it for the engine.
 const loaded = Namegen.load();
 /** Requests run one after another: the module's exports are not re-entrant. */
 let queue = Promise.resolve();
@@ -49,17 +50,19 @@ function run(namegen, request) {
   }
 }
 
-/** Posts `settings.count` names in blocks of `maxNames`, block j from seed `seed + j`. */
+/**
+ * Posts `settings.count` names in blocks of `maxNames`, each block the names after the last:
+ * names `first + done ..` of the same seed, so that together they are the one list.
+ */
 async function generate(namegen, { id, settings }) {
   const total = settings.count;
-  const first = BigInt.asUintN(64, parseSeed(settings.seed ?? 0));
-  for (let block = 0, done = 0; done < total; block += 1) {
+  const first = BigInt.asUintN(64, parseIndex(settings.first ?? 0));
+  for (let done = 0; done < total; ) {
     if (cancelled.has(id)) {
       throw new DOMException(`cancelled after ${done} names`, "AbortError");
     }
     const count = Math.min(namegen.maxNames, total - done);
-    const seed = BigInt.asUintN(64, first + BigInt(block));
-    const names = namegen.generate({ ...settings, count, seed });
+    const names = namegen.generate({ ...settings, count, first: first + BigInt(done) });
     done += count;
     self.postMessage({ id, block: { names, done, total } });
     // A turn of the event loop: a cancel posted meanwhile is handled before the next block.

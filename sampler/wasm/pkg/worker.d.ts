@@ -37,10 +37,10 @@ export class NamegenWorker {
   loadModel(modelBytes: Uint8Array | ArrayBuffer): Promise<string>;
 
   /**
-   * Makes `count` names (up to `MAX_COUNT`) in blocks of 1,000: block `j` is names
-   * `0..1000` of seed `seed + j` (modulo 2^64), so up to 1,000 names are `Namegen.generate`'s.
-   * Resolves with every name; rejects with `NamegenError` for bad settings, with
-   * `signal.reason` once an aborted generation has stopped.
+   * Makes `count` names (up to `MAX_COUNT`) in blocks of 1,000, each block the next names of
+   * the same seed: exactly `Namegen.generate`'s names for the same settings, and `namegen
+   * sample`'s, for any count. Resolves with every name; rejects with `NamegenError` for bad
+   * settings, with `signal.reason` once an aborted generation has stopped.
    */
   generate(settings?: Settings, options?: GenerateOptions): Promise<GeneratedName[]>;
 

@@ -54,10 +54,11 @@ export class NamegenWorker {
 
   /**
    * Makes `settings.count` names (1 to MAX_COUNT, default 10) in blocks of the module's
-   * maxNames (1,000): block j is names 0..1000 of seed `seed + j` modulo 2^64, so the first
-   * 1,000 are Namegen.generate's. `onProgress({ names, done, total })` gets each block as it
-   * arrives. Aborting `signal` stops the worker after the block in progress; the promise then
-   * rejects with `signal.reason`, or resolves if the worker had already finished.
+   * maxNames (1,000), each block the next names of the same seed: the names are exactly
+   * Namegen.generate's for the same settings, and `namegen sample`'s, for any count.
+   * `onProgress({ names, done, total })` gets each block as it arrives. Aborting `signal` stops
+   * the worker after the block in progress; the promise then rejects with `signal.reason`, or
+   * resolves if the worker had already finished.
    */
   generate(settings = {}, { onProgress, signal } = {}) {
     const total = Number(settings.count ?? 10);

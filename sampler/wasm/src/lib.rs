@@ -3,7 +3,8 @@
 //! Plain exports rather than `wasm-bindgen`: the page then needs no generated JS glue and no
 //! build step beyond `cargo build` and copying files, the module has no imports at all (Node
 //! and the browser instantiate it with an empty import object), and no bindgen runtime adds to
-//! its size (the budget is 30 KB gzipped).
+//! its size (the budget is 32 KB gzipped, for each of the two builds: plain, and with the
+//! sampler's SIMD128 kernels when built with `-C target-feature=+simd128`).
 //!
 //! # Protocol
 //!
@@ -11,8 +12,10 @@
 //! allocator: the caller writes bytes at the address an export returns, then calls an export
 //! that reads them.
 //!
-//! 1. Write the model file at [`model_buffer`] (at most [`MODEL_CAPACITY`] bytes), call
-//!    [`load_model`] with its length.
+//! 1. Write the model file at the address [`model_buffer`] returns (at most
+//!    [`MODEL_CAPACITY`] bytes; asking for the address forgets the loaded model, whose bytes
+//!    are about to change), call [`load_model`] with its length. The model is parsed and
+//!    checked once, there, not again for every call.
 //! 2. Write the prefix (UTF-8) at [`input_buffer`], call [`generate`].
 //! 3. Read the names, one per line, from [`text_buffer`]; name `i`'s log-likelihood is
 //!    `f64` number `i` at [`scores_buffer`], and byte `i` at [`cut_buffer`] is 1 when the name
@@ -26,7 +29,6 @@
 
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use namegen_sampler::DEFAULT_WIDTH;
 use namegen_sampler::{DefaultSampler, Forward, ModelView, Settings, score};
@@ -58,13 +60,16 @@ static TEXT: Shared<[u8; TEXT_CAPACITY]> = Shared(UnsafeCell::new([0; TEXT_CAPAC
 static SCORES: Shared<[f64; MAX_NAMES]> = Shared(UnsafeCell::new([0.0; MAX_NAMES]));
 static CUT: Shared<[u8; MAX_NAMES]> = Shared(UnsafeCell::new([0; MAX_NAMES]));
 
-/// Bytes of the loaded model at [`model_buffer`]; 0 while none is loaded (also after a failed
-/// load, since the caller has overwritten the old bytes by then).
-static MODEL_LEN: AtomicUsize = AtomicUsize::new(0);
+/// The loaded model, a view of the bytes at [`model_buffer`]; `None` while none is loaded
+/// (also after a failed load, and from the moment the caller asks where to write new bytes).
+static VIEW: Shared<Option<ModelView<'static>>> = Shared(UnsafeCell::new(None));
 
-/// Where the caller writes a model file.
+/// Where the caller writes a model file. Forgets the loaded model first: the caller is about
+/// to overwrite its bytes, which no view may then point to.
 #[unsafe(no_mangle)]
 pub extern "C" fn model_buffer() -> *mut u8 {
+    // SAFETY: see `Shared`; the only reference to the view during this call.
+    unsafe { *VIEW.0.get() = None };
     MODEL.0.get().cast()
 }
 
@@ -114,13 +119,17 @@ pub extern "C" fn max_names() -> usize {
 /// the model; the text is a one-line description of the model, or why it was refused.
 #[unsafe(no_mangle)]
 pub extern "C" fn load_model(len: usize) -> i32 {
-    MODEL_LEN.store(0, Ordering::Relaxed);
+    // SAFETY: see `Shared`; the only reference to the view during this call.
+    let view = unsafe { &mut *VIEW.0.get() };
+    *view = None;
     if len > MODEL_CAPACITY {
         return fail(format_args!(
             "the file is {len} bytes; this page takes models up to {MODEL_CAPACITY} bytes"
         ));
     }
-    // SAFETY: see `Shared`; the slice is within the buffer and dropped before returning.
+    // SAFETY: see `Shared`. The view kept below borrows these bytes until `model_buffer` or
+    // `load_model` forgets it, before the caller may write to them again (the protocol: it
+    // writes at the address `model_buffer` just returned).
     let bytes = unsafe { &(&*MODEL.0.get())[..len] };
     let model = match ModelView::parse(bytes) {
         Ok(model) => model,
@@ -129,18 +138,21 @@ pub extern "C" fn load_model(len: usize) -> i32 {
     if let Err(e) = Forward::<DEFAULT_WIDTH>::check(&model) {
         return fail(format_args!("this model is too large for the page: {e}"));
     }
-    MODEL_LEN.store(len, Ordering::Relaxed);
     let config = model.config();
-    succeed(format_args!(
+    let described = succeed(format_args!(
         "{} model: {} symbols, context of {}, {} parameters",
         model.dtype(),
         config.vocab_size(),
         config.block_size(),
         config.folded_parameters()
-    ))
+    ));
+    *view = Some(model);
+    described
 }
 
-/// Makes `count` names (at most [`MAX_NAMES`]) with these settings, the prefix being the
+/// Makes `count` names (at most [`MAX_NAMES`]) with these settings: names `first..first +
+/// count` of the seed, each [`namegen_sampler::Sampler::name_at`] its index, so that calls in
+/// blocks give exactly the list `namegen sample` gives for any count. The prefix is the
 /// `prefix_len` bytes at [`input_buffer`]. The meaning of each setting, and the promise that a
 /// seed names the same list everywhere, are `namegen_sampler::Settings`'.
 #[unsafe(no_mangle)]
@@ -151,24 +163,26 @@ pub extern "C" fn generate(
     top_k: usize,
     top_p: f32,
     seed: u64,
+    first: u64,
     prefix_len: usize,
     min_len: usize,
     max_len: usize,
 ) -> i32 {
-    // SAFETY: see `Shared`; these are the only references to the model and input buffers
+    // SAFETY: see `Shared`; these are the only references to the view and input buffer
     // during this call, and they end with it.
-    let (model_bytes, input) = unsafe { (loaded_bytes(), &*INPUT.0.get()) };
-    let Some(model_bytes) = model_bytes else {
+    let (view, input) = unsafe { (&*VIEW.0.get(), &*INPUT.0.get()) };
+    let Some(model) = view else {
         return fail(format_args!("no model is loaded"));
     };
     if count > MAX_NAMES {
         return fail(format_args!("at most {MAX_NAMES} names at a time"));
     }
+    // The last name's index must be a u64 too: name indices do not wrap.
+    if (count as u64).saturating_sub(1) > u64::MAX - first {
+        return fail(format_args!("names past index {} do not exist", u64::MAX));
+    }
     let Some(prefix) = input_text(input, prefix_len) else {
         return fail(format_args!("the prefix is not text"));
-    };
-    let Ok(model) = ModelView::parse(model_bytes) else {
-        return fail(format_args!("no model is loaded"));
     };
     let settings = Settings {
         temperature,
@@ -179,7 +193,7 @@ pub extern "C" fn generate(
         min_len,
         max_len,
     };
-    let sampler = match DefaultSampler::new(&model, settings) {
+    let mut sampler = match DefaultSampler::new(model, settings) {
         Ok(sampler) => sampler,
         Err(e) => return fail(format_args!("{e}")),
     };
@@ -187,7 +201,8 @@ pub extern "C" fn generate(
     let (text, scores, cut) =
         unsafe { (&mut *TEXT.0.get(), &mut *SCORES.0.get(), &mut *CUT.0.get()) };
     let mut written = 0;
-    for (index, name) in sampler.take(count).enumerate() {
+    for index in 0..count {
+        let name = sampler.name_at(first + index as u64);
         let bytes = name.text.as_bytes();
         text[written..written + bytes.len()].copy_from_slice(bytes);
         text[written + bytes.len()] = b'\n';
@@ -204,15 +219,15 @@ pub extern "C" fn generate(
 #[unsafe(no_mangle)]
 pub extern "C" fn score_name(len: usize) -> i32 {
     // SAFETY: as in `generate`.
-    let (model_bytes, input) = unsafe { (loaded_bytes(), &*INPUT.0.get()) };
-    let Some(model) = model_bytes.and_then(|bytes| ModelView::parse(bytes).ok()) else {
+    let (view, input) = unsafe { (&*VIEW.0.get(), &*INPUT.0.get()) };
+    let Some(model) = view else {
         return fail(format_args!("no model is loaded"));
     };
     let Some(name) = input_text(input, len) else {
         return fail(format_args!("the name is not text"));
     };
     let mut forward = Forward::<DEFAULT_WIDTH>::new();
-    match score(&model, &mut forward, name) {
+    match score(model, &mut forward, name) {
         Ok(s) => {
             // SAFETY: as in `generate`.
             let scores = unsafe { &mut *SCORES.0.get() };
@@ -222,17 +237,6 @@ pub extern "C" fn score_name(len: usize) -> i32 {
         }
         Err(e) => fail(format_args!("cannot score \u{201c}{name}\u{201d}: {e}")),
     }
-}
-
-/// The loaded model's bytes, if any.
-///
-/// # Safety
-///
-/// No mutable reference to the model buffer may be alive.
-unsafe fn loaded_bytes() -> Option<&'static [u8]> {
-    let len = MODEL_LEN.load(Ordering::Relaxed);
-    // SAFETY: the caller's promise; `len` is at most the capacity (`load_model` checked).
-    (len > 0).then(|| unsafe { &(&*MODEL.0.get())[..len] })
 }
 
 /// The first `len` bytes of `input` as text, or `None` when out of range or not UTF-8.

@@ -1,17 +1,18 @@
 //! The size and speed report of the firmware: for each machine and dtype, flash (vector table +
 //! text + rodata + data), RAM (data + bss) and the measured stack high-water mark, and the
 //! instructions per generated symbol counted under QEMU's `-icount shift=0`, turned into
-//! milliseconds per name at the part's clock; and the WASM module's size, plain and gzipped.
+//! milliseconds per name at the part's clock; and the WASM module's size, plain and gzipped,
+//! in both builds (scalar and SIMD128).
 //!
 //! `cargo run -p namegen-tests --bin device-report` (needs qemu-system-arm,
 //! qemu-system-riscv32 and the device targets, which `tests/run.sh` installs). Prints a Markdown table; `sampler/firmware/README.md` holds the last one.
 
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use namegen_tests::{
-    HostSettings, MACHINES, Machine, build_firmware, build_wasm, model_path, run_firmware,
-    thousands,
+    HostSettings, MACHINES, Machine, WasmBuild, build_firmware, build_wasm, gzipped_size,
+    model_path, run_firmware, thousands,
 };
 
 /// Names generated per measurement: enough symbols that per-name figures are stable.
@@ -66,14 +67,17 @@ fn main() -> ExitCode {
             }
         }
     }
-    match wasm_size() {
-        Ok((plain, gzipped)) => println!(
-            "\nwasm32-unknown-unknown module (sampler/wasm, without the model): {plain} bytes, \
-             {gzipped} bytes gzipped (-9)"
-        ),
-        Err(e) => {
-            failed = true;
-            println!("\nwasm32-unknown-unknown module: {e}");
+    for build in WasmBuild::ALL {
+        match build_wasm(build).and_then(|module| gzipped_size(&module)) {
+            Ok((plain, gzipped)) => println!(
+                "\nwasm32-unknown-unknown module, {} (sampler/wasm, without the model): {plain} \
+                 bytes, {gzipped} bytes gzipped (-9)",
+                build.label()
+            ),
+            Err(e) => {
+                failed = true;
+                println!("\nwasm32-unknown-unknown module, {}: {e}", build.label());
+            }
         }
     }
     if failed {
@@ -117,19 +121,6 @@ fn measure(machine: &Machine, dtype: &str, settings: &HostSettings) -> Result<St
         thousands(per_name),
         ms
     ))
-}
-
-/// The WASM module's size, plain and through `gzip -9`, as a web server would send it.
-fn wasm_size() -> Result<(u64, u64), String> {
-    let module = build_wasm()?;
-    let plain = std::fs::metadata(&module).map_err(|e| e.to_string())?.len();
-    let output = Command::new("gzip")
-        .args(["-9", "-c"])
-        .arg(&module)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run gzip: {e}"))?;
-    Ok((plain, output.stdout.len() as u64))
 }
 
 /// Section sizes of a firmware ELF, in bytes.

@@ -9,7 +9,8 @@
 //! Absolute speeds change from one machine to the next, so each is given beside a reference
 //! measured in the same run: training beside burn's own autodiff (`namegen bench train`, runs
 //! interleaved), one-name sampling beside the portable kernel and a bare loop that only
-//! streams the weights (the memory limit), batched sampling beside one name at a time.
+//! streams the weights (the memory limit), batched sampling beside one name at a time, the WASM
+//! module in Node beside the native sampler (`wasm-speed`, rounds interleaved).
 //! Devices are exact instruction counts under QEMU (`device-report`).
 
 use std::fmt::Write as _;
@@ -53,6 +54,21 @@ fn run() -> Result<PathBuf, String> {
     let training = training(&root)?;
     eprintln!("sampling benchmark (criterion)");
     let sampling = Sampling::measure(&root)?;
+    eprintln!("WASM module in Node beside the native sampler (wasm-speed, interleaved rounds)");
+    let wasm = command_output(
+        &root,
+        &[
+            "run",
+            "--release",
+            "-p",
+            "namegen-tests",
+            "--bin",
+            "wasm-speed",
+            "--",
+            "--json",
+        ],
+    )?;
+    let wasm: Value = serde_json::from_str(&wasm).map_err(|e| format!("wasm-speed --json: {e}"))?;
     eprintln!("device report (QEMU)");
     let devices = command_output(
         &root,
@@ -77,6 +93,8 @@ fn run() -> Result<PathBuf, String> {
     doc += &training_table(&training);
     doc += "\n## Sampling\n\n`cargo bench -p namegen-sampler --bench sample`. ";
     doc += &sampling.table();
+    doc += "\n## WASM\n\n`cargo run --release -p namegen-tests --bin wasm-speed`. ";
+    doc += &wasm_table(&wasm);
     doc += "\n## Devices\n\n`cargo run --release -p namegen-tests --bin device-report`: ";
     doc += &devices;
 
@@ -85,7 +103,7 @@ fn run() -> Result<PathBuf, String> {
     let path = dir.join("benchmarks.md");
     std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
 
-    let table = readme_table(&stamp, &training, &sampling, &devices);
+    let table = readme_table(&stamp, &training, &sampling, &wasm, &devices);
     replace_block(&root.join("README.md"), README_BLOCK, &table)?;
     let device_table: String = devices
         .lines()
@@ -301,7 +319,13 @@ impl Sampling {
 }
 
 /// The README's short table: the default paths' figures and their references.
-fn readme_table(stamp: &str, training: &Value, sampling: &Sampling, devices: &str) -> String {
+fn readme_table(
+    stamp: &str,
+    training: &Value,
+    sampling: &Sampling,
+    wasm: &Value,
+    devices: &str,
+) -> String {
     let cpu = stamp
         .lines()
         .next()
@@ -350,9 +374,54 @@ fn readme_table(stamp: &str, training: &Value, sampling: &Sampling, devices: &st
             row.machine, row.dtype, row.per_symbol, row.ms, row.flash, row.stack
         );
     }
-    if let Some(wasm) = devices.lines().find(|l| l.starts_with("wasm32")) {
-        let size = wasm.split_once(": ").map_or(wasm, |(_, size)| size);
-        let _ = writeln!(table, "| WASM module, without the model | {size} |");
+    let builds = wasm["wasm"].as_array().into_iter().flatten();
+    let figures: Vec<String> = builds
+        .map(|build| {
+            format!(
+                "{} {} characters/s, {} x native, {} bytes gzipped",
+                text(&build["build"]),
+                thousands(build["median"].as_f64().unwrap_or(0.0) as u64),
+                ratio(build["vs_native"].as_f64()),
+                thousands(build["gzipped"].as_u64().unwrap_or(0)),
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        table,
+        "| WASM module in Node, shipped f32 model, one name at a time (without the model) | {} |",
+        figures.join("; ")
+    );
+    table
+}
+
+/// `wasm-speed --json`'s figures as a table.
+fn wasm_table(wasm: &Value) -> String {
+    let mut table = format!(
+        "Characters per second, one name at a time, the shipped f32 model at default settings: \
+         the native sampler ({} kernels, weights packed) and each build of the module in Node \
+         {} through the page's wrapper, {} names per round, {} rounds interleaved, medians.\n\n",
+        text(&wasm["native"]["kernels"]),
+        text(&wasm["node"]),
+        wasm["names_per_round"],
+        wasm["rounds"],
+    );
+    table += "| code | characters/s | x native | module bytes | gzipped |\n";
+    table += "| --- | ---: | ---: | ---: | ---: |\n";
+    let _ = writeln!(
+        table,
+        "| native | {} | 1.00 | - | - |",
+        thousands(wasm["native"]["median"].as_f64().unwrap_or(0.0) as u64)
+    );
+    for build in wasm["wasm"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            table,
+            "| WASM, {} | {} | {} | {} | {} |",
+            text(&build["build"]),
+            thousands(build["median"].as_f64().unwrap_or(0.0) as u64),
+            ratio(build["vs_native"].as_f64()),
+            thousands(build["bytes"].as_u64().unwrap_or(0)),
+            thousands(build["gzipped"].as_u64().unwrap_or(0)),
+        );
     }
     table
 }

@@ -2,7 +2,16 @@
 // every export in use, each result given its type, and misuses the declarations must refuse
 // (each `@ts-expect-error` fails the check when its line compiles).
 
-import { type GeneratedName, Namegen, NamegenError, type NameScore, parseSeed, type Settings } from "namegen-wasm";
+import {
+  type GeneratedName,
+  moduleFile,
+  Namegen,
+  NamegenError,
+  type NameScore,
+  parseIndex,
+  parseSeed,
+  type Settings,
+} from "namegen-wasm";
 import { MAX_COUNT, type Progress, NamegenWorker } from "namegen-wasm/worker";
 
 export async function onThePagesThread(model: Uint8Array): Promise<GeneratedName[]> {
@@ -13,14 +22,16 @@ export async function onThePagesThread(model: Uint8Array): Promise<GeneratedName
   const description: string = namegen.loadModel(model);
   const score: NameScore = namegen.score("emma");
   const seed: bigint = parseSeed("18446744073709551615");
-  const settings: Settings = { count: "12", temperature: 0.8, topK: 10, topP: "0.95", seed, prefix: "ma" };
+  const first: bigint = parseIndex(1000);
+  const file: "namegen.wasm" | "namegen-simd.wasm" = moduleFile();
+  const settings: Settings = { count: "12", temperature: 0.8, topK: 10, topP: "0.95", seed, first, prefix: "ma" };
   // @ts-expect-error: the module is made by instantiate or load, not new
   new Namegen();
   // @ts-expect-error: a seed is a number, a string or a bigint
   namegen.generate({ seed: [1] });
   // @ts-expect-error: scores are numbers
   const wrong: string = score.logLikelihood;
-  void [fromBytes, fromUrl, limits, description, wrong];
+  void [fromBytes, fromUrl, limits, description, wrong, file];
   return namegen.generate(settings);
 }
 
