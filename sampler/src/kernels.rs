@@ -17,19 +17,30 @@ pub enum Kernels {
     /// order of operations as the portable code: x86_64 hosts with the `std` feature whose CPU
     /// has both.
     Avx2,
+    /// [`Kernels::Avx2`], with the q8 integer network's products by AVX-VNNI's `vpdpbusd`
+    /// (32 int8 products into 8 int32 sums per instruction) where the weights are packed
+    /// ([`ModelView::pack_weights`](crate::ModelView::pack_weights)); the float dtypes run the
+    /// AVX2 code unchanged. x86_64 hosts with the `std` feature whose CPU has AVX2, F16C and
+    /// AVX-VNNI.
+    Avx2Vnni,
 }
 
 impl Kernels {
-    /// The fastest kernels this CPU runs: [`Kernels::Avx2`] on an x86_64 host (`std`
-    /// feature) whose CPU has AVX2 and F16C, [`Kernels::Portable`] everywhere else. The CPU is
-    /// asked once per process; later calls return the same answer.
+    /// The fastest kernels this CPU runs: [`Kernels::Avx2Vnni`] on an x86_64 host (`std`
+    /// feature) whose CPU has AVX2, F16C and AVX-VNNI, [`Kernels::Avx2`] on one with AVX2 and
+    /// F16C only, [`Kernels::Portable`] everywhere else. The CPU is asked once per process;
+    /// later calls return the same answer.
     pub fn detect() -> Self {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         {
             static DETECTED: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
             *DETECTED.get_or_init(|| {
                 // The AVX2 kernels decode f16 with F16C, so they need both.
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+                let avx2 =
+                    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c");
+                if avx2 && std::is_x86_feature_detected!("avxvnni") {
+                    Self::Avx2Vnni
+                } else if avx2 {
                     Self::Avx2
                 } else {
                     Self::Portable
@@ -38,5 +49,21 @@ impl Kernels {
         }
         #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
         Self::Portable
+    }
+
+    /// Whether this CPU runs these kernels: [`Kernels::Portable`] always, the others when
+    /// [`Kernels::detect`] found their instruction sets.
+    pub fn runs_here(self) -> bool {
+        match self {
+            Self::Portable => true,
+            Self::Avx2 => Self::detect().avx2(),
+            Self::Avx2Vnni => Self::detect() == Self::Avx2Vnni,
+        }
+    }
+
+    /// Whether these kernels are [`Kernels::Avx2`] or build on it: the code for AVX2 and F16C
+    /// runs wherever it is true.
+    pub(crate) fn avx2(self) -> bool {
+        matches!(self, Self::Avx2 | Self::Avx2Vnni)
     }
 }

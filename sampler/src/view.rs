@@ -111,8 +111,8 @@ pub struct ModelView<'a> {
     /// copied them.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     pub(crate) packed: Option<std::sync::Arc<[crate::avx::Packed]>>,
-    /// The code that computes the layers and the draws: [`Kernels::Avx2`] only if
-    /// [`Kernels::detect`] found it, which the unsafe calls of its kernels rely on. Other
+    /// The code that computes the layers and the draws: [`Kernels::Avx2`] or
+    /// [`Kernels::Avx2Vnni`] only if [`Kernels::runs_here`], which the unsafe calls of its kernels rely on. Other
     /// targets have no field: they run [`Kernels::Portable`] alone.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     pub(crate) kernels: Kernels,
@@ -161,7 +161,7 @@ impl<'a> ModelView<'a> {
     }
 
     /// This view with its layers and draws computed by `kernels` if this CPU runs them, and
-    /// by [`Kernels::Portable`] if it does not (asking for [`Kernels::Avx2`] on a CPU, target
+    /// by [`Kernels::Portable`] if it does not ([`Kernels::runs_here`]; asking for [`Kernels::Avx2`] on a CPU, target
     /// or build without it is never unsafe; [`ModelView::kernels`] tells which was taken).
     /// Every choice gives the same bits: this is for the tests and benchmarks that compare
     /// them.
@@ -169,10 +169,10 @@ impl<'a> ModelView<'a> {
     pub fn with_kernels(self, kernels: Kernels) -> Self {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         return Self {
-            kernels: match kernels {
-                Kernels::Portable => Kernels::Portable,
-                Kernels::Avx2 if Kernels::detect() == Kernels::Avx2 => Kernels::Avx2,
-                Kernels::Avx2 => Kernels::Portable,
+            kernels: if kernels.runs_here() {
+                kernels
+            } else {
+                Kernels::Portable
             },
             ..self
         };
@@ -189,12 +189,12 @@ impl<'a> ModelView<'a> {
     /// 2.6 us instead of 3.4 (fastest of many). Every result stays the same bits. The copy is
     /// as large as the weights (about 180 KB for the default model in f32); the view still
     /// borrows everything else. It is made whenever this CPU runs [`Kernels::Avx2`] and read
-    /// while the view's [`ModelView::kernels`] are those, whichever was chosen first. On other
+    /// while the view's [`ModelView::kernels`] are those or [`Kernels::Avx2Vnni`], whichever was chosen first. On other
     /// targets, or a CPU without AVX2 and F16C, this does nothing.
     #[cfg(feature = "std")]
     pub fn pack_weights(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        if Kernels::detect() == Kernels::Avx2 {
+        if Kernels::detect().avx2() {
             let packed = self
                 .layers()
                 .map(|layer| crate::avx::Packed::new(&layer.weight));

@@ -36,12 +36,16 @@
 use core::arch::x86_64::{
     __m128i, __m256i, _mm_loadl_epi64, _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_epi64,
     _mm256_and_si256, _mm256_blend_epi32, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32,
-    _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
-    _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_permute2x128_si256,
-    _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_setzero_si256,
-    _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srav_epi32, _mm256_srli_epi32,
-    _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
+    _mm256_dpbusd_avx_epi32, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
+    _mm256_maddubs_epi16, _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32,
+    _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x,
+    _mm256_setzero_si256, _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32,
+    _mm256_srav_epi32, _mm256_srli_epi32, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
 };
+use core::iter;
+use core::mem::MaybeUninit;
+
+use namegen_model::config::MAX_WIDTH;
 
 use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT};
 
@@ -104,6 +108,58 @@ fn from_packed(layer: &Layer<'_>, data: &[u8], x: &[i8], set: &mut impl FnMut(us
             sums = multiply_add(sums, load(w), broadcast(&x_last));
         }
         finish(layer, block * ROWS, sums, set);
+    }
+}
+
+/// [`outputs`] from `packed` with AVX-VNNI: per block of 8 rows, as [`from_packed`], but each
+/// 32 products in one `vpdpbusd`, which multiplies unsigned by signed bytes and adds each
+/// lane's 4 products to its int32 without saturating.
+///
+/// Why it is the same: the unsigned operand is `x + 128` (0..=255, the sign bit flipped) and
+/// the sum starts from `-128 * sum_j w[r, j]` ([`Packed`]'s offsets), so each row gets
+/// `-128 sum w + sum w (x + 128) = sum w x`, modulo 2^32 like the portable code's wrapping
+/// sum. Nothing rounds: a lane's 4 products are each at most `255 * 128` in magnitude, so
+/// their sum (`130,560` at most) is exact in the instruction's int32 before it wraps into the
+/// lane, and the offset, at most `128 * 127 * 4096 < 2^31`, is exact in int32 too.
+///
+/// # Safety
+/// The CPU must run AVX2 and AVX-VNNI. Panics if `x` is not one input per column, or
+/// `packed` is not [`Packed::new`] of `layer`'s weights.
+#[target_feature(enable = "avx2,avxvnni")]
+pub(crate) fn outputs_vnni(
+    layer: &Layer<'_>,
+    packed: &Packed,
+    x: &[i8],
+    mut set: impl FnMut(usize, &[i32]),
+) {
+    let matrix = &layer.weight;
+    assert_eq!(x.len(), matrix.cols(), "one input per column");
+    let shape = (matrix.rows(), matrix.cols(), matrix.dtype());
+    assert_eq!(packed.shape(), shape, "packed from the layer");
+    // The inputs plus 128 as unsigned bytes, padded to whole groups with 128 (an input of 0,
+    // against the packed zero weights there).
+    let mut biased = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + GROUP];
+    let len = x.len().next_multiple_of(GROUP);
+    for (byte, v) in biased[..len]
+        .iter_mut()
+        .zip(x.iter().chain(iter::repeat(&0)))
+    {
+        byte.write(*v as u8 ^ 0x80);
+    }
+    // SAFETY: the loop above wrote the first `len` bytes.
+    let (groups, _) = unsafe { biased[..len].assume_init_ref() }.as_chunks::<GROUP>();
+    let block_len = groups.len() * CHUNK;
+    let blocks = packed.data().chunks_exact(block_len);
+    for (block, (weights, offsets)) in blocks.zip(packed.offsets().chunks_exact(ROWS)).enumerate() {
+        let (weights, last) = weights.as_chunks::<CHUNK>();
+        debug_assert!(last.is_empty());
+        // SAFETY: `offsets` is 8 int32, the 32 bytes read; no alignment is required.
+        let mut sums = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
+        for (w, xs) in weights.iter().zip(groups) {
+            let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
+            sums = _mm256_dpbusd_avx_epi32(sums, xs, load(w));
+        }
+        finish(layer, block * ROWS, sums, &mut set);
     }
 }
 
@@ -340,7 +396,7 @@ mod tests {
     /// left within int32).
     #[test]
     fn requantize_is_the_portable_one() {
-        if Kernels::detect() != Kernels::Avx2 {
+        if !Kernels::detect().avx2() {
             return;
         }
         let mut cases = vec![
