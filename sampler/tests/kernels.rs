@@ -303,7 +303,7 @@ fn batched_names_are_the_same_bits_with_every_kernel() {
 }
 
 /// Every context of every q8 model, the shipped one's 19,683 among them: the integer
-/// network's logits of the portable code and of the detected kernels, bit for bit.
+/// network's logits of the portable code and of every other kernel this CPU runs, bit for bit.
 #[test]
 fn every_q8_context_gives_the_same_logits_with_every_kernel() {
     for (name, bytes) in models() {

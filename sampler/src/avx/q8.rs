@@ -42,7 +42,6 @@ use core::arch::x86_64::{
     _mm256_setzero_si256, _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32,
     _mm256_srav_epi32, _mm256_srli_epi32, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
 };
-use core::iter;
 use core::mem::MaybeUninit;
 
 use namegen_model::config::MAX_WIDTH;
@@ -57,6 +56,9 @@ const CHUNK: usize = 32;
 
 /// Rows computed together: their 8 sums are requantised at once.
 const ROWS: usize = 8;
+
+/// Sums the AVX-VNNI kernel keeps per block of rows ([`outputs_vnni`]).
+const SUMS: usize = 4;
 
 /// Columns per piece of a [`Packed`] q8 matrix: a vector holds 4 columns of 8 rows.
 pub(crate) const GROUP: usize = CHUNK / ROWS;
@@ -140,11 +142,11 @@ pub(crate) fn outputs_vnni(
     // against the packed zero weights there).
     let mut biased = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + GROUP];
     let len = x.len().next_multiple_of(GROUP);
-    for (byte, v) in biased[..len]
-        .iter_mut()
-        .zip(x.iter().chain(iter::repeat(&0)))
-    {
-        byte.write(*v as u8 ^ 0x80);
+    for (byte, &v) in biased.iter_mut().zip(x) {
+        byte.write(v as u8 ^ 0x80);
+    }
+    for byte in &mut biased[x.len()..len] {
+        byte.write(0x80);
     }
     // SAFETY: the loop above wrote the first `len` bytes.
     let (groups, _) = unsafe { biased[..len].assume_init_ref() }.as_chunks::<GROUP>();
@@ -153,14 +155,35 @@ pub(crate) fn outputs_vnni(
     for (block, (weights, offsets)) in blocks.zip(packed.offsets().chunks_exact(ROWS)).enumerate() {
         let (weights, last) = weights.as_chunks::<CHUNK>();
         debug_assert!(last.is_empty());
+        // `vpdpbusd` takes 5 cycles before its sum is ready for the next: 4 sums in turn keep
+        // it busy, added up at the end (any order gives the same wrapping sum).
+        let mut sums = [_mm256_setzero_si256(); SUMS];
         // SAFETY: `offsets` is 8 int32, the 32 bytes read; no alignment is required.
-        let mut sums = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
-        for (w, xs) in weights.iter().zip(groups) {
-            let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
-            sums = _mm256_dpbusd_avx_epi32(sums, xs, load(w));
+        sums[0] = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
+        let (w_runs, w_rest) = weights.as_chunks::<SUMS>();
+        let (x_runs, x_rest) = groups.as_chunks::<SUMS>();
+        for (w, xs) in w_runs.iter().zip(x_runs) {
+            for (sum, (w, xs)) in sums.iter_mut().zip(w.iter().zip(xs)) {
+                *sum = dot_vnni(*sum, w, xs);
+            }
         }
+        for (sum, (w, xs)) in sums.iter_mut().zip(w_rest.iter().zip(x_rest)) {
+            *sum = dot_vnni(*sum, w, xs);
+        }
+        let sums = _mm256_add_epi32(
+            _mm256_add_epi32(sums[0], sums[1]),
+            _mm256_add_epi32(sums[2], sums[3]),
+        );
         finish(layer, block * ROWS, sums, &mut set);
     }
+}
+
+/// `sum` plus the products of the packed weights `w` (4 columns of 8 rows) and the 4 biased
+/// inputs `x` (see [`outputs_vnni`]), in 8 int32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot_vnni(sum: __m256i, w: &[u8; CHUNK], x: &[u8; GROUP]) -> __m256i {
+    _mm256_dpbusd_avx_epi32(sum, _mm256_set1_epi32(i32::from_le_bytes(*x)), load(w))
 }
 
 /// The 4 inputs `x` in every 32-bit lane.
