@@ -11,7 +11,8 @@
 //! - [`group`]: the batched generator's product of a group of contexts, the same bits as
 //!   [`crate::Matrix::matmul_group`], and its bias and `tanh`;
 //! - [`exp`]: the draw's weights `expf((z - m) / T)`, the same bits as `libm::expf`;
-//! - [`q8`](mod@q8): a layer of the q8 integer network, the same integers as `crate::q8`.
+//! - [`q8`](mod@q8): a layer of the q8 integer network, the same integers as `crate::q8`
+//!   (with AVX-VNNI too, for [`crate::Kernels::Avx2Vnni`]).
 //!
 //! # Decoding
 //!

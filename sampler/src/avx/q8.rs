@@ -30,8 +30,10 @@
 //!
 //! Per product this costs about as many instructions as the f32 kernel (`vpsignb`,
 //! `vpmaddubsw`, `vpmaddwd` and `vpaddd` per 32 against a multiply and an add per 8): AVX2 has
-//! no int8 multiply-accumulate, so q8 runs about as fast as f32 here. AVX-VNNI's `vpdpbusd`
-//! (one instruction per 32 products into int32) would be that instruction.
+//! no int8 multiply-accumulate. Where the CPU has AVX-VNNI ([`crate::Kernels::Avx2Vnni`]), the
+//! packed copy is read by [`outputs_vnni`] instead: one `vpdpbusd` per 32 products (its own
+//! exactness argument is on it). The in-place read keeps the AVX2 products: only a packed view
+//! carries the per-row sums that kernel needs.
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm_loadl_epi64, _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_epi64,
@@ -124,9 +126,7 @@ fn from_packed(layer: &Layer<'_>, data: &[u8], x: &[i8], set: &mut impl FnMut(us
 /// their sum (`130,560` at most) is exact in the instruction's int32 before it wraps into the
 /// lane, and the offset, at most `128 * 127 * 4096 < 2^31`, is exact in int32 too.
 ///
-/// # Safety
-/// The CPU must run AVX2 and AVX-VNNI. Panics if `x` is not one input per column, or
-/// `packed` is not [`Packed::new`] of `layer`'s weights.
+/// Panics if `x` is not one input per column, or `packed` has another shape.
 #[target_feature(enable = "avx2,avxvnni")]
 pub(crate) fn outputs_vnni(
     layer: &Layer<'_>,
