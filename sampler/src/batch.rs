@@ -392,8 +392,8 @@ enum Weights {
     /// ([`widen`]); empty for the other dtypes, which it reads as stored.
     Portable(Vec<Vec<u8>>),
     /// For [`Kernels::Avx2`] and [`Kernels::Avx2Vnni`]: every layer's values decoded as stored
-    /// ([`decode`]). Made only for a view whose kernels are those, which the unsafe call in [`Weights::run`] relies
-    /// on.
+    /// ([`decode`]). Made only for a view whose kernels are those, which the unsafe call in
+    /// [`Weights::run`] relies on.
     #[cfg(target_arch = "x86_64")]
     Avx2(Vec<Vec<f32>>),
     /// For q8, whatever the kernels: the integer network, which follows the view's kernels

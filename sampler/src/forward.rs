@@ -8,7 +8,6 @@
 
 use core::fmt;
 
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
 use crate::view::{Layer, ModelView};
 
 /// The widest layer the default buffers hold: makemore part 3's 100 hidden units (its input,

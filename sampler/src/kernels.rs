@@ -19,9 +19,8 @@ pub enum Kernels {
     Avx2,
     /// [`Kernels::Avx2`], with the q8 integer network's products by AVX-VNNI's `vpdpbusd`
     /// (32 int8 products into 8 int32 sums per instruction) where the weights are packed
-    /// ([`ModelView::pack_weights`](crate::ModelView::pack_weights)); the float dtypes run the
-    /// AVX2 code unchanged. x86_64 hosts with the `std` feature whose CPU has AVX2, F16C and
-    /// AVX-VNNI.
+    /// (`ModelView::pack_weights`); the float dtypes run the AVX2 code unchanged. x86_64
+    /// hosts with the `std` feature whose CPU has AVX2, F16C and AVX-VNNI.
     Avx2Vnni,
 }
 

@@ -123,8 +123,8 @@ fn extreme_q8(block: usize, embed: usize, hidden: &[usize], vocab: &str, seed: u
 /// Every choice of [`Kernels`].
 const KERNELS: [Kernels; 3] = [Kernels::Portable, Kernels::Avx2, Kernels::Avx2Vnni];
 
-/// `model` computed by the portable kernels, then by every other choice this CPU runs ([`KERNELS`]):
-/// as parsed, and with its weights packed for them.
+/// `model` computed by the portable kernels, then by every other choice this CPU runs
+/// ([`KERNELS`]): as parsed, and with its weights packed for them.
 fn views<'a>(model: &ModelView<'a>) -> Vec<(String, ModelView<'a>)> {
     let mut views = vec![(
         "portable".into(),
