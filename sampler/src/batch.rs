@@ -390,9 +390,9 @@ enum Weights {
     /// For the portable group kernel: per layer, an f16 matrix's values widened to f32 bytes
     /// ([`widen`]); empty for the other dtypes, which it reads as stored.
     Portable(Vec<Vec<u8>>),
-    /// For [`Kernels::Avx2`]: every layer's values decoded as stored ([`decode`]). Made only
-    /// for a view whose kernels are `Avx2`, which the unsafe call in [`Weights::run`] relies
-    /// on.
+    /// For [`Kernels::Avx2`] and [`Kernels::Avx2Vnni`]: every layer's values decoded as stored
+    /// ([`decode`]). Made only for a view whose kernels are those, which the unsafe call in
+    /// [`Weights::run`] relies on.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     Avx2(Vec<Vec<f32>>),
     /// For q8, whatever the kernels: the integer network, which follows the view's kernels
@@ -409,7 +409,7 @@ impl Weights {
             return Self::Integer;
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if model.kernels() == Kernels::Avx2 {
+        if model.kernels().avx2() {
             return Self::Avx2(model.layers().map(|layer| decode(&layer.weight)).collect());
         }
         Self::Portable(model.layers().map(|layer| widen(&layer.weight)).collect())
@@ -449,8 +449,8 @@ impl Weights {
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             Self::Avx2(decoded) => {
                 // SAFETY: `layers_avx2` requires only that the CPU supports AVX2; these weights
-                // were made for a view whose kernels are `Kernels::Avx2`, which a view holds
-                // only when `Kernels::detect` found AVX2 and F16C.
+                // were made for a view whose kernels are `Kernels::Avx2` or `Avx2Vnni`, which a
+                // view holds only when `Kernels::detect` found AVX2 and F16C.
                 unsafe { layers_avx2(net, decoded, width, groups, x, y) }
             }
             #[cfg(feature = "q8")]
@@ -581,7 +581,7 @@ mod tests {
     /// after all the layers, on the shipped models and three groups of random inputs.
     #[test]
     fn portable_layers_are_the_avx2_layers_bit_for_bit() {
-        if Kernels::detect() != Kernels::Avx2 {
+        if !Kernels::detect().avx2() {
             return;
         }
         let models: [&[u8]; 3] = [

@@ -131,7 +131,7 @@ pub(crate) fn layers<const W: usize>(
     y: &mut [f32; W],
 ) -> usize {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    let avx2 = model.kernels() == Kernels::Avx2;
+    let avx2 = model.kernels().avx2();
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     let packed = model.packed.as_deref();
     let mut width = model.config().input_width();
@@ -143,7 +143,7 @@ pub(crate) fn layers<const W: usize>(
         if avx2 {
             let packed = packed.and_then(|packed| packed.get(index));
             // SAFETY: `apply_avx2` requires only that the CPU supports AVX2 and F16C; a view's
-            // kernels are `Kernels::Avx2` only when `Kernels::detect` found both.
+            // kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found both.
             unsafe { apply_avx2(layer, packed, input, width, out, index != last) };
         } else {
             apply(layer, input, width, out, index != last);
@@ -155,7 +155,7 @@ pub(crate) fn layers<const W: usize>(
     width
 }
 
-/// [`apply`] with the kernels of [`Kernels::Avx2`]: the same bits (see [`crate::avx`]; the tests
+/// [`apply`] with the kernels of [`crate::Kernels::Avx2`]: the same bits (see [`crate::avx`]; the tests
 /// compare it with a scalar forward pass), faster than the portable code compiled for AVX2,
 /// which cannot keep 8 rows' sums in registers nor widen f16 in one instruction.
 #[cfg(all(

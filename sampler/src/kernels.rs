@@ -17,6 +17,11 @@ pub enum Kernels {
     /// order of operations as the portable code: x86_64 hosts with the `std` feature whose CPU
     /// has both.
     Avx2,
+    /// [`Kernels::Avx2`], with the q8 integer network's products by AVX-VNNI's `vpdpbusd`
+    /// (32 int8 products into 8 int32 sums per instruction) where the weights are packed
+    /// (`ModelView::pack_weights`); the float dtypes run the AVX2 code unchanged. x86_64
+    /// hosts with the `std` feature whose CPU has AVX2, F16C and AVX-VNNI.
+    Avx2Vnni,
     /// Kernels written with WASM SIMD128 intrinsics, 4 values per instruction, in the same
     /// order of operations as the portable code: wasm32 builds compiled with the `simd128`
     /// target feature, which run nothing else (an engine without SIMD refuses the module).
@@ -24,9 +29,10 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// The fastest kernels this CPU runs: [`Kernels::Avx2`] on an x86_64 host (`std`
-    /// feature) whose CPU has AVX2 and F16C, [`Kernels::Simd128`] in a wasm32 build with
-    /// `simd128`, [`Kernels::Portable`] everywhere else. The CPU is asked once per process;
+    /// The fastest kernels this CPU runs: [`Kernels::Avx2Vnni`] on an x86_64 host (`std`
+    /// feature) whose CPU has AVX2, F16C and AVX-VNNI, [`Kernels::Avx2`] on one with AVX2 and
+    /// F16C only, [`Kernels::Simd128`] in a wasm32 build with `simd128`,
+    /// [`Kernels::Portable`] everywhere else. The CPU is asked once per process;
     /// later calls return the same answer.
     pub fn detect() -> Self {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -34,7 +40,11 @@ impl Kernels {
             static DETECTED: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
             *DETECTED.get_or_init(|| {
                 // The AVX2 kernels decode f16 with F16C, so they need both.
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+                let avx2 =
+                    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c");
+                if avx2 && std::is_x86_feature_detected!("avxvnni") {
+                    Self::Avx2Vnni
+                } else if avx2 {
                     Self::Avx2
                 } else {
                     Self::Portable
@@ -48,5 +58,22 @@ impl Kernels {
             all(target_arch = "wasm32", target_feature = "simd128")
         )))]
         Self::Portable
+    }
+
+    /// Whether this CPU runs these kernels: [`Kernels::Portable`] always, the others when
+    /// [`Kernels::detect`] found their instruction sets.
+    pub fn runs_here(self) -> bool {
+        match self {
+            Self::Portable => true,
+            Self::Avx2 => Self::detect().avx2(),
+            Self::Avx2Vnni => Self::detect() == Self::Avx2Vnni,
+            Self::Simd128 => Self::detect() == Self::Simd128,
+        }
+    }
+
+    /// Whether these kernels are [`Kernels::Avx2`] or build on it: the code for AVX2 and F16C
+    /// runs wherever it is true.
+    pub(crate) fn avx2(self) -> bool {
+        matches!(self, Self::Avx2 | Self::Avx2Vnni)
     }
 }

@@ -89,12 +89,13 @@
 //! forward pass multiplies with a kernel written to the same order (`src/avx/`; from the
 //! weights in place, or from the copy `ModelView::pack_weights` makes), as do its `tanh` and
 //! the draw's `expf`, the batched generator runs an AVX2 kernel across 16 contexts, and q8's
-//! integer layers have an AVX2 kernel too (the same integers in any order); all compute the
+//! integer layers have an AVX2 kernel too, with AVX-VNNI's `vpdpbusd` where the CPU has it
+//! ([`Kernels::Avx2Vnni`]; the same integers in any order); all compute the
 //! same bits (Rust neither fuses nor reassociates float operations; the tests
 //! compare the forward pass with a plain scalar one bit for bit, F16C's f16 decoding with the
 //! portable one on every pattern, the vector `tanh` and `expf` with the scalar ones, batched
 //! names with unbatched ones, and logits, names and scores of [`Kernels::Portable`] with
-//! those of the detected kernels). The batched generator also memoises logits per context,
+//! those of every other choice the CPU runs). The batched generator also memoises logits per context,
 //! which changes no bit: they are a pure function of the context. A wasm32 build with the
 //! `simd128` target feature runs the forward pass's products and `tanh` with SIMD128 kernels
 //! written to the same order (`src/simd128/`, [`Kernels::Simd128`]); the WASM tests compare

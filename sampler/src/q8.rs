@@ -81,10 +81,18 @@ fn outputs(
     mut set: impl FnMut(usize, &[i32]),
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if model.kernels() == crate::Kernels::Avx2 {
+    if model.kernels().avx2() {
         let packed = model.packed.as_deref().and_then(|packed| packed.get(index));
+        if let Some(packed) = packed
+            && model.kernels() == crate::Kernels::Avx2Vnni
+        {
+            // SAFETY: `avx::q8::outputs_vnni` requires only that the CPU supports AVX2 and
+            // AVX-VNNI; a view's kernels are `Kernels::Avx2Vnni` only when `Kernels::detect`
+            // found both.
+            return unsafe { crate::avx::q8::outputs_vnni(layer, packed, &input[..width], set) };
+        }
         // SAFETY: `avx::q8::outputs` requires only that the CPU supports AVX2; a view's
-        // kernels are `Kernels::Avx2` only when `Kernels::detect` found it.
+        // kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found it.
         return unsafe { crate::avx::q8::outputs(layer, packed, &input[..width], set) };
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]

@@ -494,16 +494,18 @@ pub(crate) fn draw<R: rand_core::Rng>(
     last as u8
 }
 
-/// `out[i] = libm::expf((z[i] - max) / temperature)` for `out` as long as `z` (dividing by 1
-/// is exact, so temperature 1 gives `expf(z[i] - max)`). With [`Kernels::Avx2`], 8 at a time
-/// with the same bits (`avx/exp.rs`; its tests compare the two on every argument a draw can
-/// have); otherwise one at a time. `kernels` must be a view's ([`ModelView::kernels`]), which
-/// holds [`Kernels::Avx2`] only where the CPU runs it; every caller passes one.
+/// `out[i] = libm::expf((z[i] - max) / temperature)` for `out` as long as `z` (dividing by 1 is
+/// exact, so temperature 1 gives `expf(z[i] - max)`). With [`Kernels::Avx2`], 8 at a time with the
+/// same bits (`avx/exp.rs`; its tests compare the two on every argument a draw can have); otherwise
+/// one at a time. `kernels` must be a view's ([`ModelView::kernels`]), which holds
+/// [`Kernels::Avx2`] (or [`Kernels::Avx2Vnni`]) only where the CPU runs it; every caller passes
+/// one.
 fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if kernels == Kernels::Avx2 {
-        // SAFETY: `avx::exp_weights` requires only that the CPU supports AVX2; `kernels` come
-        // from a view, whose kernels are `Kernels::Avx2` only when `Kernels::detect` found it.
+    if kernels.avx2() {
+        // SAFETY: `avx::exp_weights` requires only that the CPU supports AVX2; `kernels` come from
+        // a view, whose kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found
+        // AVX2.
         return unsafe { crate::avx::exp_weights(z, max, temperature, out) };
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]

@@ -111,9 +111,9 @@ pub struct ModelView<'a> {
     /// copied them.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     pub(crate) packed: Option<std::sync::Arc<[crate::avx::Packed]>>,
-    /// The code that computes the layers and the draws: [`Kernels::Avx2`] only if
-    /// [`Kernels::detect`] found it, which the unsafe calls of its kernels rely on. Other
-    /// targets have no field: they run [`Kernels::Portable`] alone.
+    /// The code that computes the layers and the draws: [`Kernels::Avx2`] or [`Kernels::Avx2Vnni`]
+    /// only if [`Kernels::runs_here`], which the unsafe calls of its kernels rely on. Other targets
+    /// have no field: they run [`Kernels::Portable`] alone.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     pub(crate) kernels: Kernels,
 }
@@ -166,19 +166,20 @@ impl<'a> ModelView<'a> {
         Kernels::Portable
     }
 
-    /// This view with its layers and draws computed by `kernels` if this CPU runs them, and
-    /// by [`Kernels::Portable`] if it does not (asking for [`Kernels::Avx2`] on a CPU, target
-    /// or build without it is never unsafe; [`ModelView::kernels`] tells which was taken).
-    /// Every choice gives the same bits: this is for the tests and benchmarks that compare
-    /// them. Only x86_64 hosts choose; a wasm32 build keeps the kernels it was compiled with.
+    /// This view with its layers and draws computed by `kernels` if this CPU runs them, and by
+    /// [`Kernels::Portable`] if it does not ([`Kernels::runs_here`]; asking for [`Kernels::Avx2`]
+    /// on a CPU, target or build without it is never unsafe; [`ModelView::kernels`] tells which
+    /// was taken). Every choice gives the same bits: this is for the tests and benchmarks that
+    /// compare them. Only x86_64 hosts choose; a wasm32 build keeps the kernels it was compiled
+    /// with.
     #[must_use]
     pub fn with_kernels(self, kernels: Kernels) -> Self {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         return Self {
-            kernels: match kernels {
-                Kernels::Portable => Kernels::Portable,
-                Kernels::Avx2 if Kernels::detect() == Kernels::Avx2 => Kernels::Avx2,
-                Kernels::Avx2 | Kernels::Simd128 => Kernels::Portable,
+            kernels: if kernels.runs_here() {
+                kernels
+            } else {
+                Kernels::Portable
             },
             ..self
         };
@@ -189,18 +190,18 @@ impl<'a> ModelView<'a> {
         }
     }
 
-    /// Host only: copies the layers' weights, once, into the order in which the x86_64 AVX2
-    /// kernel reads them (8 rows at a time, chunk by chunk, from a 64-byte boundary), so that
-    /// one name at a time runs faster: on the AVX2 benchmark machine an f32 forward pass took
-    /// 2.6 us instead of 3.4 (fastest of many). Every result stays the same bits. The copy is
-    /// as large as the weights (about 180 KB for the default model in f32); the view still
-    /// borrows everything else. It is made whenever this CPU runs [`Kernels::Avx2`] and read
-    /// while the view's [`ModelView::kernels`] are those, whichever was chosen first. On other
-    /// targets, or a CPU without AVX2 and F16C, this does nothing.
+    /// Host only: copies the layers' weights, once, into the order in which the x86_64 AVX2 kernel
+    /// reads them (8 rows at a time, chunk by chunk, from a 64-byte boundary), so that one name at
+    /// a time runs faster: on the AVX2 benchmark machine an f32 forward pass took 2.6 us instead of
+    /// 3.4 (fastest of many). Every result stays the same bits. The copy is as large as the weights
+    /// (about 180 KB for the default model in f32); the view still borrows everything else. It is
+    /// made whenever this CPU runs [`Kernels::Avx2`] and read while the view's
+    /// [`ModelView::kernels`] are those or [`Kernels::Avx2Vnni`], whichever was chosen first. On
+    /// other targets, or a CPU without AVX2 and F16C, this does nothing.
     #[cfg(feature = "std")]
     pub fn pack_weights(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        if Kernels::detect() == Kernels::Avx2 {
+        if Kernels::detect().avx2() {
             let packed = self
                 .layers()
                 .map(|layer| crate::avx::Packed::new(&layer.weight));

@@ -1,7 +1,8 @@
 //! Every choice of [`Kernels`] gives the same bits: logits, names (one by one and batched,
 //! so also the draw's `expf` at temperatures other than 1) and scores of [`Kernels::Portable`]
-//! against those of the kernels this host detects. Where the host detects none (no AVX2 and
-//! F16C, another target) the two are the same code and the comparisons hold trivially.
+//! against those of every other choice this host runs ([`Kernels::runs_here`]; the first test
+//! prints which). Where it runs none (no AVX2 and F16C, another target) only the portable
+//! kernels run and there is nothing to compare.
 
 mod common;
 
@@ -119,17 +120,24 @@ fn extreme_q8(block: usize, embed: usize, hidden: &[usize], vocab: &str, seed: u
     spec
 }
 
-/// `model` computed by the portable kernels, and by the detected ones: as parsed, and with
-/// its weights packed for them.
-fn views<'a>(model: &ModelView<'a>) -> [(&'static str, ModelView<'a>); 3] {
-    let detected = model.clone().with_kernels(Kernels::detect());
-    let mut packed = detected.clone();
-    packed.pack_weights();
-    [
-        ("portable", model.clone().with_kernels(Kernels::Portable)),
-        ("detected", detected),
-        ("detected, packed", packed),
-    ]
+/// Every choice of [`Kernels`].
+const KERNELS: [Kernels; 3] = [Kernels::Portable, Kernels::Avx2, Kernels::Avx2Vnni];
+
+/// `model` computed by the portable kernels, then by every other choice this CPU runs
+/// ([`KERNELS`]): as parsed, and with its weights packed for them.
+fn views<'a>(model: &ModelView<'a>) -> Vec<(String, ModelView<'a>)> {
+    let mut views = vec![(
+        "portable".into(),
+        model.clone().with_kernels(Kernels::Portable),
+    )];
+    for kernels in KERNELS[1..].iter().filter(|k| k.runs_here()) {
+        let view = model.clone().with_kernels(*kernels);
+        let mut packed = view.clone();
+        packed.pack_weights();
+        views.push((format!("{kernels:?}"), view));
+        views.push((format!("{kernels:?}, packed"), packed));
+    }
+    views
 }
 
 /// Settings that use every path of the draw: plain sampling (the temperature-1 weights reused),
@@ -177,17 +185,28 @@ fn a_view_takes_the_detected_kernels_and_any_it_is_given_that_the_cpu_runs() {
         detected,
         "detected once, the same answer"
     );
+    assert!(detected.runs_here() && Kernels::Portable.runs_here());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c");
+        assert_eq!(Kernels::Avx2.runs_here(), avx2);
+        let vnni = avx2 && is_x86_feature_detected!("avxvnni");
+        assert_eq!(Kernels::Avx2Vnni.runs_here(), vnni);
+    }
+    let compared: Vec<_> = KERNELS.iter().filter(|k| k.runs_here()).collect();
+    println!("this CPU runs, and the tests compare, {compared:?}");
     for (name, bytes) in models() {
         let view = ModelView::parse(&bytes).unwrap();
         assert_eq!(view.kernels(), detected, "{name}");
-        let portable = view.clone().with_kernels(Kernels::Portable);
-        assert_eq!(portable.kernels(), Kernels::Portable, "{name}");
-        // Asking for AVX2 gives it where the CPU runs it, the portable kernels elsewhere.
-        assert_eq!(
-            portable.with_kernels(Kernels::Avx2).kernels(),
-            detected,
-            "{name}"
-        );
+        for kernels in KERNELS {
+            // Asking for kernels gives them where the CPU runs them, the portable ones elsewhere.
+            let want = if kernels.runs_here() {
+                kernels
+            } else {
+                Kernels::Portable
+            };
+            assert_eq!(view.clone().with_kernels(kernels).kernels(), want, "{name}");
+        }
     }
 }
 
@@ -233,12 +252,15 @@ fn names_and_scores_are_the_same_bits_with_every_kernel() {
             }
             let mut forward = Forward::<100>::new();
             for text in want.iter().filter(|n| !n.cut).map(|n| n.text.as_str()) {
-                let scores = views.each_ref().map(|(_, view)| {
-                    score(view, &mut forward, text)
-                        .unwrap()
-                        .log_likelihood
-                        .to_bits()
-                });
+                let scores: Vec<_> = views
+                    .iter()
+                    .map(|(_, view)| {
+                        score(view, &mut forward, text)
+                            .unwrap()
+                            .log_likelihood
+                            .to_bits()
+                    })
+                    .collect();
                 assert!(
                     scores.iter().all(|&s| s == scores[0]),
                     "{name}, {text}: {scores:?}"
@@ -281,7 +303,7 @@ fn batched_names_are_the_same_bits_with_every_kernel() {
 }
 
 /// Every context of every q8 model, the shipped one's 19,683 among them: the integer
-/// network's logits of the portable code and of the detected kernels, bit for bit.
+/// network's logits of the portable code and of every other kernel this CPU runs, bit for bit.
 #[test]
 fn every_q8_context_gives_the_same_logits_with_every_kernel() {
     for (name, bytes) in models() {

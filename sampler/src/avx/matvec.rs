@@ -180,6 +180,10 @@ pub(crate) struct Packed {
     rows: usize,
     cols: usize,
     dtype: Dtype,
+    /// q8 only (empty otherwise): each row's sum of weight codes times -128, the rows padded
+    /// with zeros to whole blocks, for the AVX-VNNI kernel ([`super::q8::outputs_vnni`]).
+    #[cfg(feature = "q8")]
+    offsets: std::vec::Vec<i32>,
 }
 
 impl Packed {
@@ -207,6 +211,16 @@ impl Packed {
                 data[at..at + piece.len()].copy_from_slice(piece);
             }
         }
+        #[cfg(feature = "q8")]
+        let mut offsets = std::vec::Vec::new();
+        #[cfg(feature = "q8")]
+        if dtype == Dtype::Q8 {
+            offsets.resize(rows.div_ceil(ROWS) * ROWS, 0);
+            for (row, offset) in offsets.iter_mut().enumerate().take(rows) {
+                let codes = matrix.row_bytes(row).iter().map(|&w| i32::from(w as i8));
+                *offset = -128 * codes.sum::<i32>();
+            }
+        }
         Self {
             bytes,
             start,
@@ -214,6 +228,8 @@ impl Packed {
             rows,
             cols,
             dtype,
+            #[cfg(feature = "q8")]
+            offsets,
         }
     }
 
@@ -225,6 +241,12 @@ impl Packed {
     /// The packed bytes.
     pub(super) fn data(&self) -> &[u8] {
         &self.bytes[self.start..self.start + self.len]
+    }
+
+    /// q8 only: each row's sum of weight codes times -128, 8 rows per block.
+    #[cfg(feature = "q8")]
+    pub(super) fn offsets(&self) -> &[i32] {
+        &self.offsets
     }
 }
 

@@ -11,7 +11,8 @@
 //! - [`group`]: the batched generator's product of a group of contexts, the same bits as
 //!   [`crate::Matrix::matmul_group`], and its bias and `tanh`;
 //! - [`exp`]: the draw's weights `expf((z - m) / T)`, the same bits as `libm::expf`;
-//! - [`q8`](mod@q8): a layer of the q8 integer network, the same integers as `crate::q8`.
+//! - [`q8`](mod@q8): a layer of the q8 integer network, the same integers as `crate::q8`
+//!   (with AVX-VNNI too, for [`crate::Kernels::Avx2Vnni`]).
 //!
 //! # Decoding
 //!
@@ -89,7 +90,7 @@ mod tests {
 
     #[test]
     fn f16c_decodes_every_bit_pattern_as_the_portable_code() {
-        if Kernels::detect() != Kernels::Avx2 {
+        if !Kernels::detect().avx2() {
             return;
         }
         for first in (0..=u16::MAX).step_by(LANES) {

@@ -30,18 +30,23 @@
 //!
 //! Per product this costs about as many instructions as the f32 kernel (`vpsignb`,
 //! `vpmaddubsw`, `vpmaddwd` and `vpaddd` per 32 against a multiply and an add per 8): AVX2 has
-//! no int8 multiply-accumulate, so q8 runs about as fast as f32 here. AVX-VNNI's `vpdpbusd`
-//! (one instruction per 32 products into int32) would be that instruction.
+//! no int8 multiply-accumulate. Where the CPU has AVX-VNNI ([`crate::Kernels::Avx2Vnni`]), the
+//! packed copy is read by [`outputs_vnni`] instead: one `vpdpbusd` per 32 products (its own
+//! exactness argument is on it). The in-place read keeps the AVX2 products: only a packed view
+//! carries the per-row sums that kernel needs.
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm_loadl_epi64, _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_epi64,
     _mm256_and_si256, _mm256_blend_epi32, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32,
-    _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
-    _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_permute2x128_si256,
-    _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_setzero_si256,
-    _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srav_epi32, _mm256_srli_epi32,
-    _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
+    _mm256_dpbusd_avx_epi32, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
+    _mm256_maddubs_epi16, _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32,
+    _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x,
+    _mm256_setzero_si256, _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32,
+    _mm256_srav_epi32, _mm256_srli_epi32, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
 };
+use core::mem::MaybeUninit;
+
+use namegen_model::config::MAX_WIDTH;
 
 use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT};
 
@@ -53,6 +58,9 @@ const CHUNK: usize = 32;
 
 /// Rows computed together: their 8 sums are requantised at once.
 const ROWS: usize = 8;
+
+/// Sums the AVX-VNNI kernel keeps per block of rows ([`outputs_vnni`]).
+const SUMS: usize = 4;
 
 /// Columns per piece of a [`Packed`] q8 matrix: a vector holds 4 columns of 8 rows.
 pub(crate) const GROUP: usize = CHUNK / ROWS;
@@ -105,6 +113,77 @@ fn from_packed(layer: &Layer<'_>, data: &[u8], x: &[i8], set: &mut impl FnMut(us
         }
         finish(layer, block * ROWS, sums, set);
     }
+}
+
+/// [`outputs`] from `packed` with AVX-VNNI: per block of 8 rows, as [`from_packed`], but each
+/// 32 products in one `vpdpbusd`, which multiplies unsigned by signed bytes and adds each
+/// lane's 4 products to its int32 without saturating.
+///
+/// Why it is the same: the unsigned operand is `x + 128` (0..=255, the sign bit flipped) and
+/// the sum starts from `-128 * sum_j w[r, j]` ([`Packed`]'s offsets), so each row gets
+/// `-128 sum w + sum w (x + 128) = sum w x`, modulo 2^32 like the portable code's wrapping
+/// sum. Nothing rounds: a lane's 4 products are each at most `255 * 128` in magnitude, so
+/// their sum (`130,560` at most) is exact in the instruction's int32 before it wraps into the
+/// lane, and the offset, at most `128 * 127 * 4096 < 2^31`, is exact in int32 too.
+///
+/// Panics if `x` is not one input per column, or `packed` has another shape.
+#[target_feature(enable = "avx2,avxvnni")]
+pub(crate) fn outputs_vnni(
+    layer: &Layer<'_>,
+    packed: &Packed,
+    x: &[i8],
+    mut set: impl FnMut(usize, &[i32]),
+) {
+    let matrix = &layer.weight;
+    assert_eq!(x.len(), matrix.cols(), "one input per column");
+    let shape = (matrix.rows(), matrix.cols(), matrix.dtype());
+    assert_eq!(packed.shape(), shape, "packed from the layer");
+    // The inputs plus 128 as unsigned bytes, padded to whole groups with 128 (an input of 0,
+    // against the packed zero weights there).
+    let mut biased = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + GROUP];
+    let len = x.len().next_multiple_of(GROUP);
+    for (byte, &v) in biased.iter_mut().zip(x) {
+        byte.write(v as u8 ^ 0x80);
+    }
+    for byte in &mut biased[x.len()..len] {
+        byte.write(0x80);
+    }
+    // SAFETY: the loop above wrote the first `len` bytes.
+    let (groups, _) = unsafe { biased[..len].assume_init_ref() }.as_chunks::<GROUP>();
+    let block_len = groups.len() * CHUNK;
+    let blocks = packed.data().chunks_exact(block_len);
+    for (block, (weights, offsets)) in blocks.zip(packed.offsets().chunks_exact(ROWS)).enumerate() {
+        let (weights, last) = weights.as_chunks::<CHUNK>();
+        debug_assert!(last.is_empty());
+        // `vpdpbusd` takes 5 cycles before its sum is ready for the next: 4 sums in turn keep
+        // it busy, added up at the end (any order gives the same wrapping sum).
+        let mut sums = [_mm256_setzero_si256(); SUMS];
+        // SAFETY: `offsets` is 8 int32, the 32 bytes read; no alignment is required.
+        sums[0] = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
+        let (w_runs, w_rest) = weights.as_chunks::<SUMS>();
+        let (x_runs, x_rest) = groups.as_chunks::<SUMS>();
+        for (w, xs) in w_runs.iter().zip(x_runs) {
+            for (sum, (w, xs)) in sums.iter_mut().zip(w.iter().zip(xs)) {
+                *sum = dot_vnni(*sum, w, xs);
+            }
+        }
+        for (sum, (w, xs)) in sums.iter_mut().zip(w_rest.iter().zip(x_rest)) {
+            *sum = dot_vnni(*sum, w, xs);
+        }
+        let sums = _mm256_add_epi32(
+            _mm256_add_epi32(sums[0], sums[1]),
+            _mm256_add_epi32(sums[2], sums[3]),
+        );
+        finish(layer, block * ROWS, sums, &mut set);
+    }
+}
+
+/// `sum` plus the products of the packed weights `w` (4 columns of 8 rows) and the 4 biased
+/// inputs `x` (see [`outputs_vnni`]), in 8 int32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot_vnni(sum: __m256i, w: &[u8; CHUNK], x: &[u8; GROUP]) -> __m256i {
+    _mm256_dpbusd_avx_epi32(sum, _mm256_set1_epi32(i32::from_le_bytes(*x)), load(w))
 }
 
 /// The 4 inputs `x` in every 32-bit lane.
@@ -340,7 +419,7 @@ mod tests {
     /// left within int32).
     #[test]
     fn requantize_is_the_portable_one() {
-        if Kernels::detect() != Kernels::Avx2 {
+        if !Kernels::detect().avx2() {
             return;
         }
         let mut cases = vec![
