@@ -8,8 +8,6 @@
 
 use core::fmt;
 
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-use crate::kernels::Kernels;
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use crate::view::Layer;
 use crate::view::ModelView;
