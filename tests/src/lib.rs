@@ -464,7 +464,12 @@ pub fn build_firmware(machine: &Machine, model: &Path, tag: &str) -> Result<Path
     let copies = device_target_dir().join("firmware");
     std::fs::create_dir_all(&copies).map_err(|e| e.to_string())?;
     let copy = copies.join(format!("{}-{tag}", machine.name));
-    std::fs::copy(&built, &copy).map_err(|e| format!("{}: {e}", built.display()))?;
+    // Written under another name, then renamed into place: another test may be booting the
+    // previous copy of the same machine and tag, and a copy rewritten in place would hand its
+    // QEMU a half-written file (a run that prints nothing). A rename leaves that file whole.
+    let partial = copies.join(format!("{}-{tag}.partial", machine.name));
+    std::fs::copy(&built, &partial).map_err(|e| format!("{}: {e}", built.display()))?;
+    std::fs::rename(&partial, &copy).map_err(|e| format!("{}: {e}", copy.display()))?;
     Ok(copy)
 }
 
