@@ -55,32 +55,10 @@ fn run() -> Result<PathBuf, String> {
     eprintln!("sampling benchmark (criterion)");
     let sampling = Sampling::measure(&root)?;
     eprintln!("WASM module in Node beside the native sampler (wasm-speed, interleaved rounds)");
-    let wasm = command_output(
-        &root,
-        &[
-            "run",
-            "--release",
-            "-p",
-            "namegen-tests",
-            "--bin",
-            "wasm-speed",
-            "--",
-            "--json",
-        ],
-    )?;
+    let wasm = own_bin_output(&root, "wasm-speed", &["--json"])?;
     let wasm: Value = serde_json::from_str(&wasm).map_err(|e| format!("wasm-speed --json: {e}"))?;
     eprintln!("device report (QEMU)");
-    let devices = command_output(
-        &root,
-        &[
-            "run",
-            "--release",
-            "-p",
-            "namegen-tests",
-            "--bin",
-            "device-report",
-        ],
-    )?;
+    let devices = own_bin_output(&root, "device-report", &[])?;
 
     let mut doc = String::new();
     doc += "# Benchmarks\n\n";
@@ -170,6 +148,21 @@ fn command_output(root: &Path, args: &[&str]) -> Result<String, String> {
         return Err(format!("cargo {} failed", args.join(" ")));
     }
     String::from_utf8(output.stdout).map_err(|e| e.to_string())
+}
+
+/// Runs one of this crate's programs, built for release, with `args`, and returns its stdout.
+fn own_bin_output(root: &Path, bin: &str, args: &[&str]) -> Result<String, String> {
+    let mut command = vec![
+        "run",
+        "--release",
+        "-p",
+        "namegen-tests",
+        "--bin",
+        bin,
+        "--",
+    ];
+    command.extend_from_slice(args);
+    command_output(root, &command)
 }
 
 /// `namegen bench train --json`'s figures.
