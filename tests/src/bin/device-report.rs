@@ -6,6 +6,8 @@
 //!
 //! `cargo run -p namegen-tests --bin device-report` (needs qemu-system-arm,
 //! qemu-system-riscv32 and the device targets, which `tests/run.sh` installs). Prints a Markdown table; `sampler/firmware/README.md` holds the last one.
+//! Machine names and dtypes given as arguments narrow the report to them (`-- lm3s6965evb
+//! mps2-an386 q8` measures q8 on those two machines; `-- q8` on every machine).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,10 +26,22 @@ const NAMES: usize = 20;
 const ICOUNT: &str = "-icount shift=0";
 
 fn main() -> ExitCode {
-    // Every machine with every dtype its flash holds.
+    // Every machine with every dtype its flash holds, or those the arguments name.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let named = |name: &str, all: &mut dyn Iterator<Item = &str>| {
+        let given: Vec<&str> = all.filter(|n| args.iter().any(|a| a == n)).collect();
+        given.is_empty() || given.contains(&name)
+    };
     let cases: Vec<(Machine, &str)> = MACHINES
         .into_iter()
         .flat_map(|m| m.dtypes.iter().map(move |&d| (m, d)))
+        .filter(|(m, d)| {
+            named(m.name, &mut MACHINES.iter().map(|m| m.name))
+                && named(
+                    d,
+                    &mut MACHINES.iter().flat_map(|m| m.dtypes.iter().copied()),
+                )
+        })
         .collect();
     let settings = HostSettings {
         count: NAMES,
