@@ -66,8 +66,9 @@
 //!   have it (`thumbv7em`: Cortex-M4 and M7; stable Rust does not expose
 //!   `target_feature = "dsp"`, so the build chooses it by target). It changes only a q8 build
 //!   and has no effect on other architectures; its input codes take 16 bits each.
-//! - `log-likelihood` (default): [`Name::log_likelihood`], f64 arithmetic the names themselves
-//!   do not depend on (the same names come out without it).
+//! - `log-likelihood` (default): the field `Name::log_likelihood` (it exists only with this
+//!   feature), f64 arithmetic the names themselves do not depend on (the same names come out
+//!   without it).
 //! - `defmt`: `defmt::Format` for the public errors, [`Name`] and [`Settings`] (and the
 //!   model's errors and types they carry), for firmware that logs through `defmt`.
 //! - `alloc`: the batched generator (`generate_batched`), for targets with an allocator
