@@ -120,31 +120,31 @@ fn groups<const R: usize>(
     dots: impl Fn(&[u8], usize, &[Code], [i32; R]) -> [i32; R],
     mut set: impl FnMut(usize, &[i32]),
 ) {
-    // The per-row integers straight from the file's bytes, indexed here rather than through
-    // the view's accessors, which a size-first build calls out of line for every row; plain
-    // index loops, which it compiles without iterator calls.
+    // The per-row integers straight from the file's bytes rather than through the view's
+    // accessors, which a size-first build calls out of line for every row; plain index loops,
+    // which it compiles without iterator calls.
     let cols = layer.weight.cols();
-    let weights = layer.weight.bytes();
-    let [bias, multiplier, shift] = layer.requant.bytes();
-    let rows = shift.len();
+    let mut weights = layer.weight.bytes();
+    let [mut bias, mut multiplier, mut shift] = layer.requant.bytes();
     let mut first = 0;
-    while first < rows {
-        let n = R.min(rows - first);
-        // The group's integers, cut once: the loops below index within them.
-        let (bias, multiplier) = (
-            &bias[4 * first..][..4 * n],
-            &multiplier[4 * first..][..4 * n],
-        );
-        let shift = &shift[first..][..n];
+    while !shift.is_empty() {
+        // The group's rows split off the front of what is left: one bounds check each, which
+        // a size-first build keeps inline (slicing by a range it calls out of line).
+        let n = R.min(shift.len());
+        let (block, group_bias, group_multiplier, group_shift);
+        // One byte per int8 weight: the group's rows are consecutive.
+        (block, weights) = weights.split_at(n * cols);
+        (group_bias, bias) = bias.split_at(4 * n);
+        (group_multiplier, multiplier) = multiplier.split_at(4 * n);
+        (group_shift, shift) = shift.split_at(n);
         let mut acc = [0; R];
         for (k, acc) in acc[..n].iter_mut().enumerate() {
-            *acc = word(bias, k);
+            *acc = word(group_bias, k);
         }
-        // One byte per int8 weight: the group's rows are consecutive.
-        let acc = dots(&weights[first * cols..][..n * cols], cols, input, acc);
+        let acc = dots(block, cols, input, acc);
         let mut z = [0; R];
         for k in 0..n {
-            z[k] = requantize(acc[k], word(multiplier, k), shift[k] as i8);
+            z[k] = requantize(acc[k], word(group_multiplier, k), group_shift[k] as i8);
         }
         set(first, &z[..n]);
         first += n;
