@@ -7,8 +7,9 @@
 //! share each input: per input one LDRSB of the input, then per row one LDRSB of its weight
 //! and one MLA, 9 instructions for 4 products (2.4 with the loop, unrolled by four), where the
 //! portable kernel loads both operands of every product (about 4.5 instructions a product).
-//! Four rows fill the registers inline assembly may use: four accumulators, four weight
-//! pointers, the input pointer, the count, the input and the weight.
+//! Four rows take 12 of the 13 registers inline assembly may use on Thumb (r7 is the frame
+//! pointer, sp and pc are not registers to allocate): four accumulators, four weight pointers,
+//! the input pointer, the count, the input and the weight; a fifth row would need 15.
 //!
 //! MLA's sum wraps modulo 2^32 like the portable kernel's, so both give the same integer for
 //! every input. The assembly runs only on the device: the firmware tests, which compare the
@@ -34,10 +35,10 @@ pub(crate) fn dots(block: &[u8], cols: usize, x: &[i8], bias: [i32; 4]) -> [i32;
     let [mut a0, mut a1, mut a2, mut a3] = bias;
     // SAFETY: the assembly reads `cols` bytes from each of the five pointers: `x`, cut to
     // `cols` above (a shorter one has panicked), and the rows, each starting at most `last`
-    // into `block`, so `cols` bytes inside it. It writes only registers, all declared as outputs; the two loops take `cols` inputs between them
-    // (none for `cols == 0`), each pointer advancing one byte an input. LDRSB, MLA,
-    // SUBS, ADDS and the branches are ARMv7-M (and ARMv8-M Mainline) instructions, which the
-    // `armv7m` feature promises the core has.
+    // into `block`, so `cols` bytes inside it. It writes only registers, all declared as
+    // outputs; the two loops take `cols` inputs between them (none for `cols == 0`), each
+    // pointer advancing one byte an input. LDRSB, MLA, SUBS, ADDS and the branches are ARMv7-M
+    // (and ARMv8-M Mainline) instructions, which the `armv7m` feature promises the core has.
     unsafe {
         asm!(
             // Four inputs an iteration while four remain, then one at a time.
