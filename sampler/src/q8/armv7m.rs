@@ -9,7 +9,7 @@
 //! portable kernel loads both operands of every product (about 4.5 instructions a product).
 //! Four rows take 12 of the 13 registers inline assembly may use on Thumb (r7 is the frame
 //! pointer, sp and pc are not registers to allocate): four accumulators, four weight pointers,
-//! the input pointer, the count, the input and the weight; a fifth row would need 15.
+//! the input pointer, the count, the input and the weight; a fifth row would need 14.
 //!
 //! MLA's sum wraps modulo 2^32 like the portable kernel's, so both give the same integer for
 //! every input. The assembly runs only on the device: the firmware tests, which compare the
