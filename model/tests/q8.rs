@@ -110,8 +110,14 @@ fn requantize_is_the_formats_formula_in_wide_integers() {
     }
     // Outside the domain, gemmlowp's one saturating case, and shifts clamped to the range.
     assert_eq!(requantize(i32::MIN, i32::MIN, 0), i32::MAX);
-    assert_eq!(requantize(1 << 20, 1 << 30, 100), requantize(1 << 20, 1 << 30, 30));
-    assert_eq!(requantize(1 << 20, 1 << 30, -100), requantize(1 << 20, 1 << 30, -31));
+    assert_eq!(
+        requantize(1 << 20, 1 << 30, 100),
+        requantize(1 << 20, 1 << 30, 30)
+    );
+    assert_eq!(
+        requantize(1 << 20, 1 << 30, -100),
+        requantize(1 << 20, 1 << 30, -31)
+    );
     // Both ends of the domain.
     for (acc, multiplier, shift) in [(i32::MAX, i32::MAX, 0), (i32::MIN + 1, i32::MAX, -31)] {
         assert_eq!(
