@@ -60,9 +60,12 @@ step "firmware: formatting, lints for every device target, a build of every mach
         thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf; do
         cargo clippy --release --target "$target" --bins -- -D warnings
     done
-    # q8 alone: on thumbv7em that compiles the sampler's DSP kernel (sampler/src/q8/dsp.rs).
-    NAMEGEN_MODEL=data/model-q8.safetensors cargo clippy --release \
-        --target thumbv7em-none-eabihf --bins --no-default-features --features q8 -- -D warnings
+    # q8 alone: on thumbv7em that compiles the sampler's DSP kernel (sampler/src/q8/dsp.rs), on
+    # thumbv7m its ARMv7-M assembly (sampler/src/q8/armv7m.rs).
+    for target in thumbv7em-none-eabihf thumbv7m-none-eabi; do
+        NAMEGEN_MODEL=data/model-q8.safetensors cargo clippy --release \
+            --target "$target" --bins --no-default-features --features q8 -- -D warnings
+    done
     # Each machine's binary for its own target, with the default (i8) model; the tests build
     # and run every machine with every dtype that fits it.
     for machine in lm3s6965evb:thumbv7m-none-eabi lm3s811evb:thumbv7m-none-eabi \

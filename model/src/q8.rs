@@ -39,6 +39,8 @@ pub const MAX_LOGIT: u64 = 1 << 24;
 /// loader never saw) this still never panics: the shift is clamped to the range, the left
 /// shift wraps, and the one saturating case of the high multiplication (both operands
 /// `i32::MIN`) gives `i32::MAX` as in TensorFlow Lite.
+// Inlined: it runs once per row of every layer, a few dozen instructions a call would add to.
+#[inline(always)]
 pub fn requantize(acc: i32, multiplier: i32, shift: i8) -> i32 {
     let shift = shift.clamp(MIN_SHIFT, MAX_SHIFT);
     let left = shift.max(0).unsigned_abs();
@@ -49,21 +51,24 @@ pub fn requantize(acc: i32, multiplier: i32, shift: i8) -> i32 {
 
 /// gemmlowp's `SaturatingRoundingDoublingHighMul`: `a * b / 2^31`, rounded to nearest with
 /// ties toward +infinity.
+#[inline(always)]
 fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
-    if a == i32::MIN && b == i32::MIN {
-        return i32::MAX;
-    }
-    let product = i64::from(a) * i64::from(b);
-    let nudge = if product >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // Division truncates toward zero, as in C; the quotient is within int32 (|a * b| < 2^62
-    // once the saturating case is excluded).
-    let high = (product + nudge) / (1 << 31);
-    i32::try_from(high).unwrap_or(i32::MAX)
+    // gemmlowp adds `2^30` to a product `p >= 0` and `1 - 2^30` to a negative one, then
+    // divides truncating toward zero; for `p < 0` that is `ceil((p + 1 - 2^30) / 2^31)`,
+    // which is `floor((p + 2^30) / 2^31)`, as for `p >= 0`. So one flooring shift serves
+    // both signs: on a 32-bit core a multiply-accumulate into the nudge and two shifts, no
+    // sign test.
+    let high = ((i64::from(a) * i64::from(b) + (1 << 30)) >> 31) as i32;
+    // `a * b > -2^62` keeps `high` above `i32::MIN`, and `a * b < 2^62` below 2^31, except
+    // in the saturating case (both operands `i32::MIN`): `high` is 2^31, which wraps to
+    // `i32::MIN` and alone does, and gemmlowp gives `i32::MAX` for it.
+    if high == i32::MIN { i32::MAX } else { high }
 }
 
 /// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` (`exponent <= 31`), rounded to nearest
 /// with ties away from zero. In 32 bits, as gemmlowp computes it: a 64-bit shift by a variable
 /// amount is a library call on 32-bit cores, and this runs once per row of every layer.
+#[inline(always)]
 fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     // `mask` and `threshold` are below 2^31; the remainder `x & mask` is not negative.
     let mask = ((1u32 << exponent) - 1) as i32;

@@ -97,6 +97,27 @@ fn requantize_is_the_formats_formula_in_wide_integers() {
             "{acc} {multiplier} {shift}"
         );
     }
+    // Ties of both roundings, for either sign, which random operands almost never hit: a
+    // multiplier of 2^30 halves `acc` exactly, and each right shift halves again.
+    for acc in -1000..=1000 {
+        for shift in -4..=2 {
+            assert_eq!(
+                requantize(acc, 1 << 30, shift),
+                reference(acc, 1 << 30, shift),
+                "{acc} {shift}"
+            );
+        }
+    }
+    // Outside the domain, gemmlowp's one saturating case, and shifts clamped to the range.
+    assert_eq!(requantize(i32::MIN, i32::MIN, 0), i32::MAX);
+    assert_eq!(
+        requantize(1 << 20, 1 << 30, 100),
+        requantize(1 << 20, 1 << 30, 30)
+    );
+    assert_eq!(
+        requantize(1 << 20, 1 << 30, -100),
+        requantize(1 << 20, 1 << 30, -31)
+    );
     // Both ends of the domain.
     for (acc, multiplier, shift) in [(i32::MAX, i32::MAX, 0), (i32::MIN + 1, i32::MAX, -31)] {
         assert_eq!(

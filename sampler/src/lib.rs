@@ -66,6 +66,11 @@
 //!   have it (`thumbv7em`: Cortex-M4 and M7; stable Rust does not expose
 //!   `target_feature = "dsp"`, so the build chooses it by target). It changes only a q8 build
 //!   and has no effect on other architectures; its input codes take 16 bits each.
+//! - `armv7m`: q8's dot products in ARMv7-M assembly, four rows sharing each input load
+//!   (`src/q8/armv7m.rs`; the same integers as the portable kernel), for ARM targets whose
+//!   cores have ARMv7-M's instructions and no DSP extension (`thumbv7m`: Cortex-M3;
+//!   `thumbv8m.main`: Cortex-M33), chosen by target like `dsp`, which takes precedence. It
+//!   changes only a q8 build and has no effect on other architectures.
 //! - `log-likelihood` (default): the field `Name::log_likelihood` (it exists only with this
 //!   feature), f64 arithmetic the names themselves do not depend on (the same names come out
 //!   without it).

@@ -1,5 +1,5 @@
 //! The q8 dtype's integer network (`model/FORMAT.md`, "The q8 dtype"): the portable reference
-//! kernel, and the loader's overflow bound.
+//! kernel, the rows' requantisation around every kernel, and the loader's overflow bound.
 //!
 //! Every layer accumulates int8 weights times int8 inputs into int32 from the row's bias,
 //! requantises the sum per row ([`namegen_model::q8::requantize`]) and, for a hidden layer,
@@ -14,14 +14,19 @@ use crate::error::LoadError;
 use crate::view::{Layer, ModelView};
 
 // The dot product and the layout of the codes it reads: SMLAD on pairs of codes on Cortex-M
-// cores with the DSP extension (the `dsp` feature), plain integer Rust everywhere else. Both
-// compute the same exact integers.
+// cores with the DSP extension (the `dsp` feature), four rows at a time in assembly on the
+// Cortex-M3 and M33 (the `armv7m` feature: `groups` calls it), plain integer Rust everywhere
+// else. All compute the same exact integers.
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 mod dsp;
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 pub(crate) use dsp::{Code, dot, store};
+#[cfg(not(all(target_arch = "arm", any(feature = "dsp", feature = "armv7m"))))]
+pub(crate) use portable::dot;
 #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
-pub(crate) use portable::{Code, dot, store};
+pub(crate) use portable::{Code, store};
+#[cfg(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp")))]
+mod armv7m;
 
 /// The logits after `context` (`block_size` symbol indices, oldest first) into `logits`, with
 /// `x` and `y` as the int8 activations, laid out as [`store`] puts them (each at least
@@ -69,7 +74,7 @@ pub(crate) fn logits<'b>(
 }
 
 /// Calls `set(first, z)` with the outputs `z` of rows `first..first + z.len()` of `layer`
-/// (the model's layer `index`) on the first `width` codes of `input` ([`output`]), for every
+/// (the model's layer `index`) on the first `width` codes of `input` ([`groups`]), for every
 /// row, computed by the model's [`ModelView::kernels`]: the same integers either way.
 #[inline(always)]
 fn outputs(
@@ -78,7 +83,7 @@ fn outputs(
     layer: &Layer<'_>,
     input: &[Code],
     width: usize,
-    mut set: impl FnMut(usize, &[i32]),
+    set: impl FnMut(usize, &[i32]),
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if model.kernels().avx2() {
@@ -97,19 +102,61 @@ fn outputs(
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     let _ = (model, index, width);
-    for row in 0..layer.weight.rows() {
-        set(row, &[output(layer, row, input)]);
+    #[cfg(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp")))]
+    return groups(layer, input, armv7m::dots, set);
+    #[cfg(not(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp"))))]
+    groups(layer, input, |row, _, x, [bias]| [dot(row, x, bias)], set);
+}
+
+/// Calls `set(first, z)` with the outputs `z` of rows `first..first + R` of `layer` (fewer in
+/// a last group) on the codes `input` (as [`store`] laid them out), for every row once, in
+/// order. `dots(block, cols, input, bias)` gives, for each of the one to `R` rows of `cols`
+/// weights in `block`, `bias[k]` plus the row's products: `R` rows at a time, for kernels
+/// that share each input load between rows. Each sum is requantised.
+#[inline(always)]
+fn groups<const R: usize>(
+    layer: &Layer<'_>,
+    input: &[Code],
+    dots: impl Fn(&[u8], usize, &[Code], [i32; R]) -> [i32; R],
+    mut set: impl FnMut(usize, &[i32]),
+) {
+    // The per-row integers straight from the file's bytes rather than through the view's
+    // accessors, which a size-first build calls out of line for every row; plain index loops,
+    // which it compiles without iterator calls.
+    let cols = layer.weight.cols();
+    let mut weights = layer.weight.bytes();
+    let [mut bias, mut multiplier, mut shift] = layer.requant.bytes();
+    let mut first = 0;
+    while !shift.is_empty() {
+        // The group's rows split off the front of what is left: one bounds check each, which
+        // a size-first build keeps inline (slicing by a range it calls out of line).
+        let n = R.min(shift.len());
+        let (block, group_bias, group_multiplier, group_shift);
+        // One byte per int8 weight: the group's rows are consecutive.
+        (block, weights) = weights.split_at(n * cols);
+        (group_bias, bias) = bias.split_at(4 * n);
+        (group_multiplier, multiplier) = multiplier.split_at(4 * n);
+        (group_shift, shift) = shift.split_at(n);
+        let mut acc = [0; R];
+        for (k, acc) in acc[..n].iter_mut().enumerate() {
+            *acc = word(group_bias, k);
+        }
+        let acc = dots(block, cols, input, acc);
+        let mut z = [0; R];
+        for k in 0..n {
+            z[k] = requantize(acc[k], word(group_multiplier, k), group_shift[k] as i8);
+        }
+        set(first, &z[..n]);
+        first += n;
     }
 }
 
-/// Row `row` of `layer` on the codes `input` (as [`store`] laid them out): the bias plus the
-/// products, requantised. The sums wrap rather than panic on a layout the loader never
-/// checked; for a checked model they never leave int32.
+/// Little-endian int32 number `index` of `bytes` (a bias or a multiplier). Panics past the
+/// end, like slice indexing.
 #[inline(always)]
-fn output(layer: &Layer<'_>, row: usize, input: &[Code]) -> i32 {
-    let requant = &layer.requant;
-    let acc = dot(layer.weight.row_bytes(row), input, requant.bias(row));
-    requantize(acc, requant.multiplier(row), requant.shift(row))
+fn word(bytes: &[u8], index: usize) -> i32 {
+    let b = &bytes[4 * index..4 * index + 4];
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// The dot product in plain integer Rust, one code per element.
@@ -129,6 +176,7 @@ mod portable {
     /// `weights.len()` codes of `x`. The sum wraps rather than panics on a layout the loader
     /// never checked; for a checked model it never leaves int32, and any order of the
     /// additions gives the same integer. Panics if `x` is shorter than `weights`.
+    #[cfg(not(all(target_arch = "arm", any(feature = "dsp", feature = "armv7m"))))]
     #[inline(always)]
     pub(crate) fn dot(weights: &[u8], x: &[Code], bias: i32) -> i32 {
         let x = &x[..weights.len()];
@@ -191,4 +239,67 @@ pub(crate) fn check(view: &ModelView<'_>) -> Result<(), LoadError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec;
+    use std::vec::Vec;
+
+    use namegen_model::Rng;
+    use namegen_model::q8::requantize;
+
+    use super::{Code, dot, groups};
+    use crate::{Layer, ModelView};
+
+    /// The sums of the one to `R` rows of `cols` weights in `block` by the portable dot
+    /// product, one row after the other; 0 for the rows the block lacks.
+    fn each<const R: usize>(block: &[u8], cols: usize, x: &[Code], bias: [i32; R]) -> [i32; R] {
+        let mut sums = [0; R];
+        for ((sum, row), bias) in sums.iter_mut().zip(block.chunks(cols)).zip(bias) {
+            *sum = dot(row, x, bias);
+        }
+        sums
+    }
+
+    /// The outputs [`groups`] of `R` rows hands to `set`, each call checked to continue where
+    /// the last one ended.
+    fn outputs<const R: usize>(layer: &Layer<'_>, input: &[Code]) -> Vec<i32> {
+        let mut got = vec![];
+        groups(layer, input, each::<R>, |first, z: &[i32]| {
+            assert_eq!(first, got.len());
+            got.extend_from_slice(z);
+        });
+        got
+    }
+
+    /// Every layer's outputs through `groups` of 1, 2, 3 and 4 rows (the Cortex-M3 kernel's,
+    /// `armv7m.rs`, is 4) equal the format's sum of products, requantised, computed here row
+    /// by row from the view's accessors, each row handed to `set` once and in order. The
+    /// groups run the portable dot product here; the M3's assembly runs only on the device,
+    /// where the firmware tests compare its names with the host's.
+    #[test]
+    fn groups_of_rows_give_every_row_once() {
+        let bytes = include_bytes!("../tests/data/model-q8.safetensors");
+        let model = ModelView::parse(bytes).unwrap();
+        let mut rng = Rng::new(3);
+        for layer in model.layers() {
+            let (rows, cols) = (layer.weight.rows(), layer.weight.cols());
+            let input: Vec<Code> = (0..cols).map(|_| rng.next_u32() as Code).collect();
+            let want: Vec<i32> = (0..rows)
+                .map(|row| {
+                    let products = layer.weight.row_bytes(row).iter().zip(&input);
+                    let sum: i64 = products
+                        .map(|(&w, &x)| i64::from(w as i8) * i64::from(x))
+                        .sum();
+                    let acc = i32::try_from(sum + i64::from(layer.requant.bias(row))).unwrap();
+                    requantize(acc, layer.requant.multiplier(row), layer.requant.shift(row))
+                })
+                .collect();
+            assert_eq!(outputs::<1>(layer, &input), want);
+            assert_eq!(outputs::<2>(layer, &input), want);
+            assert_eq!(outputs::<3>(layer, &input), want);
+            assert_eq!(outputs::<4>(layer, &input), want);
+        }
+    }
 }
