@@ -7,7 +7,7 @@
 //! program with a failure status. Nothing here uses `core::fmt`: it costs kilobytes the i8 model
 //! needs on a 64 KB part.
 
-use namegen_sampler::{DefaultSampler, ModelView, SampleError, Settings};
+use namegen_sampler::{DefaultSampler, LayoutError, ModelView, SampleError, Settings};
 
 // What differs between Cortex-M and RISC-V (entry, semihosting, clock, stack paint), behind the
 // same few items in each module.
@@ -45,8 +45,7 @@ fn main() -> ! {
     let Some(mut out) = arch::stdout() else {
         arch::exit(false)
     };
-    let mut cmdline = [0u8; CMDLINE_BYTES];
-    let ok = match run(&mut out, &mut cmdline) {
+    let ok = match run(&mut out) {
         Ok(()) => true,
         Err(message) => {
             print(&mut out, &["error: ", message, "\n"]);
@@ -57,26 +56,20 @@ fn main() -> ! {
 }
 
 /// Prints the names and measurements, or says what is wrong.
-fn run(out: &mut Stdout, cmdline: &mut [u8; CMDLINE_BYTES]) -> Result<(), &'static str> {
-    // build.rs has checked the whole file with the full loader; this checks only the shapes and
-    // can only fail on a miscompiled image.
-    let model =
-        ModelView::from_layout(&LAYOUT, &MODEL).map_err(|_| "the embedded model does not load")?;
-    let (count, settings) = parse_cmdline(read_cmdline(cmdline)?)?;
-    let mut sampler = DefaultSampler::new(&model, settings).map_err(sample_error)?;
-
+///
+/// The steps are functions that are never inlined, so that each one's temporaries (the view's
+/// pieces, the sampler's buffers, the draw's weights) live in its own stack frame, gone when
+/// it returns, instead of all at once in one frame (5.3 KB when everything was inlined here).
+fn run(out: &mut Stdout) -> Result<(), &'static str> {
+    // Used where it is, not moved out of its `Result`: a move would be a second copy on the stack.
+    let model = view_model();
+    let model = model
+        .as_ref()
+        .map_err(|_| "the embedded model does not load")?;
+    let mut cmdline = [0u8; CMDLINE_BYTES];
+    let (count, settings) = parse_cmdline(read_cmdline(&mut cmdline)?)?;
     let clock = Clock::start();
-    // u32 is enough (2^32 ticks are minutes of device time) and keeps 64-bit division out.
-    let mut ticks = 0u32;
-    let mut symbols = 0u32;
-    for index in 0..count {
-        let before = clock.now();
-        let name = sampler.name_at(u64::from(index));
-        ticks = ticks.saturating_add(clock.since(before));
-        // One forward pass per character (prefix included) and one for the end symbol.
-        symbols = symbols.saturating_add((name.chars + usize::from(!name.cut)) as u32);
-        print(out, &[name.text.as_str(), "\n"]);
-    }
+    let (ticks, symbols) = print_names(out, model, settings, count, &clock)?;
     let calibration = calibrate(&clock);
 
     print(out, &["# model bytes "]);
@@ -98,6 +91,40 @@ fn run(out: &mut Stdout, cmdline: &mut [u8; CMDLINE_BYTES]) -> Result<(), &'stat
     print_number(out, size as u32, 10);
     print(out, &[" bytes\n"]);
     Ok(())
+}
+
+/// The embedded model, viewed in place.
+#[inline(never)]
+fn view_model() -> Result<ModelView<'static>, LayoutError> {
+    // build.rs has checked the whole file with the full loader; this checks only the shapes and
+    // can only fail on a miscompiled image.
+    ModelView::from_layout(&LAYOUT, &MODEL)
+}
+
+/// Prints names `0..count` of `settings`; returns the clock ticks spent generating them and
+/// the forward passes they took.
+#[inline(never)]
+fn print_names(
+    out: &mut Stdout,
+    model: &ModelView<'_>,
+    settings: Settings<'_>,
+    count: u32,
+    clock: &Clock,
+) -> Result<(u32, u32), &'static str> {
+    let mut sampler = DefaultSampler::new(model, settings);
+    let sampler = sampler.as_mut().map_err(|e| sample_error(*e))?;
+    // u32 is enough (2^32 ticks are minutes of device time) and keeps 64-bit division out.
+    let mut ticks = 0u32;
+    let mut symbols = 0u32;
+    for index in 0..count {
+        let before = clock.now();
+        let name = sampler.name_at(u64::from(index));
+        ticks = ticks.saturating_add(clock.since(before));
+        // One forward pass per character (prefix included) and one for the end symbol.
+        symbols = symbols.saturating_add((name.chars + usize::from(!name.cut)) as u32);
+        print(out, &[name.text.as_str(), "\n"]);
+    }
+    Ok((ticks, symbols))
 }
 
 /// The semihosting command line: QEMU's `arg=` values joined by spaces, the program name first.
