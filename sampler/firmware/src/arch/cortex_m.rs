@@ -8,8 +8,8 @@
 use core::ptr;
 
 // The memory helpers the compiler calls, small instead of fast (see the module).
-#[path = "aeabi.rs"]
-mod aeabi;
+#[path = "mem.rs"]
+mod mem;
 
 pub use cortex_m_rt::entry;
 use cortex_m_rt::{ExceptionFrame, exception};
