@@ -84,34 +84,36 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
-    /// Builds and validates a config.
-    pub fn new(
+    /// Builds and validates a config. A `const fn`, so that a firmware can hold its model's
+    /// config, and the view built from it, in flash.
+    pub const fn new(
         block_size: usize,
         embed_dim: usize,
         hidden: &[usize],
         vocab_size: usize,
     ) -> Result<Self, ConfigError> {
-        if !(1..=MAX_BLOCK_SIZE).contains(&block_size) {
+        if block_size < 1 || block_size > MAX_BLOCK_SIZE {
             return Err(ConfigError::BlockSize(block_size));
         }
         if embed_dim == 0 || embed_dim > MAX_WIDTH / block_size {
             return Err(ConfigError::EmbedDim(embed_dim));
         }
-        if !(1..=MAX_HIDDEN_LAYERS).contains(&hidden.len()) {
+        if hidden.is_empty() || hidden.len() > MAX_HIDDEN_LAYERS {
             return Err(ConfigError::HiddenLayers(hidden.len()));
         }
-        if let Some((layer, &width)) = hidden
-            .iter()
-            .enumerate()
-            .find(|(_, w)| !(1..=MAX_WIDTH).contains(*w))
-        {
-            return Err(ConfigError::HiddenWidth { layer, width });
+        let mut layer = 0;
+        while layer < hidden.len() {
+            let width = hidden[layer];
+            if width < 1 || width > MAX_WIDTH {
+                return Err(ConfigError::HiddenWidth { layer, width });
+            }
+            layer += 1;
         }
-        if !(2..=MAX_VOCAB).contains(&vocab_size) {
+        if vocab_size < 2 || vocab_size > MAX_VOCAB {
             return Err(ConfigError::VocabSize(vocab_size));
         }
         let mut widths = [0; MAX_HIDDEN_LAYERS];
-        widths[..hidden.len()].copy_from_slice(hidden);
+        widths.split_at_mut(hidden.len()).0.copy_from_slice(hidden);
         Ok(Self {
             block_size,
             embed_dim,
@@ -151,8 +153,8 @@ impl ModelConfig {
     }
 
     /// The hidden layers' widths.
-    pub fn hidden(&self) -> &[usize] {
-        &self.hidden[..self.n_hidden]
+    pub const fn hidden(&self) -> &[usize] {
+        self.hidden.split_at(self.n_hidden).0
     }
 
     /// Symbols in the vocabulary, the output layer's width.
@@ -166,15 +168,16 @@ impl ModelConfig {
     }
 
     /// `(inputs, outputs)` of Linear layer `layer`; `None` past the output layer.
-    pub fn layer_dims(&self, layer: usize) -> Option<(usize, usize)> {
+    pub const fn layer_dims(&self, layer: usize) -> Option<(usize, usize)> {
         let inputs = match layer {
             0 => self.input_width(),
-            _ => *self.hidden().get(layer - 1)?,
+            _ if layer <= self.n_hidden => self.hidden[layer - 1],
+            _ => return None,
         };
-        let outputs = match self.hidden().get(layer) {
-            Some(&width) => width,
-            None if layer == self.n_hidden => self.vocab_size,
-            None => return None,
+        let outputs = if layer < self.n_hidden {
+            self.hidden[layer]
+        } else {
+            self.vocab_size
         };
         Some((inputs, outputs))
     }

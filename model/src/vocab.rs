@@ -126,9 +126,27 @@ impl Vocabulary {
     }
 
     /// Parses the stored form (see the `Display` impl): [`END`] then strictly ascending,
-    /// distinct, non-control symbols.
-    pub fn from_symbols(symbols: &str) -> Result<Self, VocabError> {
-        Self::from_chars(symbols.chars())
+    /// distinct, non-control symbols. A `const fn`, so that a firmware can hold the vocabulary
+    /// of its model, and the view built from it, in flash.
+    pub const fn from_symbols(symbols: &str) -> Result<Self, VocabError> {
+        let mut rest = symbols.as_bytes();
+        let mut vocab = Self::new();
+        let mut first = true;
+        while let Some((ch, tail)) = next_char(rest) {
+            rest = tail;
+            if first {
+                if ch != END {
+                    return Err(VocabError::MissingTerminator);
+                }
+                first = false;
+            } else if let Err(e) = vocab.append(ch) {
+                return Err(e);
+            }
+        }
+        if first {
+            return Err(VocabError::MissingTerminator);
+        }
+        Ok(vocab)
     }
 
     /// Like [`Vocabulary::from_symbols`], for symbols that arrive one by one (for example
@@ -139,14 +157,21 @@ impl Vocabulary {
         }
         let mut vocab = Self::new();
         for ch in chars {
-            check_symbol(ch)?;
-            let index = vocab.len;
-            if index > 1 && vocab.symbols[index - 1] >= ch {
-                return Err(VocabError::NotAscending { index });
-            }
-            vocab.push(ch)?;
+            vocab.append(ch)?;
         }
         Ok(vocab)
+    }
+
+    /// Appends the stored form's next symbol: a valid symbol above the last one.
+    const fn append(&mut self, ch: char) -> Result<(), VocabError> {
+        if let Err(e) = check_symbol(ch) {
+            return Err(e);
+        }
+        let index = self.len;
+        if index > 1 && self.symbols[index - 1] as u32 >= ch as u32 {
+            return Err(VocabError::NotAscending { index });
+        }
+        self.push(ch)
     }
 
     /// Adds every character of `name`, keeping the symbols sorted and distinct.
@@ -166,7 +191,7 @@ impl Vocabulary {
         Ok(())
     }
 
-    fn push(&mut self, ch: char) -> Result<(), VocabError> {
+    const fn push(&mut self, ch: char) -> Result<(), VocabError> {
         if self.len == MAX_VOCAB {
             return Err(VocabError::TooLarge { ch });
         }
@@ -225,12 +250,46 @@ impl Vocabulary {
     }
 }
 
-fn check_symbol(ch: char) -> Result<(), VocabError> {
+const fn check_symbol(ch: char) -> Result<(), VocabError> {
     if ch == END {
         Err(VocabError::TerminatorInName)
-    } else if ch.is_control() {
+    } else if is_control(ch) {
         Err(VocabError::ControlChar(ch))
     } else {
         Ok(())
+    }
+}
+
+/// `char::is_control` (Unicode's general category Cc, which is exactly these two ranges), as a
+/// `const fn`.
+const fn is_control(ch: char) -> bool {
+    matches!(ch, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// The first character of `bytes`, which hold valid UTF-8 (they come from a `&str`), and the
+/// bytes after it; `None` when empty. `str::chars` as a `const fn`.
+const fn next_char(bytes: &[u8]) -> Option<(char, &[u8])> {
+    let [lead, rest @ ..] = bytes else {
+        return None;
+    };
+    // The lead byte says how many continuation bytes follow, each giving 6 bits.
+    let (len, bits) = match *lead {
+        0x00..=0x7f => (0, *lead as u32),
+        0xc0..=0xdf => (1, (*lead & 0x1f) as u32),
+        0xe0..=0xef => (2, (*lead & 0x0f) as u32),
+        _ => (3, (*lead & 0x07) as u32),
+    };
+    let Some((continuation, rest)) = rest.split_at_checked(len) else {
+        return None;
+    };
+    let mut value = bits;
+    let mut i = 0;
+    while i < len {
+        value = (value << 6) | (continuation[i] & 0x3f) as u32;
+        i += 1;
+    }
+    match char::from_u32(value) {
+        Some(ch) => Some((ch, rest)),
+        None => None,
     }
 }

@@ -172,3 +172,30 @@ fn a_context_keeps_the_last_block_size_symbols_oldest_first() {
         }
     }
 }
+
+#[test]
+fn the_stored_form_is_read_by_the_compiler_as_at_run_time() {
+    // One symbol of each UTF-8 length, read in a const (as a firmware's static view is).
+    const STORED: Result<Vocabulary, VocabError> = Vocabulary::from_symbols(".aé€😀");
+    let symbols = ['.', 'a', 'é', '€', '😀'];
+    assert_eq!(STORED, Vocabulary::from_chars(symbols.into_iter()));
+    assert_eq!(STORED.map(|v| v.symbols().to_vec()), Ok(symbols.to_vec()));
+    // Every character: refused as a control character exactly when `char::is_control` says so,
+    // the same way from the stored form as one by one.
+    for ch in (0..=0x10ffff)
+        .filter_map(char::from_u32)
+        .filter(|&ch| ch != '.')
+    {
+        let stored = Vocabulary::from_symbols(&format!(".{ch}"));
+        assert_eq!(
+            stored,
+            Vocabulary::from_chars(['.', ch].into_iter()),
+            "{ch:?}"
+        );
+        assert_eq!(
+            stored == Err(VocabError::ControlChar(ch)),
+            ch.is_control(),
+            "{ch:?}"
+        );
+    }
+}

@@ -15,6 +15,7 @@ use namegen_model::q8::TANH_TABLE_LEN;
 use namegen_model::vocab::VocabError;
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
+use crate::kernels::Kernels;
 use crate::tensor::{Matrix, Vector};
 use crate::view::{Layer, ModelView, Requant};
 
@@ -79,10 +80,40 @@ impl fmt::Display for LayoutError {
 impl core::error::Error for LayoutError {}
 
 /// The first `len` bytes of `rest`, which moves past them.
-fn take<'a>(rest: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
-    let (head, tail) = rest.split_at_checked(len)?;
+const fn take<'a>(rest: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    let Some((head, tail)) = rest.split_at_checked(len) else {
+        return None;
+    };
     *rest = tail;
     Some(head)
+}
+
+/// Bytes of a `[rows, cols]` matrix of `dtype` and its row scales (i8's). The config's width
+/// limits keep this far from overflowing, on 32-bit targets too: at most 9 layers of
+/// 4096 x 4096 f32.
+const fn matrix_bytes(dtype: Dtype, rows: usize, cols: usize) -> usize {
+    let scale_bytes = if matches!(dtype, Dtype::I8) { 4 } else { 0 };
+    rows * (cols * dtype.size() + scale_bytes)
+}
+
+/// The `[rows, cols]` matrix of `dtype` at the start of `rest` (its row scales after it for
+/// i8), which moves past them.
+const fn matrix<'a>(
+    rest: &mut &'a [u8],
+    dtype: Dtype,
+    rows: usize,
+    cols: usize,
+) -> Option<Matrix<'a>> {
+    let Some(values) = take(rest, rows * cols * dtype.size()) else {
+        return None;
+    };
+    let Some(scales) = take(rest, matrix_bytes(dtype, rows, cols) - values.len()) else {
+        return None;
+    };
+    let Some(scales) = Vector::new(scales) else {
+        return None;
+    };
+    Matrix::new(rows, cols, dtype, values, scales)
 }
 
 impl<'a> ModelView<'a> {
@@ -96,32 +127,43 @@ impl<'a> ModelView<'a> {
     /// example by a build script, and this trusts it was done: on a part too small for the
     /// JSON reader, those checks would take flash it does not have (the overflow bound alone
     /// is f64 arithmetic, which a Cortex-M3 emulates in software). Unchecked values can only
-    /// make the names meaningless. Allocates nothing, copies no weights.
+    /// make the names meaningless. Allocates nothing, copies no weights. The view's kernels
+    /// are [`Kernels::detect`]'s.
     pub fn from_layout(layout: &Layout<'_>, data: &'a [u8]) -> Result<Self, LayoutError> {
-        let vocab = Vocabulary::from_symbols(layout.symbols).map_err(LayoutError::Vocab)?;
-        let config = ModelConfig::new(
-            layout.block_size,
-            layout.embed_dim,
-            layout.hidden,
-            vocab.len(),
-        )
-        .map_err(LayoutError::Config)?;
+        Self::from_layout_portable(layout, data).map(|view| view.with_kernels(Kernels::detect()))
+    }
+
+    /// [`ModelView::from_layout`] as a `const fn`, whose view computes with
+    /// [`Kernels::Portable`] (or the kernels a wasm32 build is compiled with) on every CPU.
+    /// Evaluated at compile time, it puts the whole view in flash and refuses a bad layout
+    /// in the build, as `sampler/firmware` does: no RAM, no code and no run-time check for it
+    /// on the device.
+    pub const fn from_layout_portable(
+        layout: &Layout<'_>,
+        data: &'a [u8],
+    ) -> Result<Self, LayoutError> {
+        let vocab = match Vocabulary::from_symbols(layout.symbols) {
+            Ok(vocab) => vocab,
+            Err(e) => return Err(LayoutError::Vocab(e)),
+        };
+        let (block_size, embed_dim) = (layout.block_size, layout.embed_dim);
+        let config = match ModelConfig::new(block_size, embed_dim, layout.hidden, vocab.len()) {
+            Ok(config) => config,
+            Err(e) => return Err(LayoutError::Config(e)),
+        };
         let dtype = layout.dtype;
         if !Matrix::is_built(dtype) {
             return Err(LayoutError::DtypeNotBuilt(dtype));
         }
-        // ModelConfig's width limits keep every size here far from overflowing, on 32-bit
-        // targets too: at most 9 layers of 4096 x 4096 f32.
-        let scale_bytes = if dtype == Dtype::I8 { 4 } else { 0 };
-        let matrix_bytes = |rows: usize, cols: usize| rows * (cols * dtype.size() + scale_bytes);
         // q8: the `tanh` table after the embedding; per row a multiplier and a shift after the
         // bias (int32 like the float dtypes' f32 bias).
-        let integer = dtype == Dtype::Q8;
+        let integer = matches!(dtype, Dtype::Q8);
         let (table_bytes, requant_bytes) = if integer { (TANH_TABLE_LEN, 5) } else { (0, 0) };
-        let mut expected = matrix_bytes(config.vocab_size(), config.embed_dim()) + table_bytes;
+        let vocab_size = config.vocab_size();
+        let mut expected = matrix_bytes(dtype, vocab_size, embed_dim) + table_bytes;
         let mut i = 0;
         while let Some((inputs, outputs)) = config.layer_dims(i) {
-            expected += matrix_bytes(outputs, inputs) + (4 + requant_bytes) * outputs;
+            expected += matrix_bytes(dtype, outputs, inputs) + (4 + requant_bytes) * outputs;
             i += 1;
         }
         let wrong_length = LayoutError::DataLength {
@@ -134,40 +176,53 @@ impl<'a> ModelView<'a> {
 
         // The length is right, so no step below can fail; they stay checked rather than trusted.
         let mut rest = data;
-        let matrix = |rest: &mut &'a [u8], rows: usize, cols: usize| {
-            let values = take(rest, rows * cols * dtype.size())?;
-            let scales = Vector::new(take(rest, rows * scale_bytes)?)?;
-            Matrix::new(rows, cols, dtype, values, scales)
+        let Some(embedding) = matrix(&mut rest, dtype, vocab_size, embed_dim) else {
+            return Err(wrong_length);
         };
-        let (vocab_size, embed_dim) = (config.vocab_size(), config.embed_dim());
-        let embedding = matrix(&mut rest, vocab_size, embed_dim).ok_or(wrong_length)?;
-        let tanh_table = match integer {
-            true => Some(take(&mut rest, TANH_TABLE_LEN).and_then(|t| t.try_into().ok())),
-            false => None,
+        let tanh_table = if integer {
+            let Some((table, tail)) = rest.split_first_chunk::<TANH_TABLE_LEN>() else {
+                return Err(wrong_length);
+            };
+            rest = tail;
+            Some(table)
+        } else {
+            None
         };
-        let tanh_table = tanh_table.map(|t| t.ok_or(wrong_length)).transpose()?;
         let mut layers = [None; MAX_HIDDEN_LAYERS + 1];
-        for (i, layer) in layers.iter_mut().enumerate() {
-            if let Some((inputs, outputs)) = config.layer_dims(i) {
-                let weight = matrix(&mut rest, outputs, inputs).ok_or(wrong_length)?;
-                let bias = take(&mut rest, 4 * outputs).ok_or(wrong_length)?;
-                *layer = Some(if integer {
-                    let multiplier = take(&mut rest, 4 * outputs).ok_or(wrong_length)?;
-                    let shift = take(&mut rest, outputs).ok_or(wrong_length)?;
-                    let requant = Requant::new(outputs, bias, multiplier, shift);
-                    Layer {
-                        weight,
-                        bias: Vector::default(),
-                        requant: requant.ok_or(wrong_length)?,
-                    }
-                } else {
-                    Layer {
-                        weight,
-                        bias: Vector::new(bias).ok_or(wrong_length)?,
-                        requant: Requant::default(),
-                    }
-                });
-            }
+        let mut i = 0;
+        while let Some((inputs, outputs)) = config.layer_dims(i) {
+            let Some(weight) = matrix(&mut rest, dtype, outputs, inputs) else {
+                return Err(wrong_length);
+            };
+            let Some(bias) = take(&mut rest, 4 * outputs) else {
+                return Err(wrong_length);
+            };
+            layers[i] = Some(if integer {
+                let Some(multiplier) = take(&mut rest, 4 * outputs) else {
+                    return Err(wrong_length);
+                };
+                let Some(shift) = take(&mut rest, outputs) else {
+                    return Err(wrong_length);
+                };
+                let Some(requant) = Requant::new(outputs, bias, multiplier, shift) else {
+                    return Err(wrong_length);
+                };
+                Layer {
+                    weight,
+                    bias: Vector::EMPTY,
+                    requant,
+                }
+            } else {
+                let Some(bias) = Vector::new(bias) else {
+                    return Err(wrong_length);
+                };
+                Layer {
+                    weight,
+                    bias,
+                    requant: Requant::EMPTY,
+                }
+            });
+            i += 1;
         }
         Ok(ModelView {
             config,
@@ -179,7 +234,7 @@ impl<'a> ModelView<'a> {
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             packed: None,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            kernels: crate::Kernels::detect(),
+            kernels: Kernels::Portable,
         })
     }
 

@@ -53,7 +53,8 @@
 //! flash barely holds the weights, a build script can do that on the host instead and embed
 //! only [`ModelView::tensors`] one after another plus a [`Layout`] (config, vocabulary, dtype),
 //! which [`ModelView::from_layout`] turns back into the same view, checking shapes and lengths
-//! only. `sampler/firmware/build.rs` does this for every firmware.
+//! only; [`ModelView::from_layout_portable`] does it in a `const fn`, so that the compiler puts
+//! the view itself in flash. `sampler/firmware` does this for every firmware.
 //!
 //! # Features
 //!

@@ -12,6 +12,9 @@ pub struct Matrix<'a> {
     cols: usize,
     kernel: Kernel,
     data: &'a [u8],
+    /// i8's row scales; only i8 has any, so a build without its kernel keeps no field (a
+    /// view's ten matrices are 80 bytes smaller on a 32-bit device).
+    #[cfg(feature = "i8")]
     scales: Vector<'a>,
 }
 
@@ -33,7 +36,7 @@ enum Kernel {
 }
 
 impl Kernel {
-    fn of(dtype: Dtype) -> Option<Self> {
+    const fn of(dtype: Dtype) -> Option<Self> {
         match dtype {
             #[cfg(feature = "f32")]
             Dtype::F32 => Some(Self::F32),
@@ -67,29 +70,39 @@ impl<'a> Matrix<'a> {
     /// `scales`, which must hold `rows` f32 for i8 and be empty otherwise. `None` when the
     /// lengths disagree or the dtype's kernel is not built ([`Matrix::is_built`]); the loader
     /// has checked everything else.
-    pub fn new(
+    pub const fn new(
         rows: usize,
         cols: usize,
         dtype: Dtype,
         data: &'a [u8],
         scales: Vector<'a>,
     ) -> Option<Self> {
-        let kernel = Kernel::of(dtype)?;
-        let expected_scales = if dtype == Dtype::I8 { rows } else { 0 };
-        let elements = rows.checked_mul(cols)?;
-        (data.len() == elements.checked_mul(dtype.size())? && scales.len() == expected_scales)
-            .then_some(Self {
-                rows,
-                cols,
-                kernel,
-                data,
-                scales,
-            })
+        let Some(kernel) = Kernel::of(dtype) else {
+            return None;
+        };
+        let expected_scales = if matches!(dtype, Dtype::I8) { rows } else { 0 };
+        let Some(elements) = rows.checked_mul(cols) else {
+            return None;
+        };
+        let Some(bytes) = elements.checked_mul(dtype.size()) else {
+            return None;
+        };
+        if data.len() != bytes || scales.len() != expected_scales {
+            return None;
+        }
+        Some(Self {
+            rows,
+            cols,
+            kernel,
+            data,
+            #[cfg(feature = "i8")]
+            scales,
+        })
     }
 
     /// Whether this build has the kernel for `dtype`: the cargo feature of the same name
     /// (`f32`, `f16`, `i8`, `q8`; all four by default).
-    pub fn is_built(dtype: Dtype) -> bool {
+    pub const fn is_built(dtype: Dtype) -> bool {
         Kernel::of(dtype).is_some()
     }
 
@@ -115,7 +128,10 @@ impl<'a> Matrix<'a> {
 
     /// The row scales: `rows` values for i8, none otherwise.
     pub const fn scales(&self) -> Vector<'a> {
-        self.scales
+        #[cfg(feature = "i8")]
+        return self.scales;
+        #[cfg(not(feature = "i8"))]
+        Vector::EMPTY
     }
 
     /// The raw little-endian bytes of row `row`.
@@ -127,7 +143,7 @@ impl<'a> Matrix<'a> {
     /// The scale of row `row` (1 for f32 and f16).
     pub fn scale(&self, row: usize) -> f32 {
         if self.dtype() == Dtype::I8 {
-            self.scales.get(row)
+            self.scales().get(row)
         } else {
             1.0
         }
@@ -241,7 +257,7 @@ impl<'a> Matrix<'a> {
         let row = |r: usize| &self.data[(first + r) * row_len..][..row_len];
         let scale = |r: usize, sum: f32| {
             if D::SCALED {
-                sum * self.scales.get(first + r)
+                sum * self.scales().get(first + r)
             } else {
                 sum
             }
@@ -507,9 +523,16 @@ pub struct Vector<'a> {
 }
 
 impl<'a> Vector<'a> {
+    /// No values: the bias of a q8 layer, the scales of a matrix that is not i8.
+    pub(crate) const EMPTY: Self = Self { data: &[] };
+
     /// A view of `data`; `None` unless its length is a multiple of 4.
-    pub fn new(data: &'a [u8]) -> Option<Self> {
-        data.len().is_multiple_of(4).then_some(Self { data })
+    pub const fn new(data: &'a [u8]) -> Option<Self> {
+        if data.len().is_multiple_of(4) {
+            Some(Self { data })
+        } else {
+            None
+        }
     }
 
     /// Number of values.

@@ -36,17 +36,40 @@ pub struct Requant<'a> {
 }
 
 impl<'a> Requant<'a> {
+    /// None: what the float dtypes' layers hold.
+    pub(crate) const EMPTY: Self = Self {
+        #[cfg(feature = "q8")]
+        bias: &[],
+        #[cfg(feature = "q8")]
+        multiplier: &[],
+        #[cfg(feature = "q8")]
+        shift: &[],
+        #[cfg(not(feature = "q8"))]
+        empty: core::marker::PhantomData,
+    };
+
     /// Views the `rows` biases and multipliers (int32, 4 bytes each) and shifts (int8); `None`
     /// unless the lengths are those, and always without the `q8` feature.
-    pub fn new(rows: usize, bias: &'a [u8], multiplier: &'a [u8], shift: &'a [u8]) -> Option<Self> {
-        let words = rows.checked_mul(4)?;
+    pub const fn new(
+        rows: usize,
+        bias: &'a [u8],
+        multiplier: &'a [u8],
+        shift: &'a [u8],
+    ) -> Option<Self> {
+        let Some(words) = rows.checked_mul(4) else {
+            return None;
+        };
         let fits = bias.len() == words && multiplier.len() == words && shift.len() == rows;
         #[cfg(feature = "q8")]
-        return fits.then_some(Self {
-            bias,
-            multiplier,
-            shift,
-        });
+        return if fits {
+            Some(Self {
+                bias,
+                multiplier,
+                shift,
+            })
+        } else {
+            None
+        };
         #[cfg(not(feature = "q8"))]
         {
             let _ = fits;

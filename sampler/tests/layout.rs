@@ -184,3 +184,47 @@ fn a_layout_that_does_not_match_its_data_is_refused() {
         LayoutError::Vocab(VocabError::NotAscending { index: 2 })
     );
 }
+
+/// A layout small enough to write out, one symbol of each UTF-8 length: its f32 data
+/// (embedding 5 x 1, a 2 -> 3 layer, a 3 -> 5 layer, each with its bias) are zeros.
+const TINY: Layout<'static> = Layout {
+    dtype: Dtype::F32,
+    symbols: ".aé€😀",
+    block_size: 2,
+    embed_dim: 1,
+    hidden: &[3],
+};
+static TINY_DATA: [u8; 4 * (5 + 2 * 3 + 3 + 3 * 5 + 5)] = [0; 4 * (5 + 2 * 3 + 3 + 3 * 5 + 5)];
+
+/// What a firmware does with its model: the view computed by the compiler, into a static.
+/// (A firmware matches the `Result` directly; with `std` on x86_64 a view has a destructor, for
+/// its optional packed weights, which a static's initializer may not run even on a path that
+/// never takes it, so here the view is copied out and the `Result` forgotten.)
+static TINY_VIEW: ModelView<'static> = {
+    let result = ModelView::from_layout_portable(&TINY, &TINY_DATA);
+    let view = match &result {
+        // SAFETY: the `Result` is forgotten below, so the view copied out has one owner.
+        Ok(view) => unsafe { core::ptr::read(view) },
+        Err(_) => panic!("the tiny layout matches its data"),
+    };
+    core::mem::forget(result);
+    view
+};
+
+#[test]
+fn the_compiler_computes_the_view_a_layout_gives_at_run_time() {
+    let run_time = ModelView::from_layout(&TINY, &TINY_DATA).expect("the tiny layout");
+    assert_eq!(TINY_VIEW.config(), run_time.config());
+    assert_eq!(TINY_VIEW.vocab(), run_time.vocab());
+    assert_eq!(TINY_VIEW.vocab().to_string(), TINY.symbols);
+    assert_eq!(TINY_VIEW.dtype(), run_time.dtype());
+    assert_eq!(
+        common::view_tensors(&TINY_VIEW),
+        common::view_tensors(&run_time)
+    );
+    assert_eq!(
+        TINY_VIEW.kernels(),
+        namegen_sampler::Kernels::Portable,
+        "a compile-time view computes with the portable kernels"
+    );
+}

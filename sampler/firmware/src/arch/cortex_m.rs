@@ -7,6 +7,10 @@
 
 use core::ptr;
 
+// The memory helpers the compiler calls, small instead of fast (see the module).
+#[path = "mem.rs"]
+mod mem;
+
 pub use cortex_m_rt::entry;
 use cortex_m_rt::{ExceptionFrame, exception};
 use cortex_m_semihosting::{debug, hio, nr, syscall1};
