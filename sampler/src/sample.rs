@@ -346,13 +346,13 @@ pub(crate) fn validate<'p>(
 ) -> Result<Rules<'p>, SampleError> {
     const ONE: u32 = 0x3f80_0000;
     const INFINITY: u32 = 0x7f80_0000;
-    let temperature = s.temperature.to_bits();
+    let temperature = float_bits(s.temperature);
     // Finite (below infinity once the sign is cleared), and positive or a zero of either sign.
     if (temperature & !(1 << 31)) >= INFINITY || (temperature >> 31 == 1 && temperature << 1 != 0) {
         return Err(SampleError::Temperature);
     }
     // In (0, 1]: a negative value, -0 and NaN all have bits above 1's.
-    if !(1..=ONE).contains(&s.top_p.to_bits()) {
+    if !(1..=ONE).contains(&float_bits(s.top_p)) {
         return Err(SampleError::TopP);
     }
     let widest = model
@@ -382,6 +382,13 @@ pub(crate) fn validate<'p>(
         #[cfg(feature = "q8")]
         fixed: q16::Fixed::new(s),
     })
+}
+
+/// The bits of `x`, for tests on a setting in integers. Hidden from the optimiser, which would
+/// otherwise turn a test for zero on them back into a float comparison: a soft-float call on a
+/// part without an FPU, which no q8 build should link.
+pub(crate) fn float_bits(x: f32) -> u32 {
+    core::hint::black_box(x.to_bits())
 }
 
 /// A name being generated: the prefix, then drawn characters until the end symbol or
