@@ -435,34 +435,44 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 
     /// Takes the next symbol (from the prefix, or drawn from `logits`).
     pub(crate) fn advance(&mut self, logits: Logits<'_>, model: &ModelView<'_>, rules: &Rules<'_>) {
-        match logits {
+        // Weights for the float draw and the log-likelihood; a q8 model's f32 logits for the
+        // latter (its draw reads the integers).
+        #[cfg(any(
+            feature = "f32",
+            feature = "f16",
+            feature = "i8",
+            feature = "log-likelihood"
+        ))]
+        let mut plain = [0.0f32; MAX_VOCAB];
+        #[cfg(all(feature = "q8", feature = "log-likelihood"))]
+        let mut converted = [0.0f32; MAX_VOCAB];
+        let step = match logits {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             Logits::Float(z) => {
-                let mut plain = [0.0f32; MAX_VOCAB];
                 let plain = &mut plain[..z.len()];
                 softmax_weights(z, plain, model.kernels());
-                self.advance_with(&Step::Float { z, plain }, model, rules);
+                Step::Float { z, plain }
             }
-            // The f32 logits and their weights only for the log-likelihood: the draw reads the
-            // integers.
             #[cfg(feature = "q8")]
             Logits::Q16(q) => {
                 #[cfg(feature = "log-likelihood")]
-                let (mut z, mut plain) = ([0.0f32; MAX_VOCAB], [0.0f32; MAX_VOCAB]);
-                #[cfg(feature = "log-likelihood")]
-                let (z, plain) = (crate::forward::q16_to_f32(q, &mut z), &mut plain[..q.len()]);
+                let (z, plain) = (
+                    crate::forward::q16_to_f32(q, &mut converted),
+                    &mut plain[..q.len()],
+                );
                 #[cfg(feature = "log-likelihood")]
                 softmax_weights(z, plain, model.kernels());
-                let step = Step::Q16 {
+                Step::Q16 {
                     q,
                     #[cfg(feature = "log-likelihood")]
                     z,
                     #[cfg(feature = "log-likelihood")]
                     plain,
-                };
-                self.advance_with(&step, model, rules);
+                }
             }
-        }
+        };
+        // One call, so that the draws inlined into it are inlined once.
+        self.advance_with(&step, model, rules);
     }
 
     /// [`InFlight::advance`] from a [`Step`] already computed (the batched generator keeps
@@ -593,7 +603,11 @@ impl Step<'_> {
             Self::Q16 { q, .. } => {
                 // Only the float draw computes weights with the kernels.
                 let _ = kernels;
-                q16::draw(q, &rules.fixed, rules.settings.top_k, mask_end, rng)
+                let (fixed, top_k) = (&rules.fixed, rules.settings.top_k);
+                match fixed.greedy {
+                    true => q16::argmax(q, mask_end) as u8,
+                    false => q16::draw(q, fixed, top_k, mask_end, rng.next_u32()),
+                }
             }
         }
     }

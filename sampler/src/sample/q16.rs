@@ -167,16 +167,9 @@ pub(crate) fn exp2_neg(y: u64) -> u32 {
     ((product + (1 << (shift - 1))) >> shift) as u32
 }
 
-/// One symbol from the Q16 logits `q` of a q8 model: the contract of the module
-/// documentation, with `fixed` from the settings, their `top_k`, and the end symbol excluded
-/// if `mask_end`.
-pub(crate) fn draw<R: rand_core::Rng>(
-    q: &[i32],
-    fixed: &Fixed,
-    top_k: usize,
-    mask_end: bool,
-    rng: &mut R,
-) -> u8 {
+/// The largest of the Q16 logits `q` (the lowest index on ties), the end symbol excluded if
+/// `mask_end`: the greedy draw, and where the weights are measured from.
+pub(crate) fn argmax(q: &[i32], mask_end: bool) -> usize {
     let first = usize::from(mask_end);
     let allowed = &q[first..];
     let mut best = 0;
@@ -185,13 +178,21 @@ pub(crate) fn draw<R: rand_core::Rng>(
             best = i;
         }
     }
-    if fixed.greedy {
-        return (best + first) as u8;
-    }
+    best + first
+}
+
+/// One symbol from the Q16 logits `q` of a q8 model at a temperature above 0 (`fixed` not
+/// greedy): the contract of the module documentation, with `fixed` from the settings, their
+/// `top_k`, the end symbol excluded if `mask_end`, and `word` the draw's random `u32`. Not
+/// generic over the generator, so one copy serves every caller.
+pub(crate) fn draw(q: &[i32], fixed: &Fixed, top_k: usize, mask_end: bool, word: u32) -> u8 {
+    let first = usize::from(mask_end);
+    let allowed = &q[first..];
+    let best = argmax(q, mask_end);
     // Transient stack space, not sampler state: the sampler itself stays small.
     let mut weights = [0u32; MAX_VOCAB];
     let weights = &mut weights[..q.len()];
-    let max = allowed[best];
+    let max = q[best];
     for (w, &v) in weights[first..].iter_mut().zip(allowed) {
         // At most 2^25 (the loader's MAX_LOGIT on either side), times a scale below 2^32.
         let below = max.abs_diff(v);
@@ -218,7 +219,7 @@ pub(crate) fn draw<R: rand_core::Rng>(
     }
     // The largest logit's weight is 1 and survives top-k and top-p, so `total > target`.
     let total: u32 = weights.iter().sum();
-    let target = ((u64::from(rng.next_u32()) * u64::from(total)) >> 32) as u32;
+    let target = ((u64::from(word) * u64::from(total)) >> 32) as u32;
     let mut running = 0;
     for (i, &w) in weights.iter().enumerate() {
         running += w;
@@ -226,20 +227,20 @@ pub(crate) fn draw<R: rand_core::Rng>(
             return i as u8;
         }
     }
-    (best + first) as u8
+    best as u8
 }
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
-    use core::convert::Infallible;
     use std::vec;
     use std::vec::Vec;
 
     use namegen_model::MAX_VOCAB;
     use namegen_model::q8::MAX_LOGIT;
-    use rand_core::TryRng;
 
-    use super::{Fixed, WEIGHT_BITS, ZERO_FROM, draw, exp2_neg, inverse_temperature, top_p_q32};
+    use super::{
+        Fixed, WEIGHT_BITS, ZERO_FROM, argmax, draw, exp2_neg, inverse_temperature, top_p_q32,
+    };
     use crate::sample::Settings;
 
     /// `2^24 * 2^(-y / 2^16)` in f64.
@@ -303,27 +304,6 @@ mod tests {
         assert_eq!(top_p_q32(1.0f32.to_bits()), 1 << 32);
     }
 
-    /// A generator that gives the words of a list in turn.
-    struct Words<'w>(&'w [u32]);
-
-    impl TryRng for Words<'_> {
-        type Error = Infallible;
-
-        fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-            let (&first, rest) = self.0.split_first().expect("enough words");
-            self.0 = rest;
-            Ok(first)
-        }
-
-        fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-            unreachable!("the draw reads 32-bit words")
-        }
-
-        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Infallible> {
-            unreachable!("the draw reads 32-bit words")
-        }
-    }
-
     fn fixed(temperature: f32, top_p: f32) -> Fixed {
         Fixed::new(&Settings {
             temperature,
@@ -332,11 +312,14 @@ mod tests {
         })
     }
 
-    /// The symbol each of `words` draws from `q`.
+    /// The symbol each of `words` draws from `q`, as the sampler draws it.
     fn draws(q: &[i32], fixed: &Fixed, top_k: usize, mask_end: bool, words: &[u32]) -> Vec<u8> {
         words
             .iter()
-            .map(|&w| draw(q, fixed, top_k, mask_end, &mut Words(&[w])))
+            .map(|&w| match fixed.greedy {
+                true => argmax(q, mask_end) as u8,
+                false => draw(q, fixed, top_k, mask_end, w),
+            })
             .collect()
     }
 
