@@ -38,8 +38,8 @@ fn nearest_f32(digits: u32, scale: u32) -> f32 {
     // Cortex-M3, where dividing a u64 links a 900-byte library routine.
     let (mut significand, mut remainder) = (0u32, 0u32);
     for digit in (u64::from(digits) << shift).to_be_bytes() {
-        let partial = remainder << 8 | u32::from(digit);
-        significand = significand << 8 | partial / scale;
+        let partial = (remainder << 8) | u32::from(digit);
+        significand = (significand << 8) | (partial / scale);
         remainder = partial % scale;
     }
     let twice = 2 * remainder;

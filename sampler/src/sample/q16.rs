@@ -121,8 +121,8 @@ fn inverse_temperature(bits: u32) -> (u32, u32) {
 fn divide(numerator: u64, divisor: u32) -> u64 {
     let (mut quotient, mut remainder) = (0u64, 0u32);
     for digit in numerator.to_be_bytes() {
-        let partial = remainder << 8 | u32::from(digit);
-        quotient = quotient << 8 | u64::from(partial / divisor);
+        let partial = (remainder << 8) | u32::from(digit);
+        quotient = (quotient << 8) | u64::from(partial / divisor);
         remainder = partial % divisor;
     }
     quotient
