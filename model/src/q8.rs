@@ -24,7 +24,8 @@ pub const MAX_SHIFT: i8 = 30;
 pub const MAX_INPUT: u64 = 128;
 
 /// The largest magnitude of a Q16 logit the loader lets any context reach: 2^24, so that
-/// every logit converts to f32 exactly ([`logit_to_f32`]) and stays within 256 nats.
+/// every logit converts to f32 exactly ([`logit_to_f32`]) and stays within 256 nats, and two
+/// logits differ by at most 2^25, which bounds the sampler's integer draw.
 pub const MAX_LOGIT: u64 = 1 << 24;
 
 /// `acc * multiplier * 2^(shift - 31)`, rounded as TensorFlow Lite's
@@ -78,8 +79,8 @@ fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     (x >> exponent) + i32::from((x & mask) > threshold)
 }
 
-/// A Q16 logit as the f32 the sampler's softmax takes: `q * 2^-16`, exact for every logit the
-/// loader admits (`|q| <=` [`MAX_LOGIT`] `= 2^24`, which f32 holds exactly).
+/// A Q16 logit as the f32 the sampler's scoring (the log-likelihood) takes: `q * 2^-16`, exact
+/// for every logit the loader admits (`|q| <=` [`MAX_LOGIT`] `= 2^24`, which f32 holds exactly).
 pub fn logit_to_f32(q: i32) -> f32 {
     const UNIT: f32 = 1.0 / (1u32 << LOGIT_FRAC_BITS) as f32;
     q as f32 * UNIT

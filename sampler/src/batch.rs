@@ -41,7 +41,10 @@ use namegen_model::config::MAX_BLOCK_SIZE;
 use namegen_model::q8::TANH_TABLE_LEN;
 
 use crate::kernels::Kernels;
-use crate::sample::{DEFAULT_NAME_BYTES, InFlight, Name, SampleError, Settings, Step, validate};
+use crate::sample::{
+    DEFAULT_NAME_BYTES, InFlight, Name, Rules, SampleError, Settings, Step, softmax_weights,
+    validate,
+};
 use crate::tensor::{GROUP, Matrix, Vector};
 use crate::view::{Layer, ModelView};
 
@@ -71,8 +74,9 @@ pub struct BatchOptions {
     /// The most names in flight at a time, rounded up to a multiple of 16 (the kernel's
     /// group); fewer when `count` is smaller. [`DEFAULT_BATCH`] by default.
     pub batch: usize,
-    /// The most bytes the logits cache holds: `8 * vocab_size + 4` per context (the logits,
-    /// their temperature-1 weights and the largest logit) plus about 40 bytes of index. When
+    /// The most bytes the logits cache holds: `8 * vocab_size` per context (the logits and
+    /// their temperature-1 weights in f32; `4 * vocab_size` more for a q8 model's Q16 logits)
+    /// plus about 40 bytes of index. When
     /// a step would overflow it, the cache is emptied and refills. With 0 nothing is memoised
     /// and every name's every step runs the model: the compute-only speed, for benchmarks.
     /// [`DEFAULT_CACHE_BYTES`] by default.
@@ -113,18 +117,18 @@ pub fn generate_batched(
     settings: &Settings<'_>,
     options: &BatchOptions,
 ) -> Result<Vec<Name<DEFAULT_NAME_BYTES>>, SampleError> {
-    validate(model, settings, DEFAULT_NAME_BYTES)?;
+    let rules = validate(model, settings, DEFAULT_NAME_BYTES)?;
     let weights = Weights::new(model);
     let net = weights.layers(model);
     let mut slots = Slots::new(options);
-    let mut cache = Cache::new(model.config().vocab_size(), options.cache_bytes);
+    let mut cache = Cache::new(model, options.cache_bytes);
     let mut lanes = Lanes::new(model, slots.len());
-    while slots.fill(model, settings) {
+    while slots.fill(model, &rules) {
         cache.make_room(slots.len());
         slots.look_up(&mut cache, &mut lanes, model);
         weights.run(model, &net, &mut lanes);
         cache.store(&lanes, model.kernels());
-        slots.advance(&cache, model, settings);
+        slots.advance(&cache, model, &rules);
     }
     Ok(slots.finish())
 }
@@ -164,13 +168,13 @@ impl<'p> Slots<'p> {
     }
 
     /// Starts the next names in the empty slots; false once every name is finished.
-    fn fill(&mut self, model: &ModelView<'_>, settings: &Settings<'p>) -> bool {
+    fn fill(&mut self, model: &ModelView<'_>, rules: &Rules<'p>) -> bool {
         for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
             if self.next == self.done.len() {
                 break;
             }
             let index = self.first + self.next as u64;
-            *slot = Some((self.next, InFlight::new(model, settings, index)));
+            *slot = Some((self.next, InFlight::new(model, rules, index)));
             self.next += 1;
         }
         self.slots.iter().any(Option::is_some)
@@ -194,12 +198,12 @@ impl<'p> Slots<'p> {
 
     /// Every name takes its next symbol from its context's entry in `cache`; the names that
     /// end leave their slots.
-    fn advance(&mut self, cache: &Cache, model: &ModelView<'_>, settings: &Settings<'_>) {
+    fn advance(&mut self, cache: &Cache, model: &ModelView<'_>, rules: &Rules<'_>) {
         for (slot, &at) in self.slots.iter_mut().zip(&self.entries) {
             let Some((index, name)) = slot else {
                 continue;
             };
-            name.advance_with(&cache.step(at), model, settings);
+            name.advance_with(&cache.step(at), model, rules);
             if name.context().is_none() {
                 let index = *index;
                 if let Some((_, name)) = slot.take() {
@@ -215,37 +219,54 @@ impl<'p> Slots<'p> {
     }
 }
 
-/// Per context met in the call, found by its symbols packed into a key: its `vocab` logits,
-/// their `vocab` temperature-1 weights and the largest logit (a [`Step`]), at one entry index.
+/// Per context met in the call, found by its symbols packed into a key: its `vocab` logits
+/// and their `vocab` temperature-1 weights (a [`Step`]), and for a q8 model its Q16 logits, at
+/// one entry index.
 struct Cache {
     vocab: usize,
     /// The most contexts held; with 0 nothing is looked up and every context is computed.
     capacity: usize,
     logits: Vec<f32>,
     weights: Vec<f32>,
-    maxes: Vec<f32>,
+    /// Entries in use.
+    len: usize,
+    /// A q8 model's Q16 logits, which its draw reads; empty for a float model.
+    #[cfg(feature = "q8")]
+    q16: Vec<i32>,
+    /// Whether the model is q8.
+    #[cfg(feature = "q8")]
+    integer: bool,
     known: BTreeMap<u128, usize>,
 }
 
 impl Cache {
-    /// An empty cache of at most `bytes` for a model of `vocab` symbols.
-    fn new(vocab: usize, bytes: usize) -> Self {
+    /// An empty cache of at most `bytes` for `model`.
+    fn new(model: &ModelView<'_>, bytes: usize) -> Self {
+        let vocab = model.config().vocab_size();
+        let integer = model.tanh_table().is_some();
+        let per_context = (8 + if integer { 4 } else { 0 }) * vocab.max(1);
         Self {
             vocab,
-            capacity: bytes / (8 * vocab + 4),
+            capacity: bytes / per_context,
             logits: Vec::new(),
             weights: Vec::new(),
-            maxes: Vec::new(),
+            len: 0,
+            #[cfg(feature = "q8")]
+            q16: Vec::new(),
+            #[cfg(feature = "q8")]
+            integer,
             known: BTreeMap::new(),
         }
     }
 
     /// Empties the cache if `incoming` more contexts could overflow it.
     fn make_room(&mut self, incoming: usize) {
-        if self.maxes.len() + incoming > self.capacity {
+        if self.len + incoming > self.capacity {
             self.logits.clear();
             self.weights.clear();
-            self.maxes.clear();
+            self.len = 0;
+            #[cfg(feature = "q8")]
+            self.q16.clear();
             self.known.clear();
         }
     }
@@ -253,7 +274,7 @@ impl Cache {
     /// The entry of `context`, and whether it is new: then its values are yet to be computed
     /// and given to [`Cache::store`].
     fn entry(&mut self, context: &[u8]) -> (usize, bool) {
-        let at = self.maxes.len();
+        let at = self.len;
         if self.capacity > 0 {
             // A context met before has an entry below `at`, the next one.
             let found = *self.known.entry(key(context)).or_insert(at);
@@ -263,7 +284,11 @@ impl Cache {
         }
         self.logits.resize(self.logits.len() + self.vocab, 0.0);
         self.weights.resize(self.weights.len() + self.vocab, 0.0);
-        self.maxes.push(0.0);
+        self.len += 1;
+        #[cfg(feature = "q8")]
+        if self.integer {
+            self.q16.resize(self.q16.len() + self.vocab, 0);
+        }
         (at, true)
     }
 
@@ -272,19 +297,47 @@ impl Cache {
     fn store(&mut self, lanes: &Lanes, kernels: Kernels) {
         let vocab = self.vocab;
         for (lane, &at) in lanes.entries.iter().enumerate() {
+            #[cfg(feature = "q8")]
+            if self.integer {
+                self.q16[at * vocab..][..vocab]
+                    .copy_from_slice(&lanes.q16[lane * vocab..][..vocab]);
+            }
             let z = &mut self.logits[at * vocab..][..vocab];
             lanes.logits_into(lane, z);
             let plain = &mut self.weights[at * vocab..][..vocab];
-            self.maxes[at] = Step::new(z, plain, kernels).max;
+            softmax_weights(z, plain, kernels);
         }
     }
 
     /// Entry `at`'s values, for the draw.
     fn step(&self, at: usize) -> Step<'_> {
-        Step {
-            z: &self.logits[at * self.vocab..][..self.vocab],
-            plain: &self.weights[at * self.vocab..][..self.vocab],
-            max: self.maxes[at],
+        #[cfg(all(feature = "q8", any(feature = "f32", feature = "f16", feature = "i8")))]
+        if self.integer {
+            return self.q16_step(at);
+        }
+        #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+        {
+            let values = at * self.vocab..(at + 1) * self.vocab;
+            Step::Float {
+                z: &self.logits[values.clone()],
+                plain: &self.weights[values],
+            }
+        }
+        // A build with the q8 kernel alone views q8 models only.
+        #[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
+        self.q16_step(at)
+    }
+
+    /// Entry `at`'s values for a q8 model.
+    #[cfg(feature = "q8")]
+    fn q16_step(&self, at: usize) -> Step<'_> {
+        let values = at * self.vocab..(at + 1) * self.vocab;
+        Step::Q16 {
+            q: &self.q16[values.clone()],
+            #[cfg(feature = "log-likelihood")]
+            z: &self.logits[values.clone()],
+            #[cfg(feature = "log-likelihood")]
+            plain: &self.weights[values],
         }
     }
 }
@@ -307,6 +360,9 @@ struct Lanes {
     /// The contexts of the lanes in use, one after another (`block_size` symbols each): what
     /// the q8 network starts from.
     contexts: Vec<u8>,
+    /// A q8 model's Q16 logits, `vocab_size` per lane; empty for a float model.
+    #[cfg(feature = "q8")]
+    q16: Vec<i32>,
 }
 
 impl Lanes {
@@ -321,6 +377,11 @@ impl Lanes {
             entries: Vec::with_capacity(slots),
             row: vec![0.0f32; config.embed_dim()],
             contexts: Vec::with_capacity(slots * config.block_size()),
+            #[cfg(feature = "q8")]
+            q16: match model.tanh_table() {
+                Some(_) => vec![0; slots * config.vocab_size()],
+                None => Vec::new(),
+            },
         }
     }
 
@@ -357,27 +418,30 @@ impl Lanes {
     }
 
     /// Runs the q8 network (`table` is `model`'s) on each lane's context alone and leaves
-    /// the logits in `x`, where the float layers leave theirs.
+    /// the Q16 logits in `q16`.
     #[cfg(feature = "q8")]
     fn integer(&mut self, model: &ModelView<'_>, table: &[u8; TANH_TABLE_LEN]) {
-        let width = self.width;
+        let (width, vocab) = (self.width, model.config().vocab_size());
         let mut codes: Vec<crate::q8::Code> = vec![0; 2 * width];
-        let mut logits = vec![0.0f32; width];
+        let mut logits = vec![0; width];
         let contexts = self
             .contexts
             .chunks_exact(model.config().block_size().max(1));
         for (lane, context) in contexts.enumerate() {
             let (x, y) = codes.split_at_mut(width);
             let n = crate::q8::logits(model, table, context, x, y, &mut logits);
-            let xt = &mut self.x[lane / GROUP * width..][..n];
-            for (xt, &z) in xt.iter_mut().zip(&logits[..n]) {
-                xt[lane % GROUP] = z;
-            }
+            self.q16[lane * vocab..][..n].copy_from_slice(&logits[..n]);
         }
     }
 
-    /// Lane `lane`'s logits, once the layers have run, into `z` (`vocab_size` of them).
+    /// Lane `lane`'s logits in f32, once the layers have run, into `z` (`vocab_size` of them):
+    /// a q8 model's Q16 ones converted exactly.
     fn logits_into(&self, lane: usize, z: &mut [f32]) {
+        #[cfg(feature = "q8")]
+        if !self.q16.is_empty() {
+            crate::forward::q16_to_f32(&self.q16[lane * z.len()..][..z.len()], z);
+            return;
+        }
         let xt = &self.x[lane / GROUP * self.width..][..z.len()];
         for (z, xt) in z.iter_mut().zip(xt) {
             *z = xt[lane % GROUP];

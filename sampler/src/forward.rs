@@ -38,16 +38,51 @@ impl fmt::Display for TooWide {
 
 impl core::error::Error for TooWide {}
 
-/// Two activation buffers of `W` f32 each, and with the `q8` feature two of `W` int8 codes
-/// for the integer network (widened to 16 bits with the `dsp` feature on ARM): all the RAM a
-/// forward pass uses. A build with the `q8` kernel alone keeps one f32 buffer, for the logits.
+/// One step's logits as a model's dtype gives them: f32 for a float model, Q16 integers for a
+/// q8 one (`model/FORMAT.md`, "The q8 dtype"), which its draw reads as they are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Logits<'a> {
+    /// A float model's.
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+    Float(&'a [f32]),
+    /// A q8 model's, in units of `2^-16`.
+    #[cfg(feature = "q8")]
+    Q16(&'a [i32]),
+}
+
+impl<'a> Logits<'a> {
+    /// The logits in f32: a float model's as they are, a q8 model's converted exactly into
+    /// `scratch` (at least as long).
+    pub(crate) fn to_f32<'z>(self, scratch: &'z mut [f32]) -> &'z [f32]
+    where
+        'a: 'z,
+    {
+        match self {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            Self::Float(z) => {
+                let _ = scratch;
+                z
+            }
+            #[cfg(feature = "q8")]
+            Self::Q16(q) => q16_to_f32(q, scratch),
+        }
+    }
+}
+
+/// Two activation buffers of `W` f32 each for a float model, and with the `q8` feature two of
+/// `W` int8 codes for the integer network (widened to 16 bits with the `dsp` feature on ARM)
+/// and `W` int32 for its Q16 logits: all the RAM a forward pass uses. A build with the `q8`
+/// kernel alone keeps no f32 buffer.
 #[derive(Clone, Debug)]
 pub struct Forward<const W: usize = DEFAULT_WIDTH> {
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
     x: [f32; W],
     #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
     y: [f32; W],
     #[cfg(feature = "q8")]
     codes: [[crate::q8::Code; W]; 2],
+    #[cfg(feature = "q8")]
+    q16: [i32; W],
 }
 
 impl<const W: usize> Default for Forward<W> {
@@ -60,11 +95,14 @@ impl<const W: usize> Forward<W> {
     /// Zeroed buffers.
     pub const fn new() -> Self {
         Self {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             x: [0.0; W],
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             y: [0.0; W],
             #[cfg(feature = "q8")]
             codes: [[0; W]; 2],
+            #[cfg(feature = "q8")]
+            q16: [0; W],
         }
     }
 
@@ -80,40 +118,79 @@ impl<const W: usize> Forward<W> {
         Ok(())
     }
 
-    /// The `vocab_size` logits after `context` (`block_size` symbol indices, oldest first).
+    /// The `vocab_size` logits after `context` (`block_size` symbol indices, oldest first), in
+    /// f32: a q8 model's Q16 logits converted exactly (`|logit| <= 2^24` units). Needs a float
+    /// kernel's feature: a build with the `q8` kernel alone reads its logits as integers.
     ///
     /// The model must have passed [`Forward::check`] and the context must hold valid
     /// indices; [`crate::Sampler`] and [`crate::score()`] guarantee both. Otherwise this
     /// panics (slice bounds), it never reads outside the buffers.
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
     pub fn logits(&mut self, model: &ModelView<'_>, context: &[u8]) -> &[f32] {
         #[cfg(feature = "q8")]
         if let Some(table) = model.tanh_table() {
-            let [x, y] = &mut self.codes;
-            let width = crate::q8::logits(model, table, context, x, y, &mut self.x);
-            return &self.x[..width];
+            let width = self.q8_logits(model, table, context);
+            return q16_to_f32(&self.q16[..width], &mut self.x);
         }
-        self.float_logits(model, context)
+        let width = self.float_logits(model, context);
+        &self.x[..width]
     }
 
-    /// [`Forward::logits`] of a float model.
+    /// The `vocab_size` logits after `context` as the model's dtype gives them; the
+    /// requirements of [`Forward::logits`].
+    pub(crate) fn run(&mut self, model: &ModelView<'_>, context: &[u8]) -> Logits<'_> {
+        #[cfg(feature = "q8")]
+        if let Some(table) = model.tanh_table() {
+            let width = self.q8_logits(model, table, context);
+            return Logits::Q16(&self.q16[..width]);
+        }
+        #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+        {
+            let width = self.float_logits(model, context);
+            Logits::Float(&self.x[..width])
+        }
+        // A build with the q8 kernel alone views q8 models only, so this is never reached;
+        // leaving the float network out keeps its code (soft-float on most small parts) out
+        // of flash.
+        #[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
+        Logits::Q16(&[])
+    }
+
+    /// Runs a q8 model (`table` is its [`ModelView::tanh_table`]) on `context`, its Q16 logits
+    /// into `q16`; returns how many.
+    #[cfg(feature = "q8")]
+    fn q8_logits(
+        &mut self,
+        model: &ModelView<'_>,
+        table: &[u8; namegen_model::q8::TANH_TABLE_LEN],
+        context: &[u8],
+    ) -> usize {
+        let [x, y] = &mut self.codes;
+        crate::q8::logits(model, table, context, x, y, &mut self.q16)
+    }
+
+    /// Runs a float model on `context`, its logits into `x`; returns how many.
     #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
-    fn float_logits(&mut self, model: &ModelView<'_>, context: &[u8]) -> &[f32] {
+    fn float_logits(&mut self, model: &ModelView<'_>, context: &[u8]) -> usize {
         let config = model.config();
         let dim = config.embed_dim();
         let embedding = model.embedding();
         for (slot, &symbol) in self.x.chunks_exact_mut(dim).zip(context) {
             embedding.row_into(usize::from(symbol), slot);
         }
-        let width = layers(model, &mut self.x, &mut self.y);
-        &self.x[..width]
+        layers(model, &mut self.x, &mut self.y)
     }
+}
 
-    /// A build with the q8 kernel alone views q8 models only, so the float network is never
-    /// run, and leaving it out keeps its code (soft-float on most small parts) out of flash.
-    #[cfg(not(any(feature = "f32", feature = "f16", feature = "i8")))]
-    fn float_logits(&mut self, _model: &ModelView<'_>, _context: &[u8]) -> &[f32] {
-        &[]
+/// The Q16 logits `q` as f32 into the start of `z` (at least as long), exactly (`|q| <= 2^24`
+/// for every logit the loader admits); returns that part of `z`.
+#[cfg(feature = "q8")]
+pub(crate) fn q16_to_f32<'z>(q: &[i32], z: &'z mut [f32]) -> &'z [f32] {
+    let z = &mut z[..q.len()];
+    for (z, &q) in z.iter_mut().zip(q) {
+        *z = namegen_model::q8::logit_to_f32(q);
     }
+    z
 }
 
 /// Runs every layer on the embedded context in `x`; returns how many logits `x` then holds.

@@ -59,7 +59,7 @@
 //! # Features
 //!
 //! - `f32`, `f16`, `i8`, `q8` (default): the kernel of each dtype (`q8`: the integer-only
-//!   network of `model/FORMAT.md`, whose logits alone become f32). A model whose dtype's kernel
+//!   network of `model/FORMAT.md`, drawn from in integers too). A model whose dtype's kernel
 //!   is off is refused ([`LoadError::DtypeNotBuilt`], [`LayoutError::DtypeNotBuilt`]); a
 //!   firmware embedding one model keeps its kernel alone. At least one is required.
 //! - `dsp`: q8's dot product with the Cortex-M DSP extension's SMLAD and SXTB16
@@ -110,13 +110,14 @@
 //!
 //! # RAM
 //!
-//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 1,480
-//! bytes on 64-bit targets and less on 32-bit ones, asserted below 1.5 KB at compile time:
-//! two activation buffers of 100 `f32` ([`Forward`]) and, with the `q8` feature, two of 100
-//! int8 codes (200 bytes: 1,280 without it), the logits every name starts from (100 `f32`,
-//! computed once), the settings and a name counter. While a
-//! name is drawn, the stack also holds the name being built (160 bytes) and, per draw, the
-//! weights of the symbols (at most 128 `f32`). The model itself stays in the file's bytes
+//! A [`DefaultSampler`] (buffers for layers up to 100 wide, names up to 128 bytes) is 1,904
+//! bytes on 64-bit targets with every dtype's kernel and less on 32-bit ones, asserted below
+//! 2 KB at compile time: for the float dtypes two activation buffers of 100 `f32`
+//! ([`Forward`]; 1,280 bytes without `q8`), for q8 two of 100 int8 codes and 100 `i32` for
+//! its Q16 logits, the logits every name starts from (100 values, computed once), the
+//! settings (with q8's fixed-point temperature and `top_p`) and a name counter. While a name
+//! is drawn, the stack also holds the name being built (160 bytes) and, per draw, the weights
+//! of the symbols (at most 128 `f32`, or `u32` for q8). The model itself stays in the file's bytes
 //! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the vocabulary
 //! table (1,768 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary and, with the
 //! `q8` feature, 432 the per-layer views of q8's integers (empty for the float dtypes; without

@@ -4,11 +4,11 @@
 //! Every layer accumulates int8 weights times int8 inputs into int32 from the row's bias,
 //! requantises the sum per row ([`namegen_model::q8::requantize`]) and, for a hidden layer,
 //! looks the clamped int8 code up in the shared `tanh` table; the output layer's Q16 logits
-//! become f32 exactly. All of it is integer arithmetic, so every target computes the same
+//! are handed out as they are, for the integer draw. All of it is integer arithmetic, so every target computes the same
 //! logits; the loader's bound ([`check`]) guarantees that no int32 overflows for any input.
 
 use namegen_model::TensorName;
-use namegen_model::q8::{MAX_INPUT, MAX_LOGIT, TANH_TABLE_LEN, logit_to_f32, requantize};
+use namegen_model::q8::{MAX_INPUT, MAX_LOGIT, TANH_TABLE_LEN, requantize};
 
 use crate::error::LoadError;
 use crate::view::{Layer, ModelView};
@@ -28,7 +28,7 @@ pub(crate) use portable::{Code, store};
 #[cfg(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp")))]
 mod armv7m;
 
-/// The logits after `context` (`block_size` symbol indices, oldest first) into `logits`, with
+/// The Q16 logits after `context` (`block_size` symbol indices, oldest first) into `logits`, with
 /// `x` and `y` as the int8 activations, laid out as [`store`] puts them (each at least
 /// [`namegen_model::ModelConfig::max_width`] long, like `logits`); returns how many logits
 /// were written. `table` is the model's ([`ModelView::tanh_table`]). Panics (slice bounds) on
@@ -39,7 +39,7 @@ pub(crate) fn logits<'b>(
     context: &[u8],
     mut x: &'b mut [Code],
     mut y: &'b mut [Code],
-    logits: &mut [f32],
+    logits: &mut [i32],
 ) -> usize {
     let embedding = model.embedding();
     let cols = embedding.cols();
@@ -55,9 +55,7 @@ pub(crate) fn logits<'b>(
         let rows = layer.weight.rows();
         if index == last {
             outputs(model, index, layer, x, width, |first, z| {
-                for (logit, &z) in logits[first..].iter_mut().zip(z) {
-                    *logit = logit_to_f32(z);
-                }
+                logits[first..][..z.len()].copy_from_slice(z);
             });
         } else {
             outputs(model, index, layer, x, width, |first, z| {
@@ -202,7 +200,8 @@ mod portable {
 /// Refuses a q8 model some int8 input could overflow: for each layer and row,
 /// `B = sum_j |weight[r, j]| * 128 + |bias[r]|` bounds every partial sum of the accumulator,
 /// whatever the inputs, so `B * 2^max(shift, 0)` must fit int32, and for the output layer the
-/// requantised `B` must stay within [`MAX_LOGIT`] so that the logit converts to f32 exactly:
+/// requantised `B` must stay within [`MAX_LOGIT`] (so that the logit converts to f32 exactly, and
+/// two logits differ by at most `2^25`, which the integer draw's bound needs):
 /// the requantisation is monotone and `|requantize(a)| <= requantize(|a|)` (ties of its high
 /// multiplication go toward +infinity, so never away from zero for a negative `a`). The view's shapes and the shifts'
 /// range have been checked, so nothing here panics.

@@ -3,7 +3,7 @@
 //!
 //! # How one character is drawn (the contract)
 //!
-//! From the model's logits `z` (f32, see [`crate::forward`]):
+//! From a float model's logits `z` (f32, see [`crate::forward`]):
 //! 1. While the name is shorter than `min_len`, the end symbol `.` is excluded.
 //! 2. Temperature 0 is greedy: the largest logit wins (the lowest index on ties) and no
 //!    random number is used.
@@ -18,6 +18,38 @@
 //!    symbols in index order and summing the kept weights, the first symbol whose running sum
 //!    exceeds the target is chosen (the last kept symbol if rounding leaves none).
 //!
+//! # A q8 model's draw (integers only)
+//!
+//! A q8 model's logits `q` are int32 in units of `2^-16` (Q16, `|q| <= 2^24`, the loader's
+//! `MAX_LOGIT`), and its draw is integer arithmetic from them to the symbol, on every target,
+//! so that a device without an FPU links no soft-float for it (on a Cortex-M3 the f32 softmax
+//! cost about 2.5 KB of flash and 7 % of a character's instructions) and every target draws
+//! the same symbols. The settings stay f32; the sampler converts them once, from their bits:
+//! - the temperature `T > 0` to `k = log2(e) / T` as `K * 2^-s` with a 32-bit `K`, rounded
+//!   down (relative error below `2^-31`); where `k >= 2^31` or `k < 2^-32` it saturates to
+//!   a value that gives every weight below the same value (see step 3);
+//! - `top_p = p` to `P = ceil(p * 2^32)`, exact for `p >= 2^-9` and at least 1.
+//!
+//! Then:
+//! 1. While the name is shorter than `min_len`, the end symbol `.` is excluded.
+//! 2. Temperature 0 (either sign) is greedy: the largest logit wins (the lowest index on
+//!    ties) and no random number is used.
+//! 3. Otherwise, with `m` the largest allowed logit, each allowed symbol's exponent is
+//!    `y_i = floor((m - q_i) * K / 2^s)` (base 2, in units of `2^-16`: `(m - q_i) * 2^-16`
+//!    nats divided by `T`, in bits) and its weight `w_i = round(2^24 * 2^(-y_i / 2^16))`,
+//!    an integer computed within 0.55 of that value (a 16-entry table of `2^(-j/16)` and a
+//!    degree-4 polynomial in Q31; 0 from `y_i >= 25 * 2^16`, so symbols below about
+//!    `2^-24.5` of the largest weight are never drawn); an excluded symbol weighs 0. The
+//!    largest allowed logit weighs exactly `2^24`, and with at most 128 symbols every sum
+//!    of weights is below `2^31`, whatever the logits and the temperature.
+//! 4. The ranking and `top_k` are the float rule's, on these weights. With `P < 2^32` a
+//!    symbol keeps its weight only while `2^32` times the weights ranked strictly before it
+//!    is less than `P` times the total kept weight (products below `2^63`).
+//! 5. One draw `u = next_u32()`; the target is `floor(u * total / 2^32)`, below `total`;
+//!    walking the symbols in index order and summing the kept weights, the first symbol whose
+//!    running sum exceeds the target is chosen. Each kept symbol is chosen with probability
+//!    `w_i / total` within `2^-32`.
+//!
 //! Name `k` (counting from 0) of seed `s` draws from [`Rng::with_stream`]`(s, k)`, so a
 //! name does not depend on how many names came before it, and the batched generator gives
 //! the same names as this one.
@@ -25,13 +57,17 @@
 use core::fmt;
 
 use heapless::String;
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use namegen_model::rng::unit_f32;
 use namegen_model::vocab::VocabError;
 use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng};
 
-use crate::forward::{DEFAULT_WIDTH, Forward, TooWide};
+use crate::forward::{DEFAULT_WIDTH, Forward, Logits, TooWide};
 use crate::kernels::Kernels;
 use crate::view::ModelView;
+
+#[cfg(feature = "q8")]
+mod q16;
 
 /// Bytes a [`Name`] holds by default: 32 characters of up to 4 UTF-8 bytes.
 pub const DEFAULT_NAME_BYTES: usize = 128;
@@ -139,10 +175,10 @@ pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
 ///
 /// `W` is the widest layer its buffers hold (checked against the model by [`Sampler::new`]),
 /// `N` the bytes of each [`Name`]. All its state is fixed-size: `2 * W` f32 of activations
-/// (and `2 * W` int8 codes with the `q8` feature), `W` f32 for the logits every name starts
-/// from, the settings, the model reference and a name counter: 1,480 bytes for
-/// [`DefaultSampler`] on 64-bit targets (1,280 without `q8`), asserted below 1.5 KB at
-/// compile time.
+/// for the float dtypes (and `2 * W` int8 codes and `W` int32 Q16 logits with the `q8`
+/// feature), `W` values for the logits every name starts from, the settings, the model
+/// reference and a name counter: 1,904 bytes for [`DefaultSampler`] on 64-bit targets with
+/// every dtype (1,280 without `q8`), asserted below 2 KB at compile time.
 ///
 /// Every name's first symbol is drawn after the same context (the start, all `.`), so the
 /// sampler runs the model on it once, for its first name, and each name then needs one
@@ -151,28 +187,80 @@ pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
 pub struct Sampler<'m, 'a, 'p, const W: usize = DEFAULT_WIDTH, const N: usize = DEFAULT_NAME_BYTES>
 {
     model: &'m ModelView<'a>,
-    settings: Settings<'p>,
+    rules: Rules<'p>,
     forward: Forward<W>,
     /// The logits after the start context (the first `vocab_size` values), once a name needed
     /// them.
-    start: Option<[f32; W]>,
+    start: Option<Start<W>>,
     next_index: u64,
+}
+
+/// The logits after the start context, kept by a [`Sampler`] in its model's kind.
+#[derive(Clone, Debug)]
+enum Start<const W: usize> {
+    /// A float model's.
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+    Float([f32; W]),
+    /// A q8 model's, Q16.
+    #[cfg(feature = "q8")]
+    Q16([i32; W]),
+}
+
+impl<const W: usize> Start<W> {
+    /// A copy of `logits`, which must be at most `W` long.
+    fn new(logits: Logits<'_>) -> Self {
+        match logits {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            Logits::Float(z) => {
+                let mut start = [0.0; W];
+                start[..z.len()].copy_from_slice(z);
+                Self::Float(start)
+            }
+            #[cfg(feature = "q8")]
+            Logits::Q16(q) => {
+                let mut start = [0; W];
+                start[..q.len()].copy_from_slice(q);
+                Self::Q16(start)
+            }
+        }
+    }
+
+    /// The first `vocab` logits.
+    fn logits(&self, vocab: usize) -> Logits<'_> {
+        match self {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            Self::Float(z) => Logits::Float(&z[..vocab]),
+            #[cfg(feature = "q8")]
+            Self::Q16(q) => Logits::Q16(&q[..vocab]),
+        }
+    }
+}
+
+/// [`Settings`] that passed [`validate`], with what a q8 model's draw reads of them in fixed
+/// point: what [`InFlight`] draws by.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rules<'p> {
+    /// The settings as given.
+    pub(crate) settings: Settings<'p>,
+    /// The temperature and `top_p` as the integer draw reads them.
+    #[cfg(feature = "q8")]
+    fixed: q16::Fixed,
 }
 
 /// The sampler for makemore-sized models with the default name capacity.
 pub type DefaultSampler<'m, 'a, 'p> = Sampler<'m, 'a, 'p, DEFAULT_WIDTH, DEFAULT_NAME_BYTES>;
 
-/// The sampler's RAM for the default model must stay under 1.5 KB.
-const _: () = assert!(core::mem::size_of::<DefaultSampler<'static, 'static, 'static>>() < 1536);
+/// The sampler's RAM for the default model must stay under 2 KB.
+const _: () = assert!(core::mem::size_of::<DefaultSampler<'static, 'static, 'static>>() < 2048);
 
 impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
     /// A sampler for `model` with `settings`, every setting checked.
     pub fn new(model: &'m ModelView<'a>, settings: Settings<'p>) -> Result<Self, SampleError> {
         Forward::<W>::check(model)?;
-        validate(model, &settings, N)?;
+        let rules = validate(model, &settings, N)?;
         Ok(Self {
             model,
-            settings,
+            rules,
             forward: Forward::new(),
             start: None,
             next_index: 0,
@@ -181,7 +269,7 @@ impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
 
     /// Name `index` of this seed and these settings, whatever came before.
     pub fn name_at(&mut self, index: u64) -> Name<N> {
-        let name = InFlight::new(self.model, &self.settings, index);
+        let name = InFlight::new(self.model, &self.rules, index);
         self.run(name)
     }
 
@@ -190,10 +278,11 @@ impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
     ///
     /// `rng` takes the place of the name's own PCG32 stream: each drawn symbol takes one
     /// `next_u32` (none at temperature 0, none for the prefix), turned into a draw in `[0, 1)`
-    /// by [`unit_f32`] as [`Rng::next_f32`] does; everything else is [`Sampler::name_at`]'s
-    /// rule. So `name_from(&mut Rng::with_stream(seed, k))` is exactly `name_at(k)`, and a
-    /// slow hardware generator is read once per drawn symbol (about 7 words for a name of the
-    /// default model). The generator is borrowed, so the caller keeps it (a HAL's
+    /// by [`unit_f32`](namegen_model::rng::unit_f32) as [`Rng::next_f32`] does (a q8 model's
+    /// draw reads the word whole); everything else is [`Sampler::name_at`]'s rule. So
+    /// `name_from(&mut Rng::with_stream(seed, k))` is exactly `name_at(k)`, and a slow hardware
+    /// generator is read once per drawn symbol (about 7 words for a name of the default
+    /// model). The generator is borrowed, so the caller keeps it (a HAL's
     /// peripheral); the iterator's counter does not move.
     ///
     /// ```
@@ -215,7 +304,7 @@ impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn name_from<R: rand_core::Rng + ?Sized>(&mut self, rng: &mut R) -> Name<N> {
-        let name = InFlight::with_rng(self.model, &self.settings, rng);
+        let name = InFlight::with_rng(self.model, &self.rules, rng);
         self.run(name)
     }
 
@@ -223,17 +312,14 @@ impl<'m, 'a, 'p, const W: usize, const N: usize> Sampler<'m, 'a, 'p, W, N> {
     fn run<R: rand_core::Rng>(&mut self, mut name: InFlight<'p, N, R>) -> Name<N> {
         // A new name's context is the start; its logits are computed by the first name only.
         let start = self.start.get_or_insert_with(|| {
-            let mut start = [0.0; W];
             let context = Context::start(self.model.config().block_size());
-            let logits = self.forward.logits(self.model, context.ids());
-            start[..logits.len()].copy_from_slice(logits);
-            start
+            Start::new(self.forward.run(self.model, context.ids()))
         });
         let vocab = self.model.config().vocab_size();
-        name.advance(&start[..vocab], self.model, &self.settings);
+        name.advance(start.logits(vocab), self.model, &self.rules);
         while let Some(context) = name.context() {
-            let logits = self.forward.logits(self.model, context);
-            name.advance(logits, self.model, &self.settings);
+            let logits = self.forward.run(self.model, context);
+            name.advance(logits, self.model, &self.rules);
         }
         name.finish()
     }
@@ -249,16 +335,24 @@ impl<const W: usize, const N: usize> Iterator for Sampler<'_, '_, '_, W, N> {
     }
 }
 
-/// Checks settings against a model and a name capacity of `bytes`.
-pub(crate) fn validate(
+/// Checks settings against a model and a name capacity of `bytes`; the rules to draw by.
+///
+/// The temperature and `top_p` are checked on their bits (for a positive f32 the bits order
+/// as the values do), so that a device without an FPU links no soft-float comparison for it.
+pub(crate) fn validate<'p>(
     model: &ModelView<'_>,
-    s: &Settings<'_>,
+    s: &Settings<'p>,
     bytes: usize,
-) -> Result<(), SampleError> {
-    if !(s.temperature.is_finite() && s.temperature >= 0.0) {
+) -> Result<Rules<'p>, SampleError> {
+    const ONE: u32 = 0x3f80_0000;
+    const INFINITY: u32 = 0x7f80_0000;
+    let temperature = float_bits(s.temperature);
+    // Finite (below infinity once the sign is cleared), and positive or a zero of either sign.
+    if (temperature & !(1 << 31)) >= INFINITY || (temperature >> 31 == 1 && temperature << 1 != 0) {
         return Err(SampleError::Temperature);
     }
-    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+    // In (0, 1]: a negative value, -0 and NaN all have bits above 1's.
+    if !(1..=ONE).contains(&float_bits(s.top_p)) {
         return Err(SampleError::TopP);
     }
     let widest = model
@@ -283,7 +377,18 @@ pub(crate) fn validate(
     if length > s.max_len {
         return Err(SampleError::PrefixTooLong);
     }
-    Ok(())
+    Ok(Rules {
+        settings: *s,
+        #[cfg(feature = "q8")]
+        fixed: q16::Fixed::new(s),
+    })
+}
+
+/// The bits of `x`, for tests on a setting in integers. Hidden from the optimiser, which would
+/// otherwise turn a test for zero on them back into a float comparison: a soft-float call on a
+/// part without an FPU, which no q8 build should link.
+pub(crate) fn float_bits(x: f32) -> u32 {
+    core::hint::black_box(x.to_bits())
 }
 
 /// A name being generated: the prefix, then drawn characters until the end symbol or
@@ -299,15 +404,15 @@ pub(crate) struct InFlight<'p, const N: usize, R = Rng> {
 }
 
 impl<'p, const N: usize> InFlight<'p, N> {
-    /// Name `index` of `settings`, which must have passed [`validate`] for `model`.
-    pub(crate) fn new(model: &ModelView<'_>, settings: &Settings<'p>, index: u64) -> Self {
-        InFlight::with_rng(model, settings, Rng::with_stream(settings.seed, index))
+    /// Name `index` of `rules`, which [`validate`] made for `model`.
+    pub(crate) fn new(model: &ModelView<'_>, rules: &Rules<'p>, index: u64) -> Self {
+        InFlight::with_rng(model, rules, Rng::with_stream(rules.settings.seed, index))
     }
 }
 
 impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
-    /// A name of `settings` (which must have passed [`validate`] for `model`) drawn from `rng`.
-    pub(crate) fn with_rng(model: &ModelView<'_>, settings: &Settings<'p>, rng: R) -> Self {
+    /// A name of `rules` (which [`validate`] made for `model`) drawn from `rng`.
+    pub(crate) fn with_rng(model: &ModelView<'_>, rules: &Rules<'p>, rng: R) -> Self {
         Self {
             rng,
             name: Name {
@@ -318,7 +423,7 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
                 log_likelihood: 0.0,
             },
             context: Context::start(model.config().block_size()),
-            prefix: settings.prefix.chars(),
+            prefix: rules.settings.prefix.chars(),
             done: false,
         }
     }
@@ -328,11 +433,46 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
         (!self.done).then(|| self.context.ids())
     }
 
-    /// Takes the next symbol (from the prefix, or drawn from the logits `z`).
-    pub(crate) fn advance(&mut self, z: &[f32], model: &ModelView<'_>, settings: &Settings<'_>) {
+    /// Takes the next symbol (from the prefix, or drawn from `logits`).
+    pub(crate) fn advance(&mut self, logits: Logits<'_>, model: &ModelView<'_>, rules: &Rules<'_>) {
+        // Weights for the float draw and the log-likelihood; a q8 model's f32 logits for the
+        // latter (its draw reads the integers).
+        #[cfg(any(
+            feature = "f32",
+            feature = "f16",
+            feature = "i8",
+            feature = "log-likelihood"
+        ))]
         let mut plain = [0.0f32; MAX_VOCAB];
-        let step = Step::new(z, &mut plain[..z.len()], model.kernels());
-        self.advance_with(&step, model, settings);
+        #[cfg(all(feature = "q8", feature = "log-likelihood"))]
+        let mut converted = [0.0f32; MAX_VOCAB];
+        let step = match logits {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            Logits::Float(z) => {
+                let plain = &mut plain[..z.len()];
+                softmax_weights(z, plain, model.kernels());
+                Step::Float { z, plain }
+            }
+            #[cfg(feature = "q8")]
+            Logits::Q16(q) => {
+                #[cfg(feature = "log-likelihood")]
+                let (z, plain) = (
+                    crate::forward::q16_to_f32(q, &mut converted),
+                    &mut plain[..q.len()],
+                );
+                #[cfg(feature = "log-likelihood")]
+                softmax_weights(z, plain, model.kernels());
+                Step::Q16 {
+                    q,
+                    #[cfg(feature = "log-likelihood")]
+                    z,
+                    #[cfg(feature = "log-likelihood")]
+                    plain,
+                }
+            }
+        };
+        // One call, so that the draws inlined into it are inlined once.
+        self.advance_with(&step, model, rules);
     }
 
     /// [`InFlight::advance`] from a [`Step`] already computed (the batched generator keeps
@@ -342,15 +482,14 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
         &mut self,
         step: &Step<'_>,
         model: &ModelView<'_>,
-        settings: &Settings<'_>,
+        rules: &Rules<'_>,
     ) {
         let vocab = model.vocab();
+        let settings = &rules.settings;
         let symbol = match self.prefix.next() {
             Some(ch) => vocab.encode(ch).unwrap_or(END_INDEX),
-            None => draw(
-                step.z,
-                step.plain,
-                settings,
+            None => step.draw(
+                rules,
                 self.name.chars < settings.min_len,
                 &mut self.rng,
                 model.kernels(),
@@ -387,44 +526,99 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 /// [`Name::log_likelihood`] and [`crate::score()`] add up.
 pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
-    Step::new(z, &mut plain[..z.len()], kernels).log_probability(symbol)
+    let plain = &mut plain[..z.len()];
+    softmax_weights(z, plain, kernels);
+    log_probability(z, plain, symbol)
 }
 
-/// One step's logits `z` with the temperature-1 weights every draw starts from,
-/// `expf(z_i - max z)` (`libm::expf`, f32). A pure function of the logits, so the batched
-/// generator computes it once per context.
+/// Writes `expf(z_i - max z)` into `plain` (as long as `z`), computed by `kernels`: the
+/// temperature-1 weights of `z`.
+pub(crate) fn softmax_weights(z: &[f32], plain: &mut [f32], kernels: Kernels) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    exp_weights(kernels, z, max, 1.0, plain);
+}
+
+/// `log softmax(z)[symbol]` from the weights `plain` of `z` ([`softmax_weights`]):
+/// `(z_s - max z) - ln(sum)`, the sum of the f32 weights taken in f64 in index order.
+fn log_probability(z: &[f32], plain: &[f32], symbol: u8) -> f64 {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = plain.iter().map(|&w| f64::from(w)).sum();
+    f64::from(z[usize::from(symbol)] - max) - libm::log(sum)
+}
+
+/// One step's logits as the draw reads them, and what the log-likelihood reads: the f32
+/// logits `z` and their temperature-1 weights `plain`, `expf(z_i - max z)` ([`softmax_weights`]).
+/// A pure function of the logits, so the batched generator computes it once per context.
 #[derive(Clone, Copy)]
-pub(crate) struct Step<'s> {
-    /// The logits.
-    pub(crate) z: &'s [f32],
-    /// `expf(z_i - max z)` for every symbol: the unnormalised probabilities at temperature 1.
-    pub(crate) plain: &'s [f32],
-    /// `max z`.
-    pub(crate) max: f32,
+pub(crate) enum Step<'s> {
+    /// A float model's logits and their weights, which its draw reuses at temperature 1.
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+    Float {
+        /// The logits.
+        z: &'s [f32],
+        /// Their temperature-1 weights.
+        plain: &'s [f32],
+    },
+    /// A q8 model's Q16 logits, which its draw reads, and for the log-likelihood the same in
+    /// f32 (exact) with their weights.
+    #[cfg(feature = "q8")]
+    Q16 {
+        /// The Q16 logits.
+        q: &'s [i32],
+        /// The logits in f32.
+        #[cfg(feature = "log-likelihood")]
+        z: &'s [f32],
+        /// Their temperature-1 weights.
+        #[cfg(feature = "log-likelihood")]
+        plain: &'s [f32],
+    },
 }
 
-impl<'s> Step<'s> {
-    /// Writes the weights of `z` into `plain` (as long as `z`), computed by `kernels`, and
-    /// views both.
-    pub(crate) fn new(z: &'s [f32], plain: &'s mut [f32], kernels: Kernels) -> Self {
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        exp_weights(kernels, z, max, 1.0, plain);
-        Self { z, plain, max }
-    }
-
-    /// `log softmax(z)[symbol]`: `(z_s - max) - ln(sum)`, the sum of the f32 weights taken in
-    /// f64 in index order.
+impl Step<'_> {
+    /// `log softmax(z)[symbol]` at temperature 1 ([`log_probability`]).
+    #[cfg(feature = "log-likelihood")]
     fn log_probability(&self, symbol: u8) -> f64 {
-        let sum: f64 = self.plain.iter().map(|&w| f64::from(w)).sum();
-        f64::from(self.z[usize::from(symbol)] - self.max) - libm::log(sum)
+        match *self {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            Self::Float { z, plain } => log_probability(z, plain, symbol),
+            #[cfg(feature = "q8")]
+            Self::Q16 { z, plain, .. } => log_probability(z, plain, symbol),
+        }
+    }
+
+    /// One character by the rule of the logits' kind (the module documentation), the end
+    /// symbol excluded if `mask_end`.
+    #[inline(always)]
+    fn draw<R: rand_core::Rng>(
+        &self,
+        rules: &Rules<'_>,
+        mask_end: bool,
+        rng: &mut R,
+        kernels: Kernels,
+    ) -> u8 {
+        match *self {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            Self::Float { z, plain } => draw(z, plain, &rules.settings, mask_end, rng, kernels),
+            #[cfg(feature = "q8")]
+            Self::Q16 { q, .. } => {
+                // Only the float draw computes weights with the kernels.
+                let _ = kernels;
+                let (fixed, top_k) = (&rules.fixed, rules.settings.top_k);
+                match fixed.greedy {
+                    true => q16::argmax(q, mask_end) as u8,
+                    false => q16::draw(q, fixed, top_k, mask_end, rng.next_u32()),
+                }
+            }
+        }
     }
 }
 
-/// One character, as the module documentation specifies.
+/// One character of a float model, as the module documentation specifies.
 ///
-/// `plain` is [`Step::plain`]: at temperature 1 with nothing masked those are exactly
+/// `plain` is [`Step::Float`]'s: at temperature 1 with nothing masked those are exactly
 /// the weights of step 3 (`x / 1.0 == x`), so they are reused rather than recomputed; other
 /// weights are computed by `kernels`.
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 pub(crate) fn draw<R: rand_core::Rng>(
     z: &[f32],
     plain: &[f32],
@@ -453,18 +647,8 @@ pub(crate) fn draw<R: rand_core::Rng>(
         let max = allowed.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         exp_weights(kernels, allowed, max, s.temperature, &mut weights[first..]);
     }
-    // Whether symbol j ranks before symbol i: larger weight, or equal and lower index.
     if s.top_k > 0 {
-        let mut kept = [false; MAX_VOCAB];
-        for (i, keep) in kept.iter_mut().enumerate().take(z.len()) {
-            *keep = (0..z.len())
-                .filter(|&j| ranks_before(weights, j, i))
-                .count()
-                < s.top_k;
-        }
-        for (w, keep) in weights.iter_mut().zip(kept) {
-            *w = if keep { *w } else { 0.0 };
-        }
+        keep_top_k(weights, s.top_k);
     }
     if s.top_p < 1.0 {
         let threshold = s.top_p * weights.iter().sum::<f32>();
@@ -494,6 +678,20 @@ pub(crate) fn draw<R: rand_core::Rng>(
     last as u8
 }
 
+/// Zeroes every weight but those of ranks `0..k` ([`ranks_before`]).
+fn keep_top_k<T: Copy + Default + PartialOrd>(weights: &mut [T], k: usize) {
+    let mut kept = [false; MAX_VOCAB];
+    for (i, keep) in kept.iter_mut().enumerate().take(weights.len()) {
+        *keep = (0..weights.len())
+            .filter(|&j| ranks_before(weights, j, i))
+            .count()
+            < k;
+    }
+    for (w, keep) in weights.iter_mut().zip(kept) {
+        *w = if keep { *w } else { T::default() };
+    }
+}
+
 /// `out[i] = libm::expf((z[i] - max) / temperature)` for `out` as long as `z` (dividing by 1 is
 /// exact, so temperature 1 gives `expf(z[i] - max)`). With [`Kernels::Avx2`], 8 at a time with the
 /// same bits (`avx/exp.rs`; its tests compare the two on every argument a draw can have); otherwise
@@ -517,6 +715,6 @@ fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mu
 
 /// Whether symbol `j` ranks before symbol `i`: a larger weight, or an equal one and a lower
 /// index.
-fn ranks_before(weights: &[f32], j: usize, i: usize) -> bool {
+fn ranks_before<T: PartialOrd>(weights: &[T], j: usize, i: usize) -> bool {
     weights[j] > weights[i] || (weights[j] == weights[i] && j < i)
 }

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use namegen_model::vocab::VocabError;
-use namegen_model::{END_INDEX, windows};
+use namegen_model::{END_INDEX, MAX_VOCAB, windows};
 
 use crate::forward::{Forward, TooWide};
 use crate::sample::log_softmax_at;
@@ -66,11 +66,10 @@ pub fn score<const W: usize>(
         .map_err(ScoreError::Name)?;
     let mut log_likelihood = 0.0;
     for (context, target) in windows(&encoded[..len], model.config().block_size()) {
-        log_likelihood += log_softmax_at(
-            forward.logits(model, context.ids()),
-            target,
-            model.kernels(),
-        );
+        // A q8 model's log-likelihood is the float one of its exact f32 logits.
+        let mut converted = [0.0f32; MAX_VOCAB];
+        let z = forward.run(model, context.ids()).to_f32(&mut converted);
+        log_likelihood += log_softmax_at(z, target, model.kernels());
     }
     Ok(Score {
         log_likelihood,

@@ -215,12 +215,20 @@ fn chi_square(counts: &[usize], p: &[f64]) -> (f64, f64) {
     (stat, critical)
 }
 
+/// The f32 draw on a random f32 model, and the integer draw on the q8 fixture (whose f32
+/// logits are its Q16 ones, exactly), against the same f64 distribution.
 #[test]
 fn first_symbol_frequencies_match_the_model() {
     let (_, bytes) = model_spec(Dtype::F32, 11);
-    let view = ModelView::parse(&bytes).unwrap();
+    let q8 = include_bytes!("data/model-q8.safetensors");
+    for bytes in [&bytes[..], q8] {
+        first_symbol_frequencies_match(&ModelView::parse(bytes).unwrap());
+    }
+}
+
+fn first_symbol_frequencies_match(view: &ModelView<'_>) {
     let logits: Vec<f64> = Forward::<100>::new()
-        .logits(&view, &[0, 0, 0])
+        .logits(view, &[0, 0, 0])
         .iter()
         .map(|&v| f64::from(v))
         .collect();
@@ -250,7 +258,7 @@ fn first_symbol_frequencies_match_the_model() {
             ..Settings::default()
         };
         let p = expected_distribution(&logits, f64::from(temperature), top_k, f64::from(top_p));
-        let mut sampler = Sampler::<100>::new(&view, settings).unwrap();
+        let mut sampler = Sampler::<100>::new(view, settings).unwrap();
         // The seeded list, and names drawn from a caller's generator: another algorithm
         // (PCG-XSL-RR 128/64, rand's `Pcg64Mcg`) through `rand_core`.
         let mut callers = Pcg64Mcg::seed_from_u64(5);
@@ -270,7 +278,8 @@ fn first_symbol_frequencies_match_the_model() {
             let (stat, critical) = chi_square(&counts, &p);
             assert!(
                 stat < critical,
-                "{path} T={temperature} k={top_k} p={top_p}: chi2 {stat:.1} >= {critical:.1}\n{counts:?}\n{p:?}"
+                "{} {path} T={temperature} k={top_k} p={top_p}: chi2 {stat:.1} >= {critical:.1}\n{counts:?}\n{p:?}",
+                view.dtype()
             );
         }
     }
