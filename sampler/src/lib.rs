@@ -163,4 +163,4 @@ pub use sample::{
 };
 pub use score::{MAX_SCORED_LEN, Score, ScoreError, score};
 pub use tensor::{Matrix, Vector, dot_f32, f16_to_f32};
-pub use view::{Layer, ModelView, Requant};
+pub use view::{BufferTooSmall, Layer, ModelView, Requant};

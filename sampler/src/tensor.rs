@@ -495,8 +495,9 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     combine(sums)
 }
 
+/// The tree in which [`dot_f32`] adds its 8 partial sums.
 #[inline(always)]
-fn combine(s: [f32; LANES]) -> f32 {
+pub(crate) fn combine(s: [f32; LANES]) -> f32 {
     ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
