@@ -19,7 +19,7 @@ use namegen_model::Dtype;
 
 use super::load_half;
 use super::pack::{self, CHUNK_VALUES, ROWS};
-use crate::tensor::{LANES, Matrix, combine as combine_lanes};
+use crate::tensor::{LANES, Matrix};
 
 /// `out = W x` from `packed`, `matrix`'s packed copy ([`super::pack`]): bit for bit
 /// [`Matrix::matvec`]. Panics if `x`, `out` or `packed` has the wrong length.
@@ -57,26 +57,6 @@ pub(super) fn matvec(matrix: &Matrix<'_>, packed: &[f32], x: &[f32], out: &mut [
             combine([s0, s1], [s2, s3], [s4, s5], [s6, s7]),
             out,
         );
-    }
-}
-
-/// `out = W x` from the weights in place, bit for bit [`Matrix::matvec`], for a view nobody
-/// packed: one value at a time, the portable code's order and roundings written as plainly as
-/// possible, because its only purpose is to keep such a view correct in the fewest bytes
-/// (the module packs every model it loads). Panics if `x` or `out` has the wrong length.
-pub(super) fn matvec_in_place(matrix: &Matrix<'_>, x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), matrix.cols(), "one input per column");
-    for (row, out) in out.iter_mut().enumerate() {
-        let mut sums = [0.0f32; LANES];
-        for (col, &x) in x.iter().enumerate() {
-            sums[col % LANES] += matrix.raw(row, col) * x;
-        }
-        let sum = combine_lanes(sums);
-        *out = if matrix.dtype() == Dtype::I8 {
-            sum * matrix.scale(row)
-        } else {
-            sum
-        };
     }
 }
 

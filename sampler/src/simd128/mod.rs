@@ -12,7 +12,8 @@
 //!   the same bits as [`crate::Matrix::matvec`];
 //! - [`activation`]: its bias and `tanh`, the same bits as [`crate::math::tanh`].
 //!
-//! A view without the packed copy runs the portable code.
+//! A view without the packed copy computes the same products one weight at a time
+//! ([`crate::Matrix::matvec_compact`]).
 
 use core::arch::wasm32::{v128, v128_load};
 
@@ -40,7 +41,7 @@ pub(crate) fn apply(
 ) {
     match packed {
         Some(packed) => matvec::matvec(&layer.weight, packed, &x[..width], out),
-        None => matvec::matvec_in_place(&layer.weight, &x[..width], out),
+        None => layer.weight.matvec_compact(&x[..width], out),
     }
     activation::finish(layer, out, x, activate);
 }
