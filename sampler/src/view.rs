@@ -248,8 +248,9 @@ impl<'a> ModelView<'a> {
     /// For builds without an allocator whose kernels read a packed copy of the weights (a
     /// wasm32 build with `simd128`): copies the layers' weights once into the start of
     /// `buffer`, in the order the SIMD128 kernel reads them (4 rows at a time, chunk by chunk,
-    /// each value decoded to f32), and computes the layers from there, with the same bits:
-    /// in Node that made the f32 forward pass about twice as fast. Fails, copying nothing,
+    /// each value decoded to f32), and computes the layers from there, with the same bits. A
+    /// view without the copy runs a compact scalar loop there instead, much slower: that build
+    /// keeps no fast kernel for the weights in place, to stay small. Fails, copying nothing,
     /// when `buffer` holds fewer than [`ModelView::packed_len`] values; copies nothing where
     /// that is 0.
     pub fn pack_weights_into(&mut self, buffer: &'a mut [f32]) -> Result<(), BufferTooSmall> {
