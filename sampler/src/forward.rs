@@ -223,7 +223,15 @@ pub(crate) fn layers<const W: usize>(
         } else {
             apply(layer, input, width, out, index != last);
         }
-        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            let packed = model.packed.map(|packed| packed.layer(index));
+            crate::simd128::apply(layer, packed, input, width, out, index != last);
+        }
+        #[cfg(not(any(
+            all(feature = "std", target_arch = "x86_64"),
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
         apply(layer, input, width, out, index != last);
         width = rows;
     }
@@ -260,8 +268,11 @@ pub(crate) fn apply_avx2(
 
 /// One layer on the `width` inputs in `x`: `out = W x + b`, then `tanh` if `activate`, written
 /// back into `x`; `out` is scratch space as long as the layer's output. A wasm32 build with
-/// `simd128` computes the same bits with its kernels ([`crate::simd128`]).
-#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+/// `simd128` computes the same bits with its kernels instead ([`crate::simd128::apply`]).
+#[cfg(all(
+    any(feature = "f32", feature = "f16", feature = "i8"),
+    not(all(target_arch = "wasm32", target_feature = "simd128"))
+))]
 #[inline(always)]
 pub(crate) fn apply(
     layer: &Layer<'_>,
@@ -270,13 +281,8 @@ pub(crate) fn apply(
     out: &mut [f32],
     activate: bool,
 ) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    crate::simd128::apply(layer, x, width, out, activate);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    {
-        layer.weight.matvec(&x[..width], out);
-        finish(layer, out, x, activate);
-    }
+    layer.weight.matvec(&x[..width], out);
+    finish(layer, out, x, activate);
 }
 
 /// `x = sums + b`, then `tanh` if `activate`, for the products `sums = W x`.

@@ -231,7 +231,10 @@ impl<'a> ModelView<'a> {
             embedding,
             layers,
             tanh_table,
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            #[cfg(any(
+                all(feature = "std", target_arch = "x86_64"),
+                all(target_arch = "wasm32", target_feature = "simd128")
+            ))]
             packed: None,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             kernels: Kernels::Portable,

@@ -105,8 +105,9 @@
 //! those of every other choice the CPU runs). The batched generator also memoises logits per context,
 //! which changes no bit: they are a pure function of the context. A wasm32 build with the
 //! `simd128` target feature runs the forward pass's products and `tanh` with SIMD128 kernels
-//! written to the same order (`src/simd128/`, [`Kernels::Simd128`]); the WASM tests compare
-//! its names and scores with the host's.
+//! written to the same order (`src/simd128/`, [`Kernels::Simd128`]), the products from the
+//! copy of the weights [`ModelView::pack_weights_into`] makes in a caller's buffer; the WASM
+//! tests compare its names and scores with the host's.
 //!
 //! # RAM
 //!
@@ -122,7 +123,8 @@
 //! table (1,768 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary and, with the
 //! `q8` feature, 432 the per-layer views of q8's integers (empty for the float dtypes; without
 //! the feature they take no memory); 16 more with `std`, for the host's optional packed copy
-//! of the weights, `ModelView::pack_weights`).
+//! of the weights, `ModelView::pack_weights`, and in a wasm32 build with `simd128` 72 more, the
+//! layers of the copy [`ModelView::pack_weights_into`] makes).
 #![no_std]
 #![warn(missing_docs)]
 
@@ -171,4 +173,4 @@ pub use sample::{
 };
 pub use score::{MAX_SCORED_LEN, Score, ScoreError, score};
 pub use tensor::{Matrix, Vector, dot_f32, f16_to_f32};
-pub use view::{Layer, ModelView, Requant};
+pub use view::{BufferTooSmall, Layer, ModelView, Requant};

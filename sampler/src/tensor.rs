@@ -166,6 +166,28 @@ impl<'a> Matrix<'a> {
         self.rows_dot(0, x, out);
     }
 
+    /// [`Matrix::matvec`]'s values one weight at a time, in its order and roundings: the same
+    /// bits in the fewest bytes of code, for a build whose fast kernels read a packed copy of
+    /// the weights and may meet a view without one (WASM with `simd128`, whose size budget the
+    /// portable kernels would break). Panics if `x` or `out` has the wrong length.
+    #[cfg(any(test, all(target_arch = "wasm32", target_feature = "simd128")))]
+    pub(crate) fn matvec_compact(&self, x: &[f32], out: &mut [f32]) {
+        assert_eq!(x.len(), self.cols, "one input per column");
+        assert_eq!(out.len(), self.rows, "one output per row");
+        for (row, out) in out.iter_mut().enumerate() {
+            let mut sums = [0.0f32; LANES];
+            for (col, &x) in x.iter().enumerate() {
+                sums[col % LANES] += self.raw(row, col) * x;
+            }
+            let sum = combine(sums);
+            *out = if self.dtype() == Dtype::I8 {
+                sum * self.scale(row)
+            } else {
+                sum
+            };
+        }
+    }
+
     /// The products of [`GROUP`] inputs at once, stored transposed: `xt[j][b]` is element
     /// `j` of input `b` (`xt` holds [`Matrix::cols`] entries), and `out[r][b]` becomes
     /// `W[r] . x_b` for every row `r` (`out` holds [`Matrix::rows`] entries): bit for bit what
@@ -511,6 +533,7 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     combine(sums)
 }
 
+/// The tree in which [`dot_f32`] adds its 8 partial sums.
 #[inline(always)]
 fn combine(s: [f32; LANES]) -> f32 {
     ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
@@ -561,5 +584,49 @@ impl<'a> Vector<'a> {
         self.data
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec::Vec;
+
+    use namegen_model::{Dtype, Rng};
+
+    use super::{Matrix, Vector};
+
+    /// `matvec_compact` against `matvec`, bit for bit, on every dtype and on shapes with and
+    /// without a partial last chunk, with weights and inputs of every sign and size.
+    #[test]
+    fn compact_products_are_matvecs_bit_for_bit() {
+        let mut rng = Rng::new(7);
+        for (rows, cols) in [(1, 1), (5, 8), (7, 13), (27, 100), (100, 30)] {
+            let x: Vec<f32> = (0..cols).map(|_| rng.normal() as f32 * 3.0).collect();
+            for dtype in [Dtype::F32, Dtype::F16, Dtype::I8, Dtype::Q8] {
+                let values = rows * cols;
+                let data: Vec<u8> = match dtype {
+                    Dtype::F32 => (0..values)
+                        .flat_map(|_| (rng.normal() as f32).to_le_bytes())
+                        .collect(),
+                    Dtype::F16 => (0..values)
+                        .flat_map(|_| half::f16::from_f64(rng.normal()).to_le_bytes())
+                        .collect(),
+                    _ => (0..values)
+                        .map(|_| (rng.below(255) as i32 - 127) as u8)
+                        .collect(),
+                };
+                let scales: Vec<u8> = (0..rows)
+                    .flat_map(|_| (rng.next_f32() / 64.0 + 1e-3).to_le_bytes())
+                    .collect();
+                let scales = if dtype == Dtype::I8 { &scales[..] } else { &[] };
+                let matrix = Matrix::new(rows, cols, dtype, &data, Vector::new(scales).unwrap())
+                    .expect("consistent lengths");
+                let (mut want, mut got) = (std::vec![0.0; rows], std::vec![0.0; rows]);
+                matrix.matvec(&x, &mut want);
+                matrix.matvec_compact(&x, &mut got);
+                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{dtype} {rows}x{cols}");
+            }
+        }
     }
 }

@@ -134,6 +134,10 @@ pub struct ModelView<'a> {
     /// copied them.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     pub(crate) packed: Option<std::sync::Arc<[crate::avx::Packed]>>,
+    /// The layers' weights in the SIMD128 kernel's order, in a caller's buffer, once
+    /// [`ModelView::pack_weights_into`] has copied them.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(crate) packed: Option<crate::simd128::Packed<'a>>,
     /// The code that computes the layers and the draws: [`Kernels::Avx2`] or [`Kernels::Avx2Vnni`]
     /// only if [`Kernels::runs_here`], which the unsafe calls of its kernels rely on. Other targets
     /// have no field: they run [`Kernels::Portable`] alone.
@@ -231,4 +235,83 @@ impl<'a> ModelView<'a> {
             self.packed = Some(packed.collect());
         }
     }
+
+    /// The f32 values [`ModelView::pack_weights_into`] copies for this model: the layers'
+    /// weights padded to whole blocks, in a wasm32 build with `simd128` and for the float
+    /// dtypes; 0 everywhere else (the kernels read the weights in place).
+    pub fn packed_len(&self) -> usize {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if self.tanh_table.is_none() {
+            return self
+                .layers()
+                .map(|layer| crate::simd128::pack::len(&layer.weight))
+                .sum();
+        }
+        0
+    }
+
+    /// A [`ModelView::packed_len`] that holds for every model whose layers are at most
+    /// `width` wide (every model a [`crate::Forward`] of that width takes): the size of a
+    /// buffer that [`ModelView::pack_weights_into`] never finds too short for them.
+    pub const fn packed_capacity(width: usize) -> usize {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            use crate::simd128::pack::ROWS;
+            use crate::tensor::LANES;
+            let padded = width.div_ceil(ROWS) * ROWS * width.div_ceil(LANES) * LANES;
+            (MAX_HIDDEN_LAYERS + 1) * padded
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        {
+            let _ = width;
+            0
+        }
+    }
+
+    /// For builds without an allocator whose kernels read a packed copy of the weights (a
+    /// wasm32 build with `simd128`): copies the layers' weights once into the start of
+    /// `buffer`, in the order the SIMD128 kernel reads them (4 rows at a time, chunk by chunk,
+    /// each value decoded to f32), and computes the layers from there, with the same bits. A
+    /// view without the copy runs a compact scalar loop there instead, much slower: that build
+    /// keeps no fast kernel for the weights in place, to stay small. Fails, copying nothing,
+    /// when `buffer` holds fewer than [`ModelView::packed_len`] values; copies nothing where
+    /// that is 0.
+    pub fn pack_weights_into(&mut self, buffer: &'a mut [f32]) -> Result<(), BufferTooSmall> {
+        let needed = self.packed_len();
+        if buffer.len() < needed {
+            return Err(BufferTooSmall {
+                needed,
+                capacity: buffer.len(),
+            });
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if needed > 0 {
+            let matrices = self.layers().map(|layer| &layer.weight);
+            self.packed = Some(crate::simd128::Packed::new(matrices, buffer));
+        }
+        Ok(())
+    }
 }
+
+/// [`ModelView::pack_weights_into`] was given a buffer too short for the model's packed
+/// weights.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BufferTooSmall {
+    /// f32 values the packed weights take ([`ModelView::packed_len`]).
+    pub needed: usize,
+    /// f32 values the buffer holds.
+    pub capacity: usize,
+}
+
+impl core::fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "the packed weights take {} values, the buffer holds {}",
+            self.needed, self.capacity
+        )
+    }
+}
+
+impl core::error::Error for BufferTooSmall {}

@@ -6,88 +6,44 @@
 //! the portable code it stands in for (the same operations on the same operands in the same
 //! order; WASM, like Rust, neither fuses nor reassociates), and its file says why:
 //!
-//! - [`matvec`](mod@matvec): the one-name forward pass's matrix-vector product, the same bits
-//!   as [`crate::Matrix::matvec`];
+//! - [`pack`]: the copy of a float model's weights the products read, each value decoded
+//!   exactly, made once ([`crate::ModelView::pack_weights_into`]);
+//! - [`matvec`](mod@matvec): the one-name forward pass's matrix-vector product from that copy,
+//!   the same bits as [`crate::Matrix::matvec`];
 //! - [`activation`]: its bias and `tanh`, the same bits as [`crate::math::tanh`].
 //!
-//! Decoding the stored values ([`decode`]) is exact: f32 is loaded as it is, f16 widened by
-//! [`crate::tensor::f16_to_f32`]'s integer steps on 4 lanes, i8 by integer widening.
+//! A view without the packed copy computes the same products one weight at a time
+//! ([`crate::Matrix::matvec_compact`]).
 
-use core::arch::wasm32::{
-    f32x4_convert_i32x4, f32x4_mul, i16x8_extend_low_i8x16, i32x4_extend_high_i16x8,
-    i32x4_extend_low_i16x8, i32x4_shl, u32x4_extend_high_u16x8, u32x4_extend_low_u16x8, v128,
-    v128_load, v128_load64_zero,
-};
+use core::arch::wasm32::{v128, v128_load};
 
 use crate::tensor::LANES;
 use crate::view::Layer;
 
 mod activation;
 mod matvec;
+pub(crate) mod pack;
 
-/// One layer on the `width` inputs in `x`, bit for bit the portable code of
-/// [`crate::forward::apply`]: `out = W x + b`, then `tanh` if `activate`, written back into `x`.
+pub(crate) use pack::Packed;
+
+/// One layer on the `width` inputs in `x`, bit for bit the portable code
+/// ([`crate::Matrix::matvec`], then [`crate::forward::finish`]): `out = W x + b`, then `tanh`
+/// if `activate`, written back into `x`; with these kernels where the view has the layer's
+/// packed copy, `packed`.
 #[inline]
 pub(crate) fn apply(
     layer: &Layer<'_>,
+    packed: Option<&[f32]>,
     x: &mut [f32],
     width: usize,
     out: &mut [f32],
     activate: bool,
 ) {
-    matvec::matvec(&layer.weight, &x[..width], out);
-    activation::finish(layer, out, x, activate);
-}
-
-/// The `LANES` values stored in the `CHUNK` bytes at `bytes`, widened exactly, as lanes 0..4
-/// and 4..8: f32 when `CHUNK` is 32, f16 when 16, i8 when 8.
-///
-/// # Safety
-///
-/// `CHUNK` bytes from `bytes` on must be readable; no alignment is needed.
-#[inline(always)]
-unsafe fn decode<const CHUNK: usize>(bytes: *const u8) -> [v128; 2] {
-    match CHUNK {
-        // SAFETY: the caller guarantees the 32 bytes of the two 16-byte loads.
-        32 => unsafe { [v128_load(bytes.cast()), v128_load(bytes.add(16).cast())] },
-        16 => {
-            // SAFETY: the caller guarantees the 16 bytes read.
-            let halves = unsafe { v128_load(bytes.cast()) };
-            [
-                f16_lanes(u32x4_extend_low_u16x8(halves)),
-                f16_lanes(u32x4_extend_high_u16x8(halves)),
-            ]
-        }
-        _ => {
-            // SAFETY: the caller guarantees the 8 bytes read.
-            let bytes = i16x8_extend_low_i8x16(unsafe { v128_load64_zero(bytes.cast()) });
-            [
-                f32x4_convert_i32x4(i32x4_extend_low_i16x8(bytes)),
-                f32x4_convert_i32x4(i32x4_extend_high_i16x8(bytes)),
-            ]
-        }
+    match packed {
+        Some(packed) => matvec::matvec(&layer.weight, packed, &x[..width], out),
+        None => layer.weight.matvec_compact(&x[..width], out),
     }
-}
-
-/// [`crate::tensor::f16_to_f32`] of the f16 bits in the low half of each 32-bit lane, its
-/// operations in its order.
-#[inline(always)]
-fn f16_lanes(bits: v128) -> v128 {
-    use core::arch::wasm32::{
-        f32x4_splat, i32x4_gt, u32x4_gt, u32x4_splat, v128_and, v128_bitselect, v128_or,
-    };
-    let sign = i32x4_shl(v128_and(bits, u32x4_splat(0x8000)), 16);
-    let magnitude = v128_and(bits, u32x4_splat(0x7fff));
-    let shifted = i32x4_shl(magnitude, 13);
-    let finite = f32x4_mul(shifted, f32x4_splat(crate::tensor::TWO_POW_112));
-    let quiet = v128_and(
-        u32x4_gt(magnitude, u32x4_splat(0x7c00)),
-        u32x4_splat(0x0040_0000),
-    );
-    let special = v128_or(v128_or(shifted, u32x4_splat(0x7f80_0000)), quiet);
-    // Magnitudes are below 2^15, so the signed comparison is the unsigned one.
-    let is_special = i32x4_gt(magnitude, u32x4_splat(0x7bff));
-    v128_or(v128_bitselect(special, finite, is_special), sign)
+    activation::finish(layer, out, x, activate);
 }
 
 /// Four values from `x`, lanes `4 * half..4 * half + 4` of a chunk.

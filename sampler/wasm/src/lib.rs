@@ -60,6 +60,14 @@ static TEXT: Shared<[u8; TEXT_CAPACITY]> = Shared(UnsafeCell::new([0; TEXT_CAPAC
 static SCORES: Shared<[f64; MAX_NAMES]> = Shared(UnsafeCell::new([0.0; MAX_NAMES]));
 static CUT: Shared<[u8; MAX_NAMES]> = Shared(UnsafeCell::new([0; MAX_NAMES]));
 
+/// Values of [`PACKED`]: enough for every model the page takes (layers at most
+/// [`DEFAULT_WIDTH`] wide); 0 in the plain build, whose kernels read the weights in place.
+const PACKED_CAPACITY: usize = ModelView::packed_capacity(DEFAULT_WIDTH);
+
+/// The loaded model's weights in the order the SIMD128 kernels read them, copied once by
+/// [`load_model`] (zero-initialised memory, which takes no bytes of the module).
+static PACKED: Shared<[f32; PACKED_CAPACITY]> = Shared(UnsafeCell::new([0.0; PACKED_CAPACITY]));
+
 /// The loaded model, a view of the bytes at [`model_buffer`]; `None` while none is loaded
 /// (also after a failed load, and from the moment the caller asks where to write new bytes).
 static VIEW: Shared<Option<ModelView<'static>>> = Shared(UnsafeCell::new(None));
@@ -131,11 +139,17 @@ pub extern "C" fn load_model(len: usize) -> i32 {
     // `load_model` forgets it, before the caller may write to them again (the protocol: it
     // writes at the address `model_buffer` just returned).
     let bytes = unsafe { &(&*MODEL.0.get())[..len] };
-    let model = match ModelView::parse(bytes) {
+    let mut model = match ModelView::parse(bytes) {
         Ok(model) => model,
         Err(e) => return fail(format_args!("not a usable namegen model: {e}")),
     };
     if let Err(e) = Forward::<DEFAULT_WIDTH>::check(&model) {
+        return fail(format_args!("this model is too large for the page: {e}"));
+    }
+    // SAFETY: see `Shared`; the view kept below borrows the packed copy until `model_buffer`
+    // or `load_model` forgets it, and only this call writes to it, after the view is gone.
+    let packed = unsafe { &mut *PACKED.0.get() };
+    if let Err(e) = model.pack_weights_into(packed) {
         return fail(format_args!("this model is too large for the page: {e}"));
     }
     let config = model.config();
