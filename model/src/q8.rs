@@ -125,3 +125,19 @@ pub fn tanh_table(range: f64) -> [i8; TANH_TABLE_LEN] {
     }
     table
 }
+
+/// `(numerator / divisor, numerator % divisor)` for a `divisor` in `1..2^24`, by long division
+/// in 8-bit digits, so that every step divides below `2^32`: one instruction on a Cortex-M3,
+/// where dividing a `u64` links a 900-byte library routine. The q8 draw's fixed-point settings
+/// and the firmware's decimal parser, both on the device path, divide with it. Panics if
+/// `divisor` is 0.
+pub fn divide_wide(numerator: u64, divisor: u32) -> (u64, u32) {
+    debug_assert!(divisor < 1 << 24, "8-bit digits need a divisor below 2^24");
+    let (mut quotient, mut remainder) = (0u64, 0u32);
+    for digit in numerator.to_be_bytes() {
+        let partial = (remainder << 8) | u32::from(digit);
+        quotient = (quotient << 8) | u64::from(partial / divisor);
+        remainder = partial % divisor;
+    }
+    (quotient, remainder)
+}

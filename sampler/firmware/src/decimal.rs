@@ -1,6 +1,8 @@
 //! Exact parsing of short decimals into f32 without core's float parser, and without float
 //! arithmetic: a q8 firmware then links no soft-float at all.
 
+use namegen_model::q8::divide_wide;
+
 /// A decimal like `0.8` or `1` as the nearest f32, the value `str::parse::<f32>` gives, without
 /// core's float parser (14 KB of code and tables) and in integers alone ([`nearest_f32`]).
 /// Anything else is refused: a sign, an exponent, more than 7 digits after the point, or digits
@@ -34,14 +36,9 @@ fn nearest_f32(digits: u32, scale: u32) -> f32 {
     if u64::from(digits) << shift < u64::from(scale) << 23 {
         shift += 1;
     }
-    // Long division in 8-bit digits: each step divides below 2^32, one instruction on a
-    // Cortex-M3, where dividing a u64 links a 900-byte library routine.
-    let (mut significand, mut remainder) = (0u32, 0u32);
-    for digit in (u64::from(digits) << shift).to_be_bytes() {
-        let partial = (remainder << 8) | u32::from(digit);
-        significand = (significand << 8) | (partial / scale);
-        remainder = partial % scale;
-    }
+    let (significand, remainder) = divide_wide(u64::from(digits) << shift, scale);
+    // Below 2^24 by the choice of shift.
+    let mut significand = significand as u32;
     let twice = 2 * remainder;
     if twice > scale || (twice == scale && significand & 1 == 1) {
         significand += 1;

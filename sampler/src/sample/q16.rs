@@ -7,6 +7,7 @@
 //! every target draws the same symbols.
 
 use namegen_model::MAX_VOCAB;
+use namegen_model::q8::divide_wide;
 
 // Every weight at most 1, so MAX_VOCAB of them sum below 2^31.
 const _: () = assert!(MAX_VOCAB << WEIGHT_BITS <= 1 << 31);
@@ -105,7 +106,7 @@ fn inverse_temperature(bits: u32) -> (u32, u32) {
     }
     let (significand, exponent) = decode(bits);
     // In (2^39, 2^41): 41 significant bits at most, of which the top 32 are kept.
-    let quotient = divide(LOG2E_Q63, significand);
+    let (quotient, _) = divide_wide(LOG2E_Q63, significand);
     let dropped = 32 - quotient.leading_zeros();
     let scale = (quotient >> dropped) as u32;
     match 63 + exponent - dropped as i32 {
@@ -113,19 +114,6 @@ fn inverse_temperature(bits: u32) -> (u32, u32) {
         shift if shift > 63 => (0, 0),
         shift => (scale, shift as u32),
     }
-}
-
-/// `numerator / divisor` for a `divisor` in `1..2^24`, rounded down, by long division in 8-bit
-/// digits: each step divides below `2^32`, one instruction on a Cortex-M3, where dividing a
-/// `u64` links a 900-byte library routine.
-fn divide(numerator: u64, divisor: u32) -> u64 {
-    let (mut quotient, mut remainder) = (0u64, 0u32);
-    for digit in numerator.to_be_bytes() {
-        let partial = (remainder << 8) | u32::from(digit);
-        quotient = (quotient << 8) | u64::from(partial / divisor);
-        remainder = partial % divisor;
-    }
-    quotient
 }
 
 /// `ceil(p * 2^32)` for the `top_p` `p` in `(0, 1]` whose bits are `bits`: exact for
