@@ -41,6 +41,12 @@ pub(crate) fn logits<'b>(
     mut y: &'b mut [Code],
     logits: &mut [i32],
 ) -> usize {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if model.kernels().avx2() {
+        // SAFETY: `avx::q8::logits` requires only that the CPU supports AVX2; a view's
+        // kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found it.
+        return unsafe { crate::avx::q8::logits(model, table, context, x, y, logits) };
+    }
     let embedding = model.embedding();
     let cols = embedding.cols();
     for (slot, &symbol) in context.iter().enumerate() {
@@ -54,11 +60,11 @@ pub(crate) fn logits<'b>(
     for (index, layer) in model.layers().enumerate() {
         let rows = layer.weight.rows();
         if index == last {
-            outputs(model, index, layer, x, width, |first, z| {
+            outputs(layer, x, |first, z| {
                 logits[first..][..z.len()].copy_from_slice(z);
             });
         } else {
-            outputs(model, index, layer, x, width, |first, z| {
+            outputs(layer, x, |first, z| {
                 for (row, &z) in (first..).zip(z) {
                     // `z + 128` is in 0..=255, within the 256 entries.
                     store(y, row, table[(z.clamp(-128, 127) + 128) as usize] as i8);
@@ -71,35 +77,11 @@ pub(crate) fn logits<'b>(
     width
 }
 
-/// Calls `set(first, z)` with the outputs `z` of rows `first..first + z.len()` of `layer`
-/// (the model's layer `index`) on the first `width` codes of `input` ([`groups`]), for every
-/// row, computed by the model's [`ModelView::kernels`]: the same integers either way.
+/// Calls `set(first, z)` with the outputs `z` of rows `first..first + z.len()` of `layer` on
+/// the codes `input` ([`groups`]), for every row, by this target's kernel (x86_64 hosts with
+/// AVX2 take [`crate::avx::q8::logits`] for the whole pass instead).
 #[inline(always)]
-fn outputs(
-    model: &ModelView<'_>,
-    index: usize,
-    layer: &Layer<'_>,
-    input: &[Code],
-    width: usize,
-    set: impl FnMut(usize, &[i32]),
-) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if model.kernels().avx2() {
-        let packed = model.packed.as_deref().and_then(|packed| packed.get(index));
-        if let Some(packed) = packed
-            && model.kernels() == crate::Kernels::Avx2Vnni
-        {
-            // SAFETY: `avx::q8::outputs_vnni` requires only that the CPU supports AVX2 and
-            // AVX-VNNI; a view's kernels are `Kernels::Avx2Vnni` only when `Kernels::detect`
-            // found both.
-            return unsafe { crate::avx::q8::outputs_vnni(layer, packed, &input[..width], set) };
-        }
-        // SAFETY: `avx::q8::outputs` requires only that the CPU supports AVX2; a view's
-        // kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found it.
-        return unsafe { crate::avx::q8::outputs(layer, packed, &input[..width], set) };
-    }
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    let _ = (model, index, width);
+fn outputs(layer: &Layer<'_>, input: &[Code], set: impl FnMut(usize, &[i32])) {
     #[cfg(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp")))]
     return groups(layer, input, armv7m::dots, set);
     #[cfg(not(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp"))))]

@@ -33,7 +33,8 @@ fn models() -> Vec<(String, Vec<u8>)> {
     }
     // q8's kernel reads 32 inputs at a time and requantises 8 rows at a time: inputs of one
     // chunk and a byte (33), of exactly two chunks (64) and of one, a single row, and rows
-    // past whole blocks.
+    // past whole blocks (the packed kernels' panels of 13 blocks wider than 100 rows are in
+    // `wide_q8_models_give_the_same_logits_with_every_kernel`).
     for (seed, (block, embed, hidden)) in [(3, 11, vec![64, 1, 40]), (2, 16, vec![100, 7])]
         .into_iter()
         .enumerate()
@@ -326,6 +327,30 @@ fn every_q8_context_gives_the_same_logits_with_every_kernel() {
             for (kernels, view) in &views[1..] {
                 assert_eq!(bits(view), want, "{name}, {kernels}, {context:?}");
             }
+        }
+    }
+}
+
+/// q8 layers wider than one panel of the packed kernels (13 blocks of 8 rows, 104 rows): 230
+/// rows (two whole panels and one of 3 blocks) and 105 (a panel and a single row past it),
+/// every context, with buffers wide enough for them.
+#[test]
+fn wide_q8_models_give_the_same_logits_with_every_kernel() {
+    let spec = extreme_q8(2, 16, &[230, 105], ".abcdefghij", 9);
+    let bytes = spec.to_bytes();
+    let model = ModelView::parse(&bytes).unwrap();
+    let views = views(&model);
+    let (block, vocab) = (model.config().block_size(), model.config().vocab_size());
+    let mut forward = Forward::<256>::new();
+    for c in 0..vocab.pow(block as u32) {
+        let context = [(c / vocab) as u8, (c % vocab) as u8];
+        let mut bits = |view: &ModelView<'_>| -> Vec<u32> {
+            let logits = forward.logits(view, &context);
+            logits.iter().map(|v| v.to_bits()).collect()
+        };
+        let want = bits(&views[0].1);
+        for (kernels, view) in &views[1..] {
+            assert_eq!(bits(view), want, "{kernels}, {context:?}");
         }
     }
 }

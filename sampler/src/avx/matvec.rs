@@ -171,7 +171,7 @@ fn pair_sums(a: __m256, b: __m256) -> __m256 {
 /// the matrix's end are zero: +0 in every dtype, the padding the exactness argument of the
 /// module documentation asks for. A q8 matrix is packed the same way in pieces of
 /// [`super::q8::GROUP`] columns rather than `LANES`, the order its kernel reads
-/// ([`super::q8::outputs`]); zero codes add nothing to its sums.
+/// ([`super::q8::piece`]); zero codes add nothing to its sums.
 pub(crate) struct Packed {
     /// The packed bytes start at `start`, the first 64-byte boundary of the allocation.
     bytes: std::vec::Vec<u8>,
@@ -181,7 +181,7 @@ pub(crate) struct Packed {
     cols: usize,
     dtype: Dtype,
     /// q8 only (empty otherwise): each row's sum of weight codes times -128, the rows padded
-    /// with zeros to whole blocks, for the AVX-VNNI kernel ([`super::q8::outputs_vnni`]).
+    /// with zeros to whole blocks, for the AVX-VNNI kernel ([`super::q8::products_vnni`]).
     #[cfg(feature = "q8")]
     offsets: std::vec::Vec<i32>,
 }
@@ -204,11 +204,19 @@ impl Packed {
         let mut bytes = std::vec![0u8; len + 63];
         let start = bytes.as_ptr().align_offset(64).min(63);
         let data = &mut bytes[start..start + len];
+        // A q8 matrix's pieces go panel by panel (`super::q8::piece`), its kernels' order.
+        let piece = |block: usize, c: usize| {
+            #[cfg(feature = "q8")]
+            if dtype == Dtype::Q8 {
+                return super::q8::piece(block, c, rows.div_ceil(ROWS), chunks);
+            }
+            block * chunks + c
+        };
         for row in 0..rows {
             let (block, r) = (row / ROWS, row % ROWS);
-            for (c, piece) in matrix.row_bytes(row).chunks(chunk).enumerate() {
-                let at = ((block * chunks + c) * ROWS + r) * chunk;
-                data[at..at + piece.len()].copy_from_slice(piece);
+            for (c, piece_bytes) in matrix.row_bytes(row).chunks(chunk).enumerate() {
+                let at = (piece(block, c) * ROWS + r) * chunk;
+                data[at..at + piece_bytes.len()].copy_from_slice(piece_bytes);
             }
         }
         #[cfg(feature = "q8")]

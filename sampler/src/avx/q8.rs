@@ -1,6 +1,6 @@
-//! The q8 integer network's layer (`crate::q8`) with AVX2: the int8 products 32 at a time
-//! and the requantisation 8 rows at a time, the same integers as the portable code; from the
-//! weights in place, or from a [`Packed`] copy.
+//! The q8 integer network (`crate::q8`) with AVX2: the int8 products 32 at a time, then each
+//! layer's requantisation, clamp and `tanh` lookup 8 rows at a time, the same integers as the
+//! portable code; from the weights in place, or from a [`Packed`] copy.
 //!
 //! Why it is the same: integer addition modulo 2^32 is associative and commutative, so any
 //! order of the same exact products gives the portable code's wrapping sum, provided no step
@@ -24,34 +24,42 @@
 //! end; a row's last, partial chunk of 32 bytes is read forward, past the row's end, against
 //! inputs padded with zeros, so the bytes past the row add nothing; where that read would pass
 //! the end of the matrix, the row's last bytes are copied into a zeroed chunk instead. Packed,
-//! each 32 bytes hold 4 columns of the block's 8 rows, multiplied by those 4 inputs in every
+//! each 32 bytes hold 4 columns of a block's 8 rows, multiplied by those 4 inputs in every
 //! lane: each row's sum stays in its lane, no row has a partial chunk, and the bytes are read
-//! front to back.
+//! front to back, a panel of up to 13 blocks ([`PANEL`]) at a time, so that each group of
+//! inputs is broadcast once for 104 rows whose sums stay in registers.
+//!
+//! A layer's products are all summed before any is requantised ([`finish`]): the
+//! requantisations of successive blocks are independent and overlap, and each hidden layer
+//! writes the next one's codes directly, its `tanh` entries gathered 8 at a time
+//! (`vpgatherdd`).
 //!
 //! Per product this costs about as many instructions as the f32 kernel (`vpsignb`,
 //! `vpmaddubsw`, `vpmaddwd` and `vpaddd` per 32 against a multiply and an add per 8): AVX2 has
 //! no int8 multiply-accumulate. Where the CPU has AVX-VNNI ([`crate::Kernels::Avx2Vnni`]), the
-//! packed copy is read by [`outputs_vnni`] instead: one `vpdpbusd` per 32 products (its own
+//! packed copy is read by [`products_vnni`] instead: one `vpdpbusd` per 32 products (its own
 //! exactness argument is on it). The in-place read keeps the AVX2 products: only a packed view
 //! carries the per-row sums that kernel needs.
 
 use core::arch::x86_64::{
-    __m128i, __m256i, _mm_loadl_epi64, _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_epi64,
-    _mm256_and_si256, _mm256_blend_epi32, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32,
-    _mm256_dpbusd_avx_epi32, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_maddubs_epi16, _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32,
-    _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x,
-    _mm256_setzero_si256, _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32,
-    _mm256_srav_epi32, _mm256_srli_epi32, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
+    __m128i, __m256i, _mm_cvtsi128_si64, _mm_loadl_epi64, _mm256_abs_epi8, _mm256_add_epi32,
+    _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_castsi256_si128,
+    _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32, _mm256_dpbusd_avx_epi32, _mm256_hadd_epi32,
+    _mm256_i32gather_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
+    _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_permute2x128_si256,
+    _mm256_permutevar8x32_epi32, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x,
+    _mm256_setr_epi8, _mm256_setr_epi32, _mm256_setzero_si256, _mm256_shuffle_epi8,
+    _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srav_epi32, _mm256_srli_epi32,
+    _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
 };
 use core::mem::MaybeUninit;
 
 use namegen_model::config::MAX_WIDTH;
-
-use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT};
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
 
 use super::Packed;
-use crate::view::Layer;
+use crate::Kernels;
+use crate::view::{Layer, ModelView};
 
 /// Bytes of weights and inputs per vector: 32 products.
 const CHUNK: usize = 32;
@@ -59,63 +67,242 @@ const CHUNK: usize = 32;
 /// Rows computed together: their 8 sums are requantised at once.
 const ROWS: usize = 8;
 
-/// Sums the AVX-VNNI kernel keeps per block of rows ([`outputs_vnni`]).
-const SUMS: usize = 4;
-
 /// Columns per piece of a [`Packed`] q8 matrix: a vector holds 4 columns of 8 rows.
 pub(crate) const GROUP: usize = CHUNK / ROWS;
 
-/// Calls `set(first, z)` for blocks of rows of `layer` on the int8 inputs `x`, with `z` the
-/// requantised outputs of rows `first..first + z.len()`: the bias plus the products, through
-/// [`namegen_model::q8::requantize`], the same integers as the portable code for every model
-/// the loader admits. Reads the weights from `packed`, [`Packed::new`] of `layer`'s, when
-/// given, and in place otherwise. Panics if `x` is not one input per column, or `packed` has
-/// another shape.
+/// Blocks of 8 rows whose sums the packed kernels keep in registers at once (a panel of
+/// 104 rows, a whole hidden layer of the default model): each group of 4 inputs is broadcast
+/// once for all of them, and AVX-VNNI's `vpdpbusd`, which takes 5 cycles before its sum is
+/// ready for the next, has that many independent sums to work on. With the broadcast inputs
+/// (and AVX2's `|x|`) they fill the 16 vector registers.
+const PANEL: usize = 13;
+
+/// The index of the 32 bytes of block `block`, group `group` in a [`Packed`] q8 matrix of
+/// `blocks` blocks of 8 rows and `groups` groups of 4 columns: panel by panel of [`PANEL`]
+/// blocks (the last may have fewer), group by group within a panel, block by block within a
+/// group, so that each panel's kernel reads its weights front to back.
+pub(crate) fn piece(block: usize, group: usize, blocks: usize, groups: usize) -> usize {
+    let first = block / PANEL * PANEL;
+    let panel = (blocks - first).min(PANEL);
+    first * groups + group * panel + (block - first)
+}
+
+/// Calls `$kernel::<N>($args)` with `N` the number of blocks `$blocks` of a panel, 1 to
+/// [`PANEL`]: each width is its own kernel, whose sums the compiler keeps in registers.
+macro_rules! by_panel {
+    ($blocks:expr, $kernel:ident($($arg:expr),*)) => {
+        match $blocks {
+            1 => $kernel::<1>($($arg),*),
+            2 => $kernel::<2>($($arg),*),
+            3 => $kernel::<3>($($arg),*),
+            4 => $kernel::<4>($($arg),*),
+            5 => $kernel::<5>($($arg),*),
+            6 => $kernel::<6>($($arg),*),
+            7 => $kernel::<7>($($arg),*),
+            8 => $kernel::<8>($($arg),*),
+            9 => $kernel::<9>($($arg),*),
+            10 => $kernel::<10>($($arg),*),
+            11 => $kernel::<11>($($arg),*),
+            12 => $kernel::<12>($($arg),*),
+            13 => $kernel::<13>($($arg),*),
+            _ => unreachable!("a panel has 1 to PANEL blocks"),
+        }
+    };
+}
+
+/// The logits after `context` into `logits`, exactly as [`crate::q8::logits`] computes them
+/// (the same arguments, the same integers), with the model's
+/// [`ModelView::kernels`]: the products by AVX-VNNI from a packed copy where the kernels are
+/// [`Kernels::Avx2Vnni`], by AVX2 otherwise, and every layer's requantisation, clamp and
+/// `tanh` lookup 8 rows at a time, the next layer's codes stored directly. Returns how many
+/// logits were written. Panics (slice bounds) on buffers shorter than the model's widest
+/// layer or symbols out of range, never reads outside them.
 #[target_feature(enable = "avx2")]
-pub(crate) fn outputs(
-    layer: &Layer<'_>,
-    packed: Option<&Packed>,
-    x: &[i8],
-    mut set: impl FnMut(usize, &[i32]),
-) {
+pub(crate) fn logits<'b>(
+    model: &ModelView<'_>,
+    table: &[u8; TANH_TABLE_LEN],
+    context: &[u8],
+    mut x: &'b mut [i8],
+    mut y: &'b mut [i8],
+    logits: &mut [i32],
+) -> usize {
+    let embedding = model.embedding();
+    let cols = embedding.cols();
+    for (slot, &symbol) in context.iter().enumerate() {
+        let codes = embedding.row_bytes(usize::from(symbol));
+        for (code, &byte) in x[slot * cols..][..cols].iter_mut().zip(codes) {
+            *code = byte as i8;
+        }
+    }
+    let table = Table::new(table);
+    let vnni = model.kernels() == Kernels::Avx2Vnni;
+    let mut width = model.config().input_width();
+    let last = model.config().n_layers() - 1;
+    let mut buffer = [MaybeUninit::<__m256i>::uninit(); MAX_WIDTH / ROWS];
+    for (index, layer) in model.layers().enumerate() {
+        let rows = layer.weight.rows();
+        let sums = &mut buffer[..rows.div_ceil(ROWS)];
+        for sum in sums.iter_mut() {
+            sum.write(_mm256_setzero_si256());
+        }
+        // SAFETY: the loop above wrote every element.
+        let sums = unsafe { sums.assume_init_mut() };
+        let mut out = if index == last {
+            Out::Logits(&mut logits[..rows])
+        } else {
+            Out::Codes {
+                table: &table,
+                codes: &mut y[..rows],
+            }
+        };
+        let packed = model.packed.as_deref().and_then(|packed| packed.get(index));
+        match packed {
+            // SAFETY: `products_vnni` requires only that the CPU supports AVX2 and AVX-VNNI; a
+            // view's kernels are `Kernels::Avx2Vnni` only when `Kernels::detect` found both.
+            Some(packed) if vnni => unsafe { products_vnni(layer, packed, &x[..width], sums) },
+            _ => products(layer, packed, &x[..width], sums),
+        }
+        finish(layer, sums, &mut out);
+        if index != last {
+            core::mem::swap(&mut x, &mut y);
+        }
+        width = rows;
+    }
+    width
+}
+
+/// Where a layer's requantised outputs go: a hidden layer's through the `tanh` table, as the
+/// next layer's int8 codes; the output layer's as Q16 logits. Each slice
+/// is as long as the layer has rows.
+enum Out<'o> {
+    Codes {
+        table: &'o Table,
+        codes: &'o mut [i8],
+    },
+    Logits(&'o mut [i32]),
+}
+
+/// The model's `tanh` table laid out for `vpgatherdd`: 3 bytes, then the 256 entries, so
+/// that the int32 read at byte `k + 128` holds entry `k` (`-128..=127`) in its top byte and
+/// no read passes the end.
+struct Table([u8; 3 + TANH_TABLE_LEN]);
+
+impl Table {
+    /// `table`, laid out.
+    fn new(table: &[u8; TANH_TABLE_LEN]) -> Self {
+        let mut bytes = [0; 3 + TANH_TABLE_LEN];
+        bytes[3..].copy_from_slice(table);
+        Self(bytes)
+    }
+
+    /// The entries of the 8 requantised outputs `z`, each clamped to `-128..=127` first, as
+    /// the portable code's `table[(z.clamp(-128, 127) + 128) as usize]`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn lookup(&self, z: __m256i) -> [i8; ROWS] {
+        let code = _mm256_max_epi32(z, _mm256_set1_epi32(-128));
+        let code = _mm256_min_epi32(code, _mm256_set1_epi32(127));
+        let at = _mm256_add_epi32(code, _mm256_set1_epi32(128));
+        // SAFETY: every offset is in 0..=255, so each 4-byte read ends within the 259 bytes;
+        // no alignment is required.
+        let words = unsafe { _mm256_i32gather_epi32::<1>(self.0.as_ptr().cast(), at) };
+        // Each lane's top byte: bytes 3, 7, 11, 15 of each half to its first 4, then the
+        // halves' first 4 side by side.
+        let top = _mm256_setr_epi8(
+            3, 7, 11, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
+            3, 7, 11, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        );
+        let bytes = _mm256_shuffle_epi8(words, top);
+        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+        let low = _mm_cvtsi128_si64(_mm256_castsi256_si128(bytes));
+        low.to_le_bytes().map(|b| b as i8)
+    }
+}
+
+/// Writes into `sums` (one vector per block of 8 rows) the sums of products of every row of
+/// `layer` and the int8 inputs `x`, lane `r` of block `b` for row `8 b + r`; lanes past the
+/// last row are left as they were. Reads the weights from `packed`, [`Packed::new`] of
+/// `layer`'s, when given, and in place otherwise. Panics if `x` is not one input per column,
+/// `packed` has another shape or `sums` is not one vector per block.
+#[target_feature(enable = "avx2")]
+fn products(layer: &Layer<'_>, packed: Option<&Packed>, x: &[i8], sums: &mut [__m256i]) {
     let matrix = &layer.weight;
     assert_eq!(x.len(), matrix.cols(), "one input per column");
+    assert_eq!(
+        sums.len(),
+        matrix.rows().div_ceil(ROWS),
+        "one sum per block"
+    );
     match packed {
         Some(packed) => {
             let shape = (matrix.rows(), matrix.cols(), matrix.dtype());
             assert_eq!(packed.shape(), shape, "packed from the layer");
-            from_packed(layer, packed.data(), x, &mut set);
+            from_packed(packed.data(), x, sums);
         }
-        None => in_place(layer, x, &mut set),
+        None => in_place(layer, x, sums),
     }
 }
 
-/// [`outputs`] from the packed weights `data`: per block of 8 rows, each group of 4 inputs
-/// (broadcast to every row) times the block's 4 columns, so every row's sum stays in its own
-/// lane and needs no horizontal addition; the inputs past the last column are zeros, as are
-/// the packed weights there.
+/// [`products`] from the packed weights `data`: per panel of blocks of 8 rows, each group of
+/// 4 inputs (broadcast to every row) times each block's 4 columns, so every row's sum stays
+/// in its own lane and needs no horizontal addition; the inputs past the last column are
+/// zeros, as are the packed weights there.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn from_packed(layer: &Layer<'_>, data: &[u8], x: &[i8], set: &mut impl FnMut(usize, &[i32])) {
-    let (groups, tail) = x.as_chunks::<GROUP>();
-    let mut x_last = [0i8; GROUP];
-    x_last[..tail.len()].copy_from_slice(tail);
-    let block_len = x.len().div_ceil(GROUP) * CHUNK;
-    for (block, weights) in data.chunks_exact(block_len).enumerate() {
-        let (weights, last) = weights.as_chunks::<CHUNK>();
-        debug_assert!(last.is_empty());
-        let mut sums = _mm256_setzero_si256();
-        for (w, xs) in weights.iter().zip(groups) {
-            sums = multiply_add(sums, load(w), broadcast(xs));
-        }
-        if let Some(w) = weights.get(groups.len()) {
-            sums = multiply_add(sums, load(w), broadcast(&x_last));
-        }
-        finish(layer, block * ROWS, sums, set);
+fn from_packed(data: &[u8], x: &[i8], sums: &mut [__m256i]) {
+    let mut buffer = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + GROUP];
+    let groups = groups(x, 0, &mut buffer);
+    let (pieces, last) = data.as_chunks::<CHUNK>();
+    debug_assert!(last.is_empty());
+    let panels = pieces.chunks(PANEL * groups.len());
+    for (sums, pieces) in sums.chunks_mut(PANEL).zip(panels) {
+        by_panel!(sums.len(), panel_avx2(pieces, groups, sums));
     }
 }
 
-/// [`outputs`] from `packed` with AVX-VNNI: per block of 8 rows, as [`from_packed`], but each
+/// The sums of products of the `N` blocks of one panel, `pieces` (as [`piece`] orders
+/// them), and the `groups` of 4 inputs, into `sums`. Panics unless there are `N` pieces per
+/// group and `N` sums.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn panel_avx2<const N: usize>(
+    pieces: &[[u8; CHUNK]],
+    groups: &[[u8; GROUP]],
+    sums: &mut [__m256i],
+) {
+    let (pieces, _) = pieces.as_chunks::<N>();
+    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
+    let sums: &mut [__m256i; N] = sums.try_into().expect("N sums");
+    let mut acc = [_mm256_setzero_si256(); N];
+    for (w, xs) in pieces.iter().zip(groups) {
+        let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
+        let magnitudes = _mm256_abs_epi8(xs);
+        for (acc, w) in acc.iter_mut().zip(w) {
+            let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(load(w), xs));
+            *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+        }
+    }
+    *sums = acc;
+}
+
+/// The inputs `x` as bytes XOR `flip`, padded to whole groups of 4 with `flip` (an input of
+/// 0), written into `buffer`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn groups<'b>(x: &[i8], flip: u8, buffer: &'b mut [MaybeUninit<u8>]) -> &'b [[u8; GROUP]] {
+    let len = x.len().next_multiple_of(GROUP);
+    for (byte, &v) in buffer.iter_mut().zip(x) {
+        byte.write(v as u8 ^ flip);
+    }
+    for byte in &mut buffer[x.len()..len] {
+        byte.write(flip);
+    }
+    // SAFETY: the loops above wrote the first `len` bytes.
+    let (groups, _) = unsafe { buffer[..len].assume_init_ref() }.as_chunks::<GROUP>();
+    groups
+}
+
+/// [`products`] from `packed` with AVX-VNNI: per block of 8 rows, as [`from_packed`], but each
 /// 32 products in one `vpdpbusd`, which multiplies unsigned by signed bytes and adds each
 /// lane's 4 products to its int32 without saturating.
 ///
@@ -128,78 +315,62 @@ fn from_packed(layer: &Layer<'_>, data: &[u8], x: &[i8], set: &mut impl FnMut(us
 ///
 /// Panics if `x` is not one input per column, or `packed` has another shape.
 #[target_feature(enable = "avx2,avxvnni")]
-pub(crate) fn outputs_vnni(
-    layer: &Layer<'_>,
-    packed: &Packed,
-    x: &[i8],
-    mut set: impl FnMut(usize, &[i32]),
-) {
+fn products_vnni(layer: &Layer<'_>, packed: &Packed, x: &[i8], sums: &mut [__m256i]) {
     let matrix = &layer.weight;
     assert_eq!(x.len(), matrix.cols(), "one input per column");
+    assert_eq!(
+        sums.len(),
+        matrix.rows().div_ceil(ROWS),
+        "one sum per block"
+    );
     let shape = (matrix.rows(), matrix.cols(), matrix.dtype());
     assert_eq!(packed.shape(), shape, "packed from the layer");
-    // The inputs plus 128 as unsigned bytes, padded to whole groups with 128 (an input of 0,
-    // against the packed zero weights there).
-    let mut biased = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + GROUP];
-    let len = x.len().next_multiple_of(GROUP);
-    for (byte, &v) in biased.iter_mut().zip(x) {
-        byte.write(v as u8 ^ 0x80);
-    }
-    for byte in &mut biased[x.len()..len] {
-        byte.write(0x80);
-    }
-    // SAFETY: the loop above wrote the first `len` bytes.
-    let (groups, _) = unsafe { biased[..len].assume_init_ref() }.as_chunks::<GROUP>();
-    let block_len = groups.len() * CHUNK;
-    let blocks = packed.data().chunks_exact(block_len);
-    for (block, (weights, offsets)) in blocks.zip(packed.offsets().chunks_exact(ROWS)).enumerate() {
-        let (weights, last) = weights.as_chunks::<CHUNK>();
-        debug_assert!(last.is_empty());
-        // `vpdpbusd` takes 5 cycles before its sum is ready for the next: 4 sums in turn keep
-        // it busy, added up at the end (any order gives the same wrapping sum).
-        let mut sums = [_mm256_setzero_si256(); SUMS];
-        // SAFETY: `offsets` is 8 int32, the 32 bytes read; no alignment is required.
-        sums[0] = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
-        let (w_runs, w_rest) = weights.as_chunks::<SUMS>();
-        let (x_runs, x_rest) = groups.as_chunks::<SUMS>();
-        for (w, xs) in w_runs.iter().zip(x_runs) {
-            for (sum, (w, xs)) in sums.iter_mut().zip(w.iter().zip(xs)) {
-                *sum = dot_vnni(*sum, w, xs);
-            }
-        }
-        for (sum, (w, xs)) in sums.iter_mut().zip(w_rest.iter().zip(x_rest)) {
-            *sum = dot_vnni(*sum, w, xs);
-        }
-        let sums = _mm256_add_epi32(
-            _mm256_add_epi32(sums[0], sums[1]),
-            _mm256_add_epi32(sums[2], sums[3]),
-        );
-        finish(layer, block * ROWS, sums, &mut set);
+    let mut buffer = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + GROUP];
+    let groups = groups(x, 0x80, &mut buffer);
+    let (pieces, last) = packed.data().as_chunks::<CHUNK>();
+    debug_assert!(last.is_empty());
+    let panels = pieces.chunks(PANEL * groups.len());
+    let offsets = packed.offsets().as_chunks::<ROWS>().0.chunks(PANEL);
+    for ((sums, pieces), offsets) in sums.chunks_mut(PANEL).zip(panels).zip(offsets) {
+        by_panel!(sums.len(), panel_vnni(pieces, offsets, groups, sums));
     }
 }
 
-/// `sum` plus the products of the packed weights `w` (4 columns of 8 rows) and the 4 biased
-/// inputs `x` (see [`outputs_vnni`]), in 8 int32 lanes.
+/// [`panel_avx2`] with AVX-VNNI: the sums of products of the `N` blocks of one panel,
+/// `pieces`, and the biased `groups` of 4 inputs, each block's sums started from its
+/// `offsets` ([`products_vnni`]). Panics unless there are `N` pieces per group, `N` blocks
+/// of offsets and `N` sums.
 #[inline]
 #[target_feature(enable = "avx2,avxvnni")]
-fn dot_vnni(sum: __m256i, w: &[u8; CHUNK], x: &[u8; GROUP]) -> __m256i {
-    _mm256_dpbusd_avx_epi32(sum, _mm256_set1_epi32(i32::from_le_bytes(*x)), load(w))
+fn panel_vnni<const N: usize>(
+    pieces: &[[u8; CHUNK]],
+    offsets: &[[i32; ROWS]],
+    groups: &[[u8; GROUP]],
+    sums: &mut [__m256i],
+) {
+    let (pieces, _) = pieces.as_chunks::<N>();
+    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
+    let offsets: &[[i32; ROWS]; N] = offsets.try_into().expect("N blocks of offsets");
+    let sums: &mut [__m256i; N] = sums.try_into().expect("N sums");
+    let mut acc = [_mm256_setzero_si256(); N];
+    for (acc, offsets) in acc.iter_mut().zip(offsets) {
+        // SAFETY: `offsets` is 8 int32, the 32 bytes read; no alignment is required.
+        *acc = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
+    }
+    for (w, xs) in pieces.iter().zip(groups) {
+        let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
+        for (acc, w) in acc.iter_mut().zip(w) {
+            *acc = _mm256_dpbusd_avx_epi32(*acc, xs, load(w));
+        }
+    }
+    *sums = acc;
 }
 
-/// The 4 inputs `x` in every 32-bit lane.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn broadcast(x: &[i8; GROUP]) -> __m256i {
-    _mm256_set1_epi32(i32::from_le_bytes([
-        x[0] as u8, x[1] as u8, x[2] as u8, x[3] as u8,
-    ]))
-}
-
-/// [`outputs`] from the weights in place: per block of 8 rows, each row's products 32 at a
+/// [`products`] from the weights in place: per block of 8 rows, each row's products 32 at a
 /// time in its own vector, added up across lanes at the end ([`reduce`]).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn in_place(layer: &Layer<'_>, x: &[i8], set: &mut impl FnMut(usize, &[i32])) {
+fn in_place(layer: &Layer<'_>, x: &[i8], sums: &mut [__m256i]) {
     let matrix = &layer.weight;
     let (rows, cols) = (matrix.rows(), matrix.cols());
     let data = matrix.bytes();
@@ -214,7 +385,7 @@ fn in_place(layer: &Layer<'_>, x: &[i8], set: &mut impl FnMut(usize, &[i32])) {
     for (r, offset) in offsets.iter_mut().enumerate() {
         *offset = r * cols;
     }
-    for first in (0..rows).step_by(ROWS) {
+    for (first, block) in (0..rows).step_by(ROWS).zip(sums) {
         let left = rows - first;
         if left < ROWS {
             // The last block: its rows past the last repeat it; only the real ones are set.
@@ -255,24 +426,55 @@ fn in_place(layer: &Layer<'_>, x: &[i8], set: &mut impl FnMut(usize, &[i32])) {
                 }
             }
         }
-        finish(layer, first, reduce(sums), set);
+        *block = reduce(sums);
     }
 }
 
-/// Hands `set` the requantised outputs of the rows of the block that starts at row `first`,
-/// from their sums of products in `sums` (lane `r` for row `first + r`).
+/// Requantises the sums of products `sums` of `layer`'s rows (block `b`'s lane `r` for row
+/// `8 b + r`) and writes them into `out`. One pass over all the blocks once their products are
+/// done, so that each block's requantisation and table lookup overlap the next ones'.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn finish(layer: &Layer<'_>, first: usize, sums: __m256i, set: &mut impl FnMut(usize, &[i32])) {
+fn finish(layer: &Layer<'_>, sums: &[__m256i], out: &mut Out<'_>) {
     let [bias, multiplier, shift] = layer.requant.bytes();
-    let acc = _mm256_add_epi32(sums, load(&bytes_at(bias, 4 * first)));
-    let multipliers = load(&bytes_at(multiplier, 4 * first));
-    let z = requantize(acc, multipliers, shifts(&bytes_at(shift, first)));
-    let mut values = [0i32; ROWS];
-    // SAFETY: `values` is 8 int32, the 32 bytes stored; no alignment is required.
-    unsafe { _mm256_storeu_si256(values.as_mut_ptr().cast(), z) };
-    let rows = layer.weight.rows() - first;
-    set(first, &values[..rows.min(ROWS)]);
+    let requantized = sums.iter().enumerate().map(|(block, &sums)| {
+        let first = block * ROWS;
+        let acc = _mm256_add_epi32(sums, load(&bytes_at(bias, 4 * first)));
+        let multipliers = load(&bytes_at(multiplier, 4 * first));
+        (
+            first,
+            requantize(acc, multipliers, shifts(&bytes_at(shift, first))),
+        )
+    });
+    match out {
+        Out::Codes { table, codes } => {
+            for (first, z) in requantized {
+                put(codes, first, table.lookup(z));
+            }
+        }
+        Out::Logits(logits) => {
+            for (first, z) in requantized {
+                let mut logit = [0i32; ROWS];
+                // SAFETY: `logit` is 8 i32, the 32 bytes stored; no alignment is required.
+                unsafe { _mm256_storeu_si256(logit.as_mut_ptr().cast(), z) };
+                put(logits, first, logit);
+            }
+        }
+    }
+}
+
+/// `values` into `out` from `first` on, as many as fit (a block's rows past the layer's last
+/// are not written).
+#[inline(always)]
+fn put<T: Copy>(out: &mut [T], first: usize, values: [T; ROWS]) {
+    match out.get_mut(first..first + ROWS) {
+        Some(whole) => whole.copy_from_slice(&values),
+        None => {
+            let out = &mut out[first..];
+            let n = out.len();
+            out.copy_from_slice(&values[..n]);
+        }
+    }
 }
 
 /// The `N` bytes of `bytes` from `at` on where there are that many, read in place; otherwise
