@@ -19,7 +19,7 @@ use crate::view::{Layer, ModelView};
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 mod dsp;
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
-pub(crate) use dsp::{Code, dot, store};
+pub(crate) use dsp::{Code, store};
 #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
 pub(crate) use portable::{Code, dot, store};
 
@@ -78,7 +78,7 @@ fn outputs(
     layer: &Layer<'_>,
     input: &[Code],
     width: usize,
-    mut set: impl FnMut(usize, &[i32]),
+    set: impl FnMut(usize, &[i32]),
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if model.kernels().avx2() {
@@ -97,14 +97,22 @@ fn outputs(
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     let _ = (model, index, width);
-    for row in 0..layer.weight.rows() {
-        set(row, &[output(layer, row, input)]);
+    // The DSP kernel takes two rows at a time.
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    return dsp::outputs(layer, input, set);
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    {
+        let mut set = set;
+        for row in 0..layer.weight.rows() {
+            set(row, &[output(layer, row, input)]);
+        }
     }
 }
 
 /// Row `row` of `layer` on the codes `input` (as [`store`] laid them out): the bias plus the
 /// products, requantised. The sums wrap rather than panic on a layout the loader never
 /// checked; for a checked model they never leave int32.
+#[cfg(not(all(feature = "dsp", target_arch = "arm")))]
 #[inline(always)]
 fn output(layer: &Layer<'_>, row: usize, input: &[Code]) -> i32 {
     let requant = &layer.requant;

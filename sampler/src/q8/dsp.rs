@@ -1,22 +1,26 @@
-//! The q8 dot product on Cortex-M cores with the DSP extension (Cortex-M4 and M7:
-//! `thumbv7em` targets), as CMSIS-NN computes it: SMLAD multiplies two pairs of 16-bit
+//! The q8 layers' dot products on Cortex-M cores with the DSP extension (Cortex-M4 and M7:
+//! `thumbv7em` targets), as CMSIS-NN computes them: SMLAD multiplies two pairs of 16-bit
 //! values and adds both products to the accumulator in one instruction, SXTB16 sign-extends
 //! bytes 0 and 2 (or, rotated, 1 and 3) of a word of four int8 weights into such a pair.
 //!
 //! A layer's input codes are stored already widened and paired (see [`Code`]), once per
-//! layer, so that every row reads them with `ldm`, four words (eight codes) an instruction.
-//! A row is one `asm!` block: sixteen weights cost four weight loads, two input loads, eight
-//! SXTB16, eight SMLAD and the loop's two instructions, 1.5 instructions per multiply-add.
-//! SMLAD's sum wraps modulo 2^32 like the portable kernel's, so both give the same integer for
-//! every input.
+//! layer, so that they load with `ldm`, four words (eight codes) an instruction. Two rows are
+//! one `asm!` block, which loads each code word once for both: sixteen weights of each row
+//! cost eight weight loads, two code loads, sixteen SXTB16, sixteen SMLAD and the loop's two
+//! instructions, 1.375 instructions per multiply-add. SMLAD's sum wraps modulo 2^32 like the
+//! portable kernel's, so both give the same integer for every input.
 //!
 //! `core::arch::arm`'s SMLAD and SXTB16 intrinsics are unstable, hence `asm!`.
 
 use core::arch::asm;
 
+use namegen_model::q8::requantize;
+
+use crate::view::Layer;
+
 /// A code of a layer's input, sign-extended to 16 bits and placed so that two neighbours
 /// make the pairs SXTB16 makes of a word of four weights: of each group of four inputs
-/// `4g..4g + 4`, elements `4g..4g + 4` hold inputs `4g`, `4g + 2`, `4g + 1`, `4g + 3`. [`dot`]
+/// `4g..4g + 4`, elements `4g..4g + 4` hold inputs `4g`, `4g + 2`, `4g + 1`, `4g + 3`. [`dots`]
 /// loads them a word (two codes) at a time, so the buffer must be word-aligned.
 pub(crate) type Code = i16;
 
@@ -27,26 +31,92 @@ pub(crate) fn store(x: &mut [Code], index: usize, code: i8) {
     x[place(index, x.len())] = i16::from(code);
 }
 
-/// `bias + sum_j weights[j] * x_j` over the row's int8 `weights` (as bytes) and the first
-/// `weights.len()` inputs in `x` (see [`Code`]), wrapping like the portable kernel. Panics if
-/// `x` is shorter than `weights` or not word-aligned (`ldm` faults on an unaligned address).
+/// Calls `set(first, z)` with the outputs `z` of rows `first..first + z.len()` of `layer` on
+/// the codes `input` (see [`Code`]), two rows at a time ([`dots`]), for every row once, in
+/// order: the bias plus the products, requantised. An odd last row is computed twice and
+/// handed over once.
 #[inline(always)]
-pub(crate) fn dot(weights: &[u8], x: &[Code], bias: i32) -> i32 {
-    let whole = weights.len() & !3;
-    let (groups, tail) = weights.split_at(whole);
-    // The assembly reads exactly these codes: one bounds check for the row.
+pub(crate) fn outputs(layer: &Layer<'_>, input: &[Code], mut set: impl FnMut(usize, &[i32])) {
+    // The per-row integers straight from the file's bytes.
+    let cols = layer.weight.cols();
+    let weights = layer.weight.bytes();
+    let [bias, multiplier, shift] = layer.requant.bytes();
+    let (bias, _) = bias.as_chunks::<4>();
+    let (multiplier, _) = multiplier.as_chunks::<4>();
+    let rows = shift.len();
+    for first in (0..rows).step_by(2) {
+        let pair = [first, (first + 1).min(rows - 1)];
+        let acc = dots(
+            // One byte per int8 weight.
+            pair.map(|r| &weights[r * cols..][..cols]),
+            input,
+            pair.map(|r| i32::from_le_bytes(bias[r])),
+        );
+        let z = [0, 1].map(|k| {
+            let row = pair[k];
+            requantize(
+                acc[k],
+                i32::from_le_bytes(multiplier[row]),
+                shift[row] as i8,
+            )
+        });
+        set(first, &z[..pair[1] + 1 - first]);
+    }
+}
+
+/// Four products of one row: the next weight word of the row at `$w` (post-incremented)
+/// against the two code words `$lo` and `$hi` (see [`Code`]), into the accumulator `$acc`.
+/// Clobbers r10 and r11.
+#[rustfmt::skip]
+macro_rules! four {
+    ($w:literal, $lo:literal, $hi:literal, $acc:literal) => {
+        concat!(
+            "ldr r10, [", $w, "], #4\n",
+            "sxtb16 r11, r10\n",
+            "sxtb16 r10, r10, ror #8\n",
+            "smlad ", $acc, ", r11, ", $lo, ", ", $acc, "\n",
+            "smlad ", $acc, ", r10, ", $hi, ", ", $acc, "\n",
+        )
+    };
+}
+
+/// Eight products of each of the two rows (r0 into r8, r12 into lr) on the next eight codes
+/// (r1, post-incremented). Clobbers r2 to r5, r10 and r11.
+macro_rules! eight {
+    () => {
+        concat!(
+            "ldm r1!, {{r2, r3, r4, r5}}\n",
+            four!("r0", "r2", "r3", "r8"),
+            four!("r12", "r2", "r3", "lr"),
+            four!("r0", "r4", "r5", "r8"),
+            four!("r12", "r4", "r5", "lr"),
+        )
+    };
+}
+
+/// `bias[k] + sum_j weights[k][j] * x_j` for the two rows `weights[k]` (int8, as bytes, of the
+/// same length) and the first `weights[k].len()` inputs in `x` (see [`Code`]), wrapping like
+/// the portable kernel: each code word is loaded once for both rows. Panics if `x` is shorter
+/// than the rows, the rows' lengths differ, or `x` is not word-aligned (`ldm` faults on an
+/// unaligned address).
+#[inline(always)]
+pub(crate) fn dots(weights: [&[u8]; 2], x: &[Code], bias: [i32; 2]) -> [i32; 2] {
+    let n = weights[0].len();
+    assert_eq!(weights[1].len(), n, "q8 rows of different lengths");
+    let whole = n & !3;
+    // The assembly reads exactly these codes: one bounds check for both rows.
     let words = &x[..whole];
     assert!(
         words.as_ptr().cast::<u32>().is_aligned(),
         "q8 codes not word-aligned"
     );
-    let mut acc = bias;
-    // SAFETY: the block reads `whole` bytes from `groups` (word loads, which ARMv7E-M allows
-    // unaligned: the model sits at any alignment) and `whole / 2` words from `words` (`ldm`,
-    // aligned, as asserted), within both slices: the loop runs `whole / 16` times, then one
-    // step for bit 3 and one for bit 2 of `whole`, each step reading 4, 2 or 1 weight words
-    // and twice as many words of two codes. It writes only the registers declared below, uses
-    // no stack, and SMLAD's sticky Q flag is read by nothing.
+    let [mut a, mut b] = bias;
+    // SAFETY: the block reads the first `whole` bytes of each row (word loads, which ARMv7E-M
+    // allows unaligned: the model sits at any alignment) and the `whole / 2` words of `words`
+    // (`ldm`, aligned, as asserted), all within the slices: the loop runs `whole / 16` times,
+    // then one step for bit 3 and one for bit 2 of `whole`, each step reading 4, 2 or 1
+    // weight words of each row and twice as many words of two codes. It writes only the
+    // registers declared below, uses no stack, and SMLAD's sticky Q flag is read by nothing.
     unsafe {
         asm!(
             // r9 counts the weights left minus 16, so its bits 3 and 2 stay those of the
@@ -54,81 +124,51 @@ pub(crate) fn dot(weights: &[u8], x: &[Code], bias: i32) -> i32 {
             "subs r9, r9, #16",
             "blo 3f",
             "2:",
-            "ldm r1!, {{r2, r3, r4, r5}}",
-            "ldr r10, [r0], #4",
-            "sxtb16 r11, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r8, r11, r2, r8",
-            "smlad r8, r10, r3, r8",
-            "ldr r10, [r0], #4",
-            "sxtb16 r11, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r8, r11, r4, r8",
-            "smlad r8, r10, r5, r8",
-            "ldm r1!, {{r2, r3, r4, r5}}",
-            "ldr r10, [r0], #4",
-            "sxtb16 r11, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r8, r11, r2, r8",
-            "smlad r8, r10, r3, r8",
-            "ldr r10, [r0], #4",
-            "sxtb16 r11, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r8, r11, r4, r8",
-            "smlad r8, r10, r5, r8",
+            eight!(),
+            eight!(),
             "subs r9, r9, #16",
             "bhs 2b",
             "3:",
             "tst r9, #8",
             "beq 4f",
-            "ldm r1!, {{r2, r3, r4, r5}}",
-            "ldr r10, [r0], #4",
-            "sxtb16 r11, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r8, r11, r2, r8",
-            "smlad r8, r10, r3, r8",
-            "ldr r10, [r0], #4",
-            "sxtb16 r11, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r8, r11, r4, r8",
-            "smlad r8, r10, r5, r8",
+            eight!(),
             "4:",
             "tst r9, #4",
             "beq 5f",
             "ldm r1!, {{r2, r3}}",
-            "ldr r10, [r0], #4",
-            "sxtb16 r11, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r8, r11, r2, r8",
-            "smlad r8, r10, r3, r8",
+            four!("r0", "r2", "r3", "r8"),
+            four!("r12", "r2", "r3", "lr"),
             "5:",
-            inout("r0") groups.as_ptr() => _,
+            inout("r0") weights[0].as_ptr() => _,
             inout("r1") words.as_ptr() => _,
             out("r2") _,
             out("r3") _,
             out("r4") _,
             out("r5") _,
-            inout("r8") acc,
+            inout("r8") a,
             inout("r9") whole => _,
             out("r10") _,
             out("r11") _,
+            inout("r12") weights[1].as_ptr() => _,
+            inout("lr") b,
             options(pure, readonly, nostack),
         );
     }
-    for (index, &w) in (whole..).zip(tail) {
-        acc = acc.wrapping_add(i32::from(w as i8) * i32::from(x[place(index, x.len())]));
+    for index in whole..n {
+        let code = i32::from(x[place(index, x.len())]);
+        a = a.wrapping_add(i32::from(weights[0][index] as i8) * code);
+        b = b.wrapping_add(i32::from(weights[1][index] as i8) * code);
     }
-    acc
+    [a, b]
 }
 
 /// Where input `index` of a buffer of `len` codes is kept (see [`Code`]): inputs 1 and 2 of
 /// each group swap places, except in a last group the buffer cuts after input 1, which has
-/// no partner; `store` and `dot`'s tail both ask here, so they agree for any width.
+/// no partner; `store` and `dots`' tail both ask here, so they agree for any width.
 #[inline(always)]
 fn place(index: usize, len: usize) -> usize {
-    match index % 4 {
-        1 if index + 1 < len => index + 1,
-        2 => index - 1,
-        _ => index,
-    }
+    // Bits 0 and 1 of the index trade places where they differ (1 <-> 2 in each group),
+    // without a branch: this runs for every output of every row.
+    let swapped = index ^ (((index ^ (index >> 1)) & 1) * 3);
+    if swapped < len { swapped } else { index }
 }
