@@ -47,8 +47,14 @@ pub struct Forward<const W: usize = DEFAULT_WIDTH> {
     #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
     y: [f32; W],
     #[cfg(feature = "q8")]
-    codes: [[crate::q8::Code; W]; 2],
+    codes: [Codes<W>; 2],
 }
+
+/// A q8 activation buffer, word-aligned: the DSP kernel loads its codes a word at a time.
+#[cfg(feature = "q8")]
+#[derive(Clone, Debug)]
+#[repr(C, align(4))]
+struct Codes<const W: usize>([crate::q8::Code; W]);
 
 impl<const W: usize> Default for Forward<W> {
     fn default() -> Self {
@@ -64,7 +70,7 @@ impl<const W: usize> Forward<W> {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             y: [0.0; W],
             #[cfg(feature = "q8")]
-            codes: [[0; W]; 2],
+            codes: [Codes([0; W]), Codes([0; W])],
         }
     }
 
@@ -88,7 +94,7 @@ impl<const W: usize> Forward<W> {
     pub fn logits(&mut self, model: &ModelView<'_>, context: &[u8]) -> &[f32] {
         #[cfg(feature = "q8")]
         if let Some(table) = model.tanh_table() {
-            let [x, y] = &mut self.codes;
+            let [Codes(x), Codes(y)] = &mut self.codes;
             let width = crate::q8::logits(model, table, context, x, y, &mut self.x);
             return &self.x[..width];
         }
