@@ -107,9 +107,19 @@ fn outputs(
     // called once and inlined even by a size-first build, which calls a function item's one
     // shared copy out of line, its arguments and results through the stack.
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    return groups(layer, input, |w, cols, x, bias| dsp::dots(w, cols, x, bias), set);
+    return groups(
+        layer,
+        input,
+        |w, cols, x, bias| dsp::dots(w, cols, x, bias),
+        set,
+    );
     #[cfg(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp")))]
-    return groups(layer, input, |w, cols, x, bias| armv7m::dots(w, cols, x, bias), set);
+    return groups(
+        layer,
+        input,
+        |w, cols, x, bias| armv7m::dots(w, cols, x, bias),
+        set,
+    );
     #[cfg(not(all(target_arch = "arm", any(feature = "dsp", feature = "armv7m"))))]
     groups(layer, input, |row, _, x, [bias]| [dot(row, x, bias)], set);
 }

@@ -67,7 +67,10 @@ macro_rules! eight {
 #[inline(always)]
 pub(crate) fn dots(block: &[u8], cols: usize, x: &[Code], bias: [i32; 2]) -> [i32; 2] {
     // The second row starts `cols` in, or where the first does if the block lacks it.
-    let last = block.len().checked_sub(cols).expect("a block of at least one row");
+    let last = block
+        .len()
+        .checked_sub(cols)
+        .expect("a block of at least one row");
     let rows = [&block[..cols], &block[cols.min(last)..][..cols]];
     let whole = cols & !3;
     // The assembly reads exactly these codes: one bounds check for both rows.
