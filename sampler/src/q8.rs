@@ -107,6 +107,7 @@ fn outputs(
     // called once and inlined even by a size-first build, which calls a function item's one
     // shared copy out of line, its arguments and results through the stack.
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    #[expect(clippy::redundant_closure, reason = "the closure is what gets inlined")]
     return groups(
         layer,
         input,
@@ -114,6 +115,7 @@ fn outputs(
         set,
     );
     #[cfg(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp")))]
+    #[expect(clippy::redundant_closure, reason = "the closure is what gets inlined")]
     return groups(
         layer,
         input,
