@@ -35,35 +35,39 @@ pub const MAX_LOGIT: u64 = 1 << 24;
 /// negative product), then divided by `2^max(-shift, 0)` rounding to nearest with ties away
 /// from zero (`RoundingDivideByPOT`).
 ///
-/// The loader guarantees `multiplier > 0`, `shift` in [`MIN_SHIFT`]`..=`[`MAX_SHIFT`] and
-/// `acc * 2^max(shift, 0)` within int32 for every context. Outside that domain (a layout the
-/// loader never saw) this still never panics: the shift is clamped to the range, the left
-/// shift wraps, and the one saturating case of the high multiplication (both operands
-/// `i32::MIN`) gives `i32::MAX` as in TensorFlow Lite.
+/// Requires `multiplier > 0` and `shift` in [`MIN_SHIFT`]`..=`[`MAX_SHIFT`], which the loader
+/// checks for every row of a file (debug builds assert it here), and gives the format's
+/// integer when `acc * 2^max(shift, 0)` is within int32, which the loader's overflow bound
+/// guarantees for every context. Outside that domain the result is unspecified, but the
+/// function still never panics without debug assertions: each shift amount is taken modulo 32
+/// and the arithmetic wraps.
 // Inlined: it runs once per row of every layer, a few dozen instructions a call would add to.
 #[inline(always)]
 pub fn requantize(acc: i32, multiplier: i32, shift: i8) -> i32 {
-    let shift = shift.clamp(MIN_SHIFT, MAX_SHIFT);
-    let left = shift.max(0).unsigned_abs();
-    let right = shift.min(0).unsigned_abs();
-    let high = rounding_doubling_high_mul(acc.wrapping_shl(u32::from(left)), multiplier);
-    rounding_divide_by_pot(high, u32::from(right))
+    debug_assert!(
+        multiplier > 0 && (MIN_SHIFT..=MAX_SHIFT).contains(&shift),
+        "requantize outside its domain: multiplier {multiplier}, shift {shift}"
+    );
+    // Masked to 0..=31 rather than trusted, so that no byte makes a 32-bit shift overflow:
+    // one AND each, where clamping to the domain costs two compares.
+    let shift = i32::from(shift);
+    let left = (shift.max(0) & 31) as u32;
+    let right = ((-shift).max(0) & 31) as u32;
+    let high = rounding_doubling_high_mul(acc.wrapping_shl(left), multiplier);
+    rounding_divide_by_pot(high, right)
 }
 
-/// gemmlowp's `SaturatingRoundingDoublingHighMul`: `a * b / 2^31`, rounded to nearest with
-/// ties toward +infinity.
+/// gemmlowp's `SaturatingRoundingDoublingHighMul` for a positive `b`: `a * b / 2^31`, rounded
+/// to nearest with ties toward +infinity. Its saturating case (both operands `i32::MIN`)
+/// needs a negative `b`; for one the result wraps.
 #[inline(always)]
 fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     // gemmlowp adds `2^30` to a product `p >= 0` and `1 - 2^30` to a negative one, then
     // divides truncating toward zero; for `p < 0` that is `ceil((p + 1 - 2^30) / 2^31)`,
     // which is `floor((p + 2^30) / 2^31)`, as for `p >= 0`. So one flooring shift serves
     // both signs: on a 32-bit core a multiply-accumulate into the nudge and two shifts, no
-    // sign test.
-    let high = ((i64::from(a) * i64::from(b) + (1 << 30)) >> 31) as i32;
-    // `a * b > -2^62` keeps `high` above `i32::MIN`, and `a * b < 2^62` below 2^31, except
-    // in the saturating case (both operands `i32::MIN`): `high` is 2^31, which wraps to
-    // `i32::MIN` and alone does, and gemmlowp gives `i32::MAX` for it.
-    if high == i32::MIN { i32::MAX } else { high }
+    // sign test. For `b > 0`, `-2^62 < a * b < 2^62`, so the quotient fits int32.
+    ((i64::from(a) * i64::from(b) + (1 << 30)) >> 31) as i32
 }
 
 /// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` (`exponent <= 31`), rounded to nearest

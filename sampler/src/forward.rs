@@ -80,10 +80,16 @@ pub struct Forward<const W: usize = DEFAULT_WIDTH> {
     #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
     y: [f32; W],
     #[cfg(feature = "q8")]
-    codes: [[crate::q8::Code; W]; 2],
+    codes: [Codes<W>; 2],
     #[cfg(feature = "q8")]
     q16: [i32; W],
 }
+
+/// A q8 activation buffer, word-aligned: the DSP kernel loads its codes a word at a time.
+#[cfg(feature = "q8")]
+#[derive(Clone, Debug)]
+#[repr(C, align(4))]
+struct Codes<const W: usize>([crate::q8::Code; W]);
 
 impl<const W: usize> Default for Forward<W> {
     fn default() -> Self {
@@ -100,7 +106,7 @@ impl<const W: usize> Forward<W> {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             y: [0.0; W],
             #[cfg(feature = "q8")]
-            codes: [[0; W]; 2],
+            codes: [Codes([0; W]), Codes([0; W])],
             #[cfg(feature = "q8")]
             q16: [0; W],
         }
@@ -165,7 +171,7 @@ impl<const W: usize> Forward<W> {
         table: &[u8; namegen_model::q8::TANH_TABLE_LEN],
         context: &[u8],
     ) -> usize {
-        let [x, y] = &mut self.codes;
+        let [Codes(x), Codes(y)] = &mut self.codes;
         crate::q8::logits(model, table, context, x, y, &mut self.q16)
     }
 

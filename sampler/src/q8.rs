@@ -13,14 +13,15 @@ use namegen_model::q8::{MAX_INPUT, MAX_LOGIT, TANH_TABLE_LEN, requantize};
 use crate::error::LoadError;
 use crate::view::{Layer, ModelView};
 
-// The dot product and the layout of the codes it reads: SMLAD on pairs of codes on Cortex-M
-// cores with the DSP extension (the `dsp` feature), four rows at a time in assembly on the
-// Cortex-M3 and M33 (the `armv7m` feature: `groups` calls it), plain integer Rust everywhere
-// else. All compute the same exact integers.
+// The dot products and the layout of the codes they read, each kernel called by `groups`:
+// SMLAD on pairs of codes, two rows at a time, on Cortex-M cores with the DSP extension (the
+// `dsp` feature), four rows at a time in assembly on the Cortex-M3 and M33 (the `armv7m`
+// feature), plain integer Rust one row at a time everywhere else. All compute the same exact
+// integers.
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 mod dsp;
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
-pub(crate) use dsp::{Code, dot, store};
+pub(crate) use dsp::{Code, store};
 #[cfg(not(all(target_arch = "arm", any(feature = "dsp", feature = "armv7m"))))]
 pub(crate) use portable::dot;
 #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
@@ -82,9 +83,26 @@ pub(crate) fn logits<'b>(
 /// AVX2 take [`crate::avx::q8::logits`] for the whole pass instead).
 #[inline(always)]
 fn outputs(layer: &Layer<'_>, input: &[Code], set: impl FnMut(usize, &[i32])) {
+    // The assembly kernels through closures: one per caller of this function, so each is
+    // called once and inlined even by a size-first build, which calls a function item's one
+    // shared copy out of line, its arguments and results through the stack.
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    #[expect(clippy::redundant_closure, reason = "the closure is what gets inlined")]
+    return groups(
+        layer,
+        input,
+        |w, cols, x, bias| dsp::dots(w, cols, x, bias),
+        set,
+    );
     #[cfg(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp")))]
-    return groups(layer, input, armv7m::dots, set);
-    #[cfg(not(all(feature = "armv7m", target_arch = "arm", not(feature = "dsp"))))]
+    #[expect(clippy::redundant_closure, reason = "the closure is what gets inlined")]
+    return groups(
+        layer,
+        input,
+        |w, cols, x, bias| armv7m::dots(w, cols, x, bias),
+        set,
+    );
+    #[cfg(not(all(target_arch = "arm", any(feature = "dsp", feature = "armv7m"))))]
     groups(layer, input, |row, _, x, [bias]| [dot(row, x, bias)], set);
 }
 
@@ -254,11 +272,11 @@ mod tests {
         got
     }
 
-    /// Every layer's outputs through `groups` of 1, 2, 3 and 4 rows (the Cortex-M3 kernel's,
-    /// `armv7m.rs`, is 4) equal the format's sum of products, requantised, computed here row
-    /// by row from the view's accessors, each row handed to `set` once and in order. The
-    /// groups run the portable dot product here; the M3's assembly runs only on the device,
-    /// where the firmware tests compare its names with the host's.
+    /// Every layer's outputs through `groups` of 1, 2, 3 and 4 rows (the Cortex-M4's kernel,
+    /// `dsp.rs`, takes 2, the Cortex-M3's, `armv7m.rs`, 4) equal the format's sum of products,
+    /// requantised, computed here row by row from the view's accessors, each row handed to
+    /// `set` once and in order. The groups run the portable dot product here; the assembly
+    /// runs only on the device, where the firmware tests compare its names with the host's.
     #[test]
     fn groups_of_rows_give_every_row_once() {
         let bytes = include_bytes!("../tests/data/model-q8.safetensors");

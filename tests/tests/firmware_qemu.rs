@@ -3,6 +3,7 @@
 //! sampler makes for the same model, seed and settings, with the model read in place from flash
 //! and the stack within the part's RAM.
 
+use std::path::Path;
 use std::time::Duration;
 
 use namegen_tests::{
@@ -47,24 +48,29 @@ fn settings_cases() -> Vec<HostSettings> {
 fn check_machine(machine: &Machine) {
     check_memory_map(machine);
     for dtype in machine.dtypes {
-        let model = model_path(dtype);
-        let bytes = std::fs::read(&model).expect("the shipped model");
-        let elf = build_firmware(machine, &model, dtype)
-            .unwrap_or_else(|e| panic!("{} {dtype}: build failed:\n{e}", machine.name));
-        for settings in settings_cases() {
-            let run = run_firmware(&elf, &settings.firmware_args(), "", TIMEOUT)
-                .unwrap_or_else(|e| panic!("{} {dtype}: {e}", machine.name));
-            let expected: Vec<String> = host_names(&bytes, &settings)
-                .into_iter()
-                .map(|n| n.text)
-                .collect();
-            assert_clean(machine, dtype, &run);
-            assert_eq!(
-                run.names, expected,
-                "{} {dtype} {settings:?}: the firmware's names differ from the host's",
-                machine.name
-            );
-        }
+        check_names(machine, &model_path(dtype), dtype);
+    }
+}
+
+/// Builds `machine`'s firmware with `model` (its copy tagged `tag`) and checks that it prints
+/// the host's names for every case of [`settings_cases`].
+fn check_names(machine: &Machine, model: &Path, tag: &str) {
+    let bytes = std::fs::read(model).expect("the model file");
+    let elf = build_firmware(machine, model, tag)
+        .unwrap_or_else(|e| panic!("{} {tag}: build failed:\n{e}", machine.name));
+    for settings in settings_cases() {
+        let run = run_firmware(&elf, &settings.firmware_args(), "", TIMEOUT)
+            .unwrap_or_else(|e| panic!("{} {tag}: {e}", machine.name));
+        let expected: Vec<String> = host_names(&bytes, &settings)
+            .into_iter()
+            .map(|n| n.text)
+            .collect();
+        assert_clean(machine, tag, &run);
+        assert_eq!(
+            run.names, expected,
+            "{} {tag} {settings:?}: the firmware's names differ from the host's",
+            machine.name
+        );
     }
 }
 
@@ -171,6 +177,91 @@ fn lm3s811evb_runs_the_i8_and_q8_models_in_64k_flash_and_8k_ram() {
     assert_eq!((LM3S811EVB.flash, LM3S811EVB.ram), (64 * 1024, 8 * 1024));
     assert_eq!(LM3S811EVB.dtypes, ["i8", "q8"]);
     check_machine(&LM3S811EVB);
+}
+
+#[test]
+fn mps2_an386_runs_q8_layers_of_odd_widths() {
+    // The DSP kernel (the M4's and M7's) takes two rows at a time, 32 weights a step, then 16,
+    // 8, 4 and one by one; the shipped model's shapes (30, 100 and 27 inputs; 100 and 27 rows)
+    // leave some of those paths unrun. Inputs of 27, 97, 98, 99, 100 and 45 codes: remainders
+    // 27, 1, 2, 3, 4 and 13 after the 32s. Layers of 97, 99, 45 and 27 rows end in a group of
+    // one row.
+    let model = namegen_tests::scratch_dir("q8-odd-widths").join("model.safetensors");
+    std::fs::write(&model, narrowed_q8_model(9, &[97, 98, 99, 100, 45])).expect("write it");
+    check_names(&MPS2_AN386, &model, "q8-odd-widths");
+}
+
+/// The shipped q8 model cut down to `embed` embedding columns and `hidden` units per hidden
+/// layer (at most its own): each tensor keeps its first rows and the columns that feed them.
+/// Fewer terms only shrink the loader's overflow bound, so the cut model is valid.
+fn narrowed_q8_model(embed: usize, hidden: &[usize]) -> Vec<u8> {
+    let bytes = std::fs::read(model_path("q8")).expect("the shipped model");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    let meta = |key: &str| -> usize {
+        header["__metadata__"][key]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (block, full_embed) = (meta("block_size"), meta("embed_dim"));
+    // The kept indices along each axis of each tensor, by name.
+    let first = |n: usize| (0..n).collect::<Vec<usize>>();
+    let embedded: Vec<usize> = (0..block)
+        .flat_map(|slot| (0..embed).map(move |c| slot * full_embed + c))
+        .collect();
+    let kept = |name: &str, shape: &[usize]| -> Vec<Vec<usize>> {
+        let layer = name
+            .strip_prefix("layers.")
+            .and_then(|r| r.split('.').next());
+        let layer = layer.map(|i| i.parse::<usize>().unwrap());
+        let rows = match layer {
+            Some(i) if i < hidden.len() => first(hidden[i]),
+            _ => first(shape[0]),
+        };
+        match (name, layer) {
+            ("emb.weight", _) => vec![rows, first(embed)],
+            (_, Some(0)) if shape.len() == 2 => vec![rows, embedded.clone()],
+            (_, Some(i)) if shape.len() == 2 => vec![rows, first(hidden[i - 1])],
+            _ => vec![rows],
+        }
+    };
+    let mut tensors = serde_json::Map::new();
+    let mut out_data = Vec::new();
+    let entries = header.as_object().unwrap().iter();
+    for (name, entry) in entries.filter(|(name, _)| *name != "__metadata__") {
+        let shape: Vec<usize> = serde_json::from_value(entry["shape"].clone()).unwrap();
+        let [begin, end]: [usize; 2] =
+            serde_json::from_value(entry["data_offsets"].clone()).unwrap();
+        let size = (end - begin) / shape.iter().product::<usize>();
+        let axes = kept(name, &shape);
+        let begin_out = out_data.len();
+        let cols = shape.get(1).copied().unwrap_or(1);
+        for &r in &axes[0] {
+            for &c in axes.get(1).unwrap_or(&vec![0]) {
+                let at = begin + (r * cols + c) * size;
+                out_data.extend_from_slice(&data[at..at + size]);
+            }
+        }
+        let new_shape: Vec<usize> = axes.iter().map(Vec::len).collect();
+        let offsets = [begin_out, out_data.len()];
+        tensors.insert(
+            name.clone(),
+            serde_json::json!({"dtype": entry["dtype"], "shape": new_shape, "data_offsets": offsets}),
+        );
+    }
+    let mut metadata = header["__metadata__"].clone();
+    metadata["embed_dim"] = embed.to_string().into();
+    let hidden: Vec<String> = hidden.iter().map(usize::to_string).collect();
+    metadata["hidden"] = hidden.join(",").into();
+    tensors.insert("__metadata__".into(), metadata);
+    let header = serde_json::to_vec(&tensors).unwrap();
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&header);
+    file.extend_from_slice(&out_data);
+    file
 }
 
 #[test]

@@ -514,8 +514,8 @@ fn load(bytes: &[u8; CHUNK]) -> __m256i {
     unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
 }
 
-/// The 8 int8 shifts in `bytes`, widened to int32 and clamped to the range
-/// [`namegen_model::q8::requantize`] clamps them to.
+/// The 8 int8 shifts in `bytes`, widened to int32 and clamped to the range the loader admits
+/// ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
 #[inline]
 #[target_feature(enable = "avx2")]
 fn shifts(bytes: &[u8; ROWS]) -> __m256i {
