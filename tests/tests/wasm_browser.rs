@@ -268,14 +268,21 @@ const PACKAGE_FILES: [&str; 8] = [
     "worker.js",
 ];
 
-/// Names the pages are asked for in the generations they cancel.
+/// Names the site page is asked for in the generation it cancels (the most its count field
+/// takes); it cancels as soon as the first block is listed.
 const LONG_COUNT: usize = 10_000;
+
+/// Names the package's page is asked for in the generation it clicks through and then
+/// cancels: the most the package takes (`MAX_COUNT` in its worker.js), ten times the 10,000
+/// the page must stay responsive through, so that the SIMD128 module, which makes 10,000 in a
+/// second or two, is still generating when the clicks are done and the cancel comes.
+const PACKAGE_LONG_COUNT: usize = 100_000;
 
 /// Clicks on the test page during the long generation that must be answered.
 const CLICKS: usize = 5;
 
 /// The longest input delay the issue allows while the worker generates. A page whose thread
-/// ran the generation would answer after a whole block (about a second per 1,000 names).
+/// ran the generation would answer only after a whole block of 1,000 names.
 const CLICK_BUDGET_MS: f64 = 100.0;
 
 /// Asserts that the names a driver reported (`{name, logLikelihood, cut}`) are `expected`, bit
@@ -368,7 +375,7 @@ fn packed_package_makes_the_host_names_in_another_page_and_cancels_in_its_worker
         ..HostSettings::default()
     };
     let long = HostSettings {
-        count: LONG_COUNT,
+        count: PACKAGE_LONG_COUNT,
         seed: 7,
         ..HostSettings::default()
     };
