@@ -104,7 +104,11 @@ step "tests"
 cargo test --workspace
 
 step "the library crates as a user gets them: cargo package (built from the .crate files), the example program"
-cargo package -p namegen-model -p namegen-sampler
+# Verified in a target directory of its own, emptied first: cargo treats the packaged model as
+# a registry crate, whose build it never rechecks for changes, so a second run in a shared one
+# builds the sampler against the model as it was the first time.
+rm -rf target/package-check
+cargo package --target-dir target/package-check -p namegen-model -p namegen-sampler
 cargo run -p namegen-sampler --example names
 
 step "device size and speed report (figures in sampler/firmware/README.md)"
