@@ -48,14 +48,7 @@ pub(crate) fn logits<'b>(
         // kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found it.
         return unsafe { crate::avx::q8::logits(model, table, context, x, y, logits) };
     }
-    let embedding = model.embedding();
-    let cols = embedding.cols();
-    for (slot, &symbol) in context.iter().enumerate() {
-        let codes = embedding.row_bytes(usize::from(symbol));
-        for (column, &byte) in codes.iter().enumerate() {
-            store(x, slot * cols + column, byte as i8);
-        }
-    }
+    embed(model, context, x);
     let mut width = model.config().input_width();
     let last = model.config().n_layers() - 1;
     for (index, layer) in model.layers().enumerate() {
@@ -76,6 +69,21 @@ pub(crate) fn logits<'b>(
         width = rows;
     }
     width
+}
+
+/// The first layer's input: the embedding codes of the `context` symbols, slot after slot,
+/// into `x` as [`store`] lays them out. Panics (slice bounds) on a buffer too short or a
+/// symbol out of range.
+#[inline(always)]
+pub(crate) fn embed(model: &ModelView<'_>, context: &[u8], x: &mut [Code]) {
+    let embedding = model.embedding();
+    let cols = embedding.cols();
+    for (slot, &symbol) in context.iter().enumerate() {
+        let codes = embedding.row_bytes(usize::from(symbol));
+        for (column, &byte) in codes.iter().enumerate() {
+            store(x, slot * cols + column, byte as i8);
+        }
+    }
 }
 
 /// Calls `set(first, z)` with the outputs `z` of rows `first..first + z.len()` of `layer` on

@@ -126,14 +126,7 @@ pub(crate) fn logits<'b>(
     mut y: &'b mut [i8],
     logits: &mut [i32],
 ) -> usize {
-    let embedding = model.embedding();
-    let cols = embedding.cols();
-    for (slot, &symbol) in context.iter().enumerate() {
-        let codes = embedding.row_bytes(usize::from(symbol));
-        for (code, &byte) in x[slot * cols..][..cols].iter_mut().zip(codes) {
-            *code = byte as i8;
-        }
-    }
+    crate::q8::embed(model, context, x);
     let table = Table::new(table);
     let vnni = model.kernels() == Kernels::Avx2Vnni;
     let mut width = model.config().input_width();
