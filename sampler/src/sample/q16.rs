@@ -228,7 +228,7 @@ fn cut(weights: &mut [u32], top_k: usize, threshold: u64) {
         }
         *keep = rank < top_k && u64::from(mass) << 32 < threshold;
     }
-    for (w, keep) in weights.iter_mut().zip(kept) {
+    for (w, &keep) in weights.iter_mut().zip(&kept) {
         *w = if keep { *w } else { 0 };
     }
 }
