@@ -50,6 +50,16 @@ cargo build -p namegen-sampler --target thumbv7m-none-eabi --features defmt
 # With an allocator and without std: the batched generator too.
 cargo build -p namegen-sampler --target wasm32-unknown-unknown --no-default-features \
     --features f32,f16,i8,q8,log-likelihood,alloc
+# The sampler's q8 kernels for each Cortex-M family, linted: the firmware workspace's clippy
+# below compiles the sampler as a dependency and lints only the firmware, so its DSP assembly
+# (src/q8/dsp.rs), its ARMv7-M assembly (src/q8/armv7m.rs) and the Cortex-M0's portable
+# path are linted here, with the features the firmware gives them; and the contract's
+# Cortex-M0 requantisation (model/src/q8.rs), which compiles only for ARMv6-M.
+for kernel in thumbv7em-none-eabihf:q8,dsp thumbv7m-none-eabi:q8,armv7m thumbv6m-none-eabi:q8; do
+    cargo clippy -p namegen-sampler --target "${kernel%%:*}" --no-default-features \
+        --features "${kernel#*:}" -- -D warnings
+done
+cargo clippy -p namegen-model --target thumbv6m-none-eabi -- -D warnings
 
 step "firmware: formatting, lints for every device target, a build of every machine (its own workspace, sampler/firmware)"
 (

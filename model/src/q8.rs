@@ -60,6 +60,7 @@ pub fn requantize(acc: i32, multiplier: i32, shift: i8) -> i32 {
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` for a positive `b`: `a * b / 2^31`, rounded
 /// to nearest with ties toward +infinity. Its saturating case (both operands `i32::MIN`)
 /// needs a negative `b`; for one the result wraps.
+#[cfg(not(all(target_arch = "arm", not(target_has_atomic = "32"))))]
 #[inline(always)]
 fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     // gemmlowp adds `2^30` to a product `p >= 0` and `1 - 2^30` to a negative one, then
@@ -68,6 +69,41 @@ fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     // both signs: on a 32-bit core a multiply-accumulate into the nudge and two shifts, no
     // sign test. For `b > 0`, `-2^62 < a * b < 2^62`, so the quotient fits int32.
     ((i64::from(a) * i64::from(b) + (1 << 30)) >> 31) as i32
+}
+
+// ARM targets without 32-bit atomics are ARMv6-M (thumbv6m: Cortex-M0, M0+) and ARMv4T and
+// ARMv5TE, whose Thumb instructions have no 32x32->64 multiply either: there the i64 product
+// is a call to the 64x64 `__aeabi_lmul`, 37 instructions with six multiplies. Stable Rust
+// exposes no ARM architecture version to `cfg`; this flag tells ARMv6-M from ARMv7-M and
+// ARMv8-M. (ARMv8-M Baseline, Cortex-M23, lacks the multiply too but has the atomics.)
+#[cfg(all(target_arch = "arm", not(target_has_atomic = "32")))]
+use rounding_doubling_high_mul_in_halves as rounding_doubling_high_mul;
+
+/// The i64 `rounding_doubling_high_mul`'s result for every pair of operands, without a 64-bit
+/// multiply: the product of 16-bit halves, carried column by column (Hacker's Delight's
+/// `mulhs`) in 32-bit integers that cannot overflow for any operands, with the nudge `2^30`
+/// added as `2^14` in the column of weight `2^16`: four 32-bit multiplies and a dozen shifts,
+/// masks and adds.
+// Not inlined: inlined into the q8 row loop, its registers cost the Cortex-M0's dot product
+// loop one more spill per four weights, which is more than the call costs.
+#[cfg(any(test, all(target_arch = "arm", not(target_has_atomic = "32"))))]
+#[inline(never)]
+fn rounding_doubling_high_mul_in_halves(a: i32, b: i32) -> i32 {
+    // `a = a1 2^16 + a0` and `b = b1 2^16 + b0`: high halves signed, low ones in 0..2^16.
+    let (a1, a0) = (a >> 16, a & 0xFFFF);
+    let (b1, b0) = (b >> 16, b & 0xFFFF);
+    // Below 2^32, so unsigned.
+    let low = (a0 as u32) * (b0 as u32);
+    // `p + 2^30 = (a1 b1 + (mid >> 16) + (cross >> 16)) 2^32 + (cross & 0xFFFF) 2^16
+    // + (low & 0xFFFF)`. Each sum stays within i32: `a1 b0` and `a0 b1` lie in
+    // `-(2^31 - 2^15)..=2^31 - 2^16 - 2^15 + 1`, what is added to them is in `0..2^16 + 2^14`,
+    // and `|a1 b1| <= 2^30`.
+    let mid = a1 * b0 + (low >> 16) as i32 + (1 << 14);
+    let cross = a0 * b1 + (mid & 0xFFFF);
+    let high = a1 * b1 + (mid >> 16) + (cross >> 16);
+    // `floor((p + 2^30) / 2^31)`: twice the high word, plus bit 31 of the low word, which is
+    // bit 15 of `cross`. Doubling wraps as the i64 version's truncation does.
+    (high << 1) | ((cross >> 15) & 1)
 }
 
 /// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` (`exponent <= 31`), rounded to nearest
@@ -144,4 +180,38 @@ pub fn divide_wide(numerator: u64, divisor: u32) -> (u64, u32) {
         remainder = partial % divisor;
     }
     (quotient, remainder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{rounding_doubling_high_mul, rounding_doubling_high_mul_in_halves};
+    use crate::Rng;
+
+    /// The product of 16-bit halves that ARMv6-M runs gives the host's i64 product's result for
+    /// every pair of operands, `requantize`'s domain (`b > 0`) and beyond: on operands whose
+    /// halves are the edges of their ranges (where the carries between columns happen), and
+    /// on random ones. The firmware tests compare a Cortex-M0's names with the host's.
+    #[test]
+    fn the_product_of_halves_is_the_i64_product() {
+        let halves = [
+            0u32, 1, 2, 0x3FFF, 0x4000, 0x7FFE, 0x7FFF, 0x8000, 0x8001, 0xFFFE, 0xFFFF,
+        ];
+        let edges = || {
+            halves
+                .iter()
+                .flat_map(|&high| halves.map(|low| ((high << 16) | low) as i32))
+        };
+        let mut rng = Rng::new(16);
+        let random = (0..4_000_000).map(|_| (rng.next_u32() as i32, rng.next_u32() as i32));
+        for (a, b) in edges()
+            .flat_map(|a| edges().map(move |b| (a, b)))
+            .chain(random)
+        {
+            assert_eq!(
+                rounding_doubling_high_mul_in_halves(a, b),
+                rounding_doubling_high_mul(a, b),
+                "{a} {b}"
+            );
+        }
+    }
 }

@@ -54,15 +54,11 @@ pub(crate) fn logits<'b>(
     for (index, layer) in model.layers().enumerate() {
         let rows = layer.weight.rows();
         if index == last {
-            outputs(layer, x, |first, z| {
-                logits[first..][..z.len()].copy_from_slice(z);
-            });
+            outputs(layer, x, |row, z| logits[row] = z);
         } else {
-            outputs(layer, x, |first, z| {
-                for (row, &z) in (first..).zip(z) {
-                    // `z + 128` is in 0..=255, within the 256 entries.
-                    store(y, row, table[(z.clamp(-128, 127) + 128) as usize] as i8);
-                }
+            outputs(layer, x, |row, z| {
+                // `z + 128` is in 0..=255, within the 256 entries.
+                store(y, row, table[(z.clamp(-128, 127) + 128) as usize] as i8);
             });
             core::mem::swap(&mut x, &mut y);
         }
@@ -86,11 +82,11 @@ pub(crate) fn embed(model: &ModelView<'_>, context: &[u8], x: &mut [Code]) {
     }
 }
 
-/// Calls `set(first, z)` with the outputs `z` of rows `first..first + z.len()` of `layer` on
-/// the codes `input` ([`groups`]), for every row, by this target's kernel (x86_64 hosts with
-/// AVX2 take [`crate::avx::q8::logits`] for the whole pass instead).
+/// Calls `set(row, z)` with the output `z` of every row of `layer` on the codes `input`
+/// ([`groups`]), in order, by this target's kernel (x86_64 hosts with AVX2 take
+/// [`crate::avx::q8::logits`] for the whole pass instead).
 #[inline(always)]
-fn outputs(layer: &Layer<'_>, input: &[Code], set: impl FnMut(usize, &[i32])) {
+fn outputs(layer: &Layer<'_>, input: &[Code], set: impl FnMut(usize, i32)) {
     // The assembly kernels through closures: one per caller of this function, so each is
     // called once and inlined even by a size-first build, which calls a function item's one
     // shared copy out of line, its arguments and results through the stack.
@@ -114,55 +110,70 @@ fn outputs(layer: &Layer<'_>, input: &[Code], set: impl FnMut(usize, &[i32])) {
     groups(layer, input, |row, _, x, [bias]| [dot(row, x, bias)], set);
 }
 
-/// Calls `set(first, z)` with the outputs `z` of rows `first..first + R` of `layer` (fewer in
-/// a last group) on the codes `input` (as [`store`] laid them out), for every row once, in
-/// order. `dots(block, cols, input, bias)` gives, for each of the one to `R` rows of `cols`
-/// weights in `block`, `bias[k]` plus the row's products: `R` rows at a time, for kernels
-/// that share each input load between rows. Each sum is requantised.
+/// Calls `set(row, z)` with the output `z` of every row of `layer` on the codes `input` (as
+/// [`store`] laid them out), once each, in order. `dots(block, cols, input, bias)` gives, for
+/// each of the one to `R` rows of `cols` weights in `block`, `bias[k]` plus the row's
+/// products: `R` rows at a time, for kernels that share each input load between rows. Each
+/// sum is requantised.
 #[inline(always)]
 fn groups<const R: usize>(
     layer: &Layer<'_>,
     input: &[Code],
     dots: impl Fn(&[u8], usize, &[Code], [i32; R]) -> [i32; R],
-    mut set: impl FnMut(usize, &[i32]),
+    mut set: impl FnMut(usize, i32),
 ) {
     // The per-row integers straight from the file's bytes rather than through the view's
-    // accessors, which a size-first build calls out of line for every row; plain index loops,
-    // which it compiles without iterator calls.
+    // accessors, which a size-first build calls out of line for every row; a plain index
+    // loop, which it compiles without iterator calls.
     let cols = layer.weight.cols();
-    let mut weights = layer.weight.bytes();
-    let [mut bias, mut multiplier, mut shift] = layer.requant.bytes();
+    let weights = layer.weight.bytes();
+    let [bias, multiplier, shift] = layer.requant.bytes();
+    let rows = shift.len();
+    // The view's shapes, checked once here rather than at every row: the kernels' register
+    // pressure spills whatever a row's bounds checks keep alive.
+    assert!(
+        rows.checked_mul(cols).is_some_and(|n| n <= weights.len())
+            && bias.len() / 4 >= rows
+            && multiplier.len() / 4 >= rows,
+        "q8 layer shorter than its rows"
+    );
     let mut first = 0;
-    while !shift.is_empty() {
-        // The group's rows split off the front of what is left: one bounds check each, which
-        // a size-first build keeps inline (slicing by a range it calls out of line).
-        let n = R.min(shift.len());
-        let (block, group_bias, group_multiplier, group_shift);
-        // One byte per int8 weight: the group's rows are consecutive.
-        (block, weights) = weights.split_at(n * cols);
-        (group_bias, bias) = bias.split_at(4 * n);
-        (group_multiplier, multiplier) = multiplier.split_at(4 * n);
-        (group_shift, shift) = shift.split_at(n);
+    while first < rows {
+        let n = R.min(rows - first);
         let mut acc = [0; R];
-        for (k, acc) in acc[..n].iter_mut().enumerate() {
-            *acc = word(group_bias, k);
+        // Over all `R` rather than `..n`: a loop the compiler unrolls, where a copy of `n`
+        // words it calls memcpy for.
+        for (k, acc) in acc.iter_mut().enumerate() {
+            if k < n {
+                // SAFETY: `first + k < rows`, and `bias` holds `rows` words (asserted above).
+                *acc = unsafe { word(bias, first + k) };
+            }
         }
+        // SAFETY: rows `first..first + n` are within the `rows * cols` weights asserted above.
+        let block = unsafe { weights.get_unchecked(first * cols..(first + n) * cols) };
         let acc = dots(block, cols, input, acc);
-        let mut z = [0; R];
-        for k in 0..n {
-            z[k] = requantize(acc[k], word(group_multiplier, k), group_shift[k] as i8);
+        for (k, &acc) in acc[..n].iter().enumerate() {
+            let row = first + k;
+            // SAFETY: `row < rows`, and `multiplier` and `shift` hold `rows` each (asserted
+            // above, and `rows` is the number of shifts).
+            let (multiplier, shift) =
+                unsafe { (word(multiplier, row), *shift.get_unchecked(row) as i8) };
+            set(row, requantize(acc, multiplier, shift));
         }
-        set(first, &z[..n]);
         first += n;
     }
 }
 
-/// Little-endian int32 number `index` of `bytes` (a bias or a multiplier). Panics past the
-/// end, like slice indexing.
+/// Little-endian int32 number `index` of `bytes` (a bias or a multiplier), read in place.
+///
+/// # Safety
+///
+/// `bytes` must hold at least `4 * (index + 1)` bytes.
 #[inline(always)]
-fn word(bytes: &[u8], index: usize) -> i32 {
-    let b = &bytes[4 * index..4 * index + 4];
-    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+unsafe fn word(bytes: &[u8], index: usize) -> i32 {
+    // SAFETY: the four bytes are within `bytes` (the caller's promise); `[u8; 4]` has
+    // alignment 1.
+    i32::from_le_bytes(unsafe { *bytes.as_ptr().add(4 * index).cast::<[u8; 4]>() })
 }
 
 /// The dot product in plain integer Rust, one code per element.
@@ -273,9 +284,9 @@ mod tests {
     /// the last one ended.
     fn outputs<const R: usize>(layer: &Layer<'_>, input: &[Code]) -> Vec<i32> {
         let mut got = vec![];
-        groups(layer, input, each::<R>, |first, z: &[i32]| {
-            assert_eq!(first, got.len());
-            got.extend_from_slice(z);
+        groups(layer, input, each::<R>, |row, z| {
+            assert_eq!(row, got.len());
+            got.push(z);
         });
         got
     }

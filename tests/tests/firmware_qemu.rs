@@ -1,10 +1,13 @@
 //! The firmware in QEMU (Cortex-M0, M3, M4F, M7, M33 and RISC-V): for each machine and each
 //! shipped dtype that fits it, it must exit cleanly and print exactly the names the host's
 //! sampler makes for the same model, seed and settings, with the model read in place from flash
-//! and the stack within the part's RAM.
+//! and the stack within the part's RAM. On a part without an FPU, a q8 firmware must link no
+//! soft-float routine, and a float model's firmware must (which shows the check sees them).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use object::{Object, ObjectSegment, ObjectSymbol};
 
 use namegen_tests::{
     DTYPES, FirmwareRun, HostSettings, LM3S811EVB, LM3S6965EVB, MACHINES, MICROBIT, MPS2_AN386,
@@ -44,17 +47,21 @@ fn settings_cases() -> Vec<HostSettings> {
     ]
 }
 
-/// Checks `machine` with every dtype that fits it: the memory map, then the names.
+/// Checks `machine` with every dtype that fits it: the memory map, then the names, and on a
+/// part without an FPU the soft-float each firmware links.
 fn check_machine(machine: &Machine) {
     check_memory_map(machine);
     for dtype in machine.dtypes {
-        check_names(machine, &model_path(dtype), dtype);
+        let elf = check_names(machine, &model_path(dtype), dtype);
+        if !has_fpu(machine) {
+            check_soft_float(machine, dtype, &elf);
+        }
     }
 }
 
-/// Builds `machine`'s firmware with `model` (its copy tagged `tag`) and checks that it prints
-/// the host's names for every case of [`settings_cases`].
-fn check_names(machine: &Machine, model: &Path, tag: &str) {
+/// Builds `machine`'s firmware with `model` (its copy tagged `tag`), checks that it prints
+/// the host's names for every case of [`settings_cases`] and returns the firmware's path.
+fn check_names(machine: &Machine, model: &Path, tag: &str) -> PathBuf {
     let bytes = std::fs::read(model).expect("the model file");
     let elf = build_firmware(machine, model, tag)
         .unwrap_or_else(|e| panic!("{} {tag}: build failed:\n{e}", machine.name));
@@ -72,6 +79,7 @@ fn check_names(machine: &Machine, model: &Path, tag: &str) {
             machine.name
         );
     }
+    elf
 }
 
 fn assert_clean(machine: &Machine, dtype: &str, run: &FirmwareRun) {
@@ -90,6 +98,53 @@ fn assert_clean(machine: &Machine, dtype: &str, run: &FirmwareRun) {
         run.stack_used > 0 && run.stack_used < run.stack_size && run.stack_size <= machine.ram,
         "stack use out of bounds: {context}"
     );
+}
+
+/// Whether `machine`'s core has an FPU: the hard-float ABI targets (`eabihf`) are the
+/// Cortex-M4F, M7 and M33 machines; the Cortex-M0, the M3 and the RV32IMC have none.
+fn has_fpu(machine: &Machine) -> bool {
+    machine.target.ends_with("eabihf")
+}
+
+/// A q8 firmware draws in integers (`model/FORMAT.md`, "The q8 dtype"), so on a part without an
+/// FPU it links no soft-float routine; the float dtypes compute in f32 and must link some,
+/// or the check could not see them.
+fn check_soft_float(machine: &Machine, dtype: &str, elf: &Path) {
+    let bytes = std::fs::read(elf).expect("the firmware ELF");
+    let file = object::File::parse(&*bytes).expect("an ELF file");
+    let float: Vec<&str> = file
+        .symbols()
+        .filter_map(|symbol| symbol.name().ok())
+        .filter(|name| is_soft_float(name))
+        .collect();
+    if dtype == "q8" {
+        assert!(
+            float.is_empty(),
+            "{} q8 links soft-float: {float:?}",
+            machine.name
+        );
+    } else {
+        assert!(
+            !float.is_empty(),
+            "{} {dtype}: no soft-float symbol found in a float model's firmware",
+            machine.name
+        );
+    }
+}
+
+/// Whether `name` is a soft-float routine: the ARM EABI's (`__aeabi_fadd`, `__aeabi_d2f`,
+/// ...), the libgcc-named ones compiler-builtins provides on every target (`__addsf3`,
+/// `__gtdf2`, `__fixsfsi`, `__floatunsisf`, ..., also as mangled paths ending in those names),
+/// or libm's `expf` and `exp2f`.
+fn is_soft_float(name: &str) -> bool {
+    const LIBGCC_ENDINGS: [&str; 12] = [
+        "sf2", "sf3", "df2", "df3", "sfsi", "sfdi", "dfsi", "dfdi", "sisf", "disf", "sidf", "didf",
+    ];
+    name.starts_with("__aeabi_f")
+        || name.starts_with("__aeabi_d")
+        || (name.contains("__") && LIBGCC_ENDINGS.iter().any(|end| name.ends_with(end)))
+        || name.contains("expf")
+        || name.contains("exp2f")
 }
 
 /// The linker holds the firmware to the memory map, so the map must be the part's own.
@@ -351,39 +406,16 @@ fn a_fault_or_trap_ends_the_run_with_a_message_and_a_failure_status() {
     }
 }
 
-/// Where the code of the function `name` starts in a 32-bit little-endian ELF file: its
-/// symbol's address (the Thumb bit cleared) through the program header that loads it.
+/// Where the code of the function `name` starts in an ELF file: its symbol's address (the
+/// Thumb bit cleared) through the segment that loads it.
 fn file_offset_of_symbol(elf: &[u8], name: &str) -> Option<usize> {
-    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
-    let sections = u32_at(0x20)? as usize;
-    let section_size = usize::from(u16_at(0x2e)?);
-    let address = (0..usize::from(u16_at(0x30)?)).find_map(|i| {
-        let header = sections + i * section_size;
-        // SHT_SYMTAB, whose sh_link is its string table.
-        if u32_at(header + 0x04)? != 2 {
-            return None;
-        }
-        let strings = sections + u32_at(header + 0x18)? as usize * section_size;
-        let strings = u32_at(strings + 0x10)? as usize;
-        let (symbols, size) = (u32_at(header + 0x10)? as usize, u32_at(header + 0x14)?);
-        (0..size as usize / 16).find_map(|j| {
-            let symbol = symbols + j * 16;
-            let at = strings + u32_at(symbol)? as usize;
-            let end = at + elf.get(at..)?.iter().position(|&b| b == 0)?;
-            (elf.get(at..end)? == name.as_bytes()).then(|| u32_at(symbol + 4))?
-        })
-    })? & !1;
-    let programs = u32_at(0x1c)? as usize;
-    let program_size = usize::from(u16_at(0x2a)?);
-    (0..usize::from(u16_at(0x2c)?)).find_map(|i| {
-        let header = programs + i * program_size;
-        let (offset, start, size) = (
-            u32_at(header + 4)?,
-            u32_at(header + 8)?,
-            u32_at(header + 16)?,
-        );
-        (u32_at(header)? == 1 && (start..start + size).contains(&address))
+    let file = object::File::parse(elf).ok()?;
+    let address = file.symbols().find(|s| s.name() == Ok(name))?.address() & !1;
+    file.segments().find_map(|segment| {
+        let (offset, size) = segment.file_range();
+        let start = segment.address();
+        (start..start + size)
+            .contains(&address)
             .then(|| (offset + address - start) as usize)
     })
 }

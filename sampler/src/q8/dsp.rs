@@ -25,7 +25,12 @@ pub(crate) type Code = i16;
 /// slice indexing.
 #[inline(always)]
 pub(crate) fn store(x: &mut [Code], index: usize, code: i8) {
-    x[place(index, x.len())] = i16::from(code);
+    // `place` with one comparison where it has two: the swapped place's bounds check is the
+    // test whether the buffer cuts the group, the rare case that takes a second one.
+    match x.get_mut(swapped(index)) {
+        Some(slot) => *slot = i16::from(code),
+        None => x[index] = i16::from(code),
+    }
 }
 
 /// Four products of one row: the next weight word of the row at `$w` (post-incremented)
@@ -143,8 +148,14 @@ pub(crate) fn dots(block: &[u8], cols: usize, x: &[Code], bias: [i32; 2]) -> [i3
 /// no partner; `store` and `dots`' tail both ask here, so they agree for any width.
 #[inline(always)]
 fn place(index: usize, len: usize) -> usize {
-    // Bits 0 and 1 of the index trade places where they differ (1 <-> 2 in each group),
-    // without a branch: this runs for every output of every row.
-    let swapped = index ^ (((index ^ (index >> 1)) & 1) * 3);
+    let swapped = swapped(index);
     if swapped < len { swapped } else { index }
+}
+
+/// Input `index`'s place in a whole group of four (see [`Code`]): bits 0 and 1 trade places
+/// where they differ (1 <-> 2 in each group), without a branch: this runs for every output
+/// of every row.
+#[inline(always)]
+fn swapped(index: usize) -> usize {
+    index ^ (((index ^ (index >> 1)) & 1) * 3)
 }

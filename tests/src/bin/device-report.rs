@@ -7,10 +7,14 @@
 //! `cargo run -p namegen-tests --bin device-report` (needs qemu-system-arm,
 //! qemu-system-riscv32 and the device targets, which `tests/run.sh` installs). Prints a Markdown table; `sampler/firmware/README.md` holds the last one.
 //! Machine names and dtypes given as arguments narrow the report to them (`-- lm3s6965evb
-//! mps2-an386 q8` measures q8 on those two machines; `-- q8` on every machine).
+//! mps2-an386 q8` measures q8 on those two machines; `-- q8` on every machine). The WASM
+//! module's sizes come with no argument, or with `wasm` among them (`-- wasm` alone: only
+//! those; `-- microbit wasm`: the micro:bit's rows too).
 
 use std::process::ExitCode;
 use std::time::Duration;
+
+use object::{Object, ObjectSection};
 
 use namegen_tests::{
     HostSettings, MACHINES, Machine, WasmBuild, build_firmware, build_wasm, gzipped_size,
@@ -26,8 +30,11 @@ const NAMES: usize = 20;
 const ICOUNT: &str = "-icount shift=0";
 
 fn main() -> ExitCode {
-    // Every machine with every dtype its flash holds, or those the arguments name.
+    // Every machine with every dtype its flash holds, or those the arguments name; no firmware
+    // when the only argument is `wasm`.
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let wasm = args.is_empty() || args.iter().any(|a| a == "wasm");
+    let firmware = args.is_empty() || args.iter().any(|a| a != "wasm");
     let named = |name: &str, all: &mut dyn Iterator<Item = &str>| {
         let given: Vec<&str> = all.filter(|n| args.iter().any(|a| a == n)).collect();
         given.is_empty() || given.contains(&name)
@@ -43,6 +50,17 @@ fn main() -> ExitCode {
                 )
         })
         .collect();
+    let firmware_ok = !firmware || firmware_table(cases);
+    let wasm_ok = !wasm || wasm_sizes();
+    if firmware_ok && wasm_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints the firmware table, one row per case; false if a case failed to build or run.
+fn firmware_table(cases: Vec<(Machine, &str)>) -> bool {
     let settings = HostSettings {
         count: NAMES,
         seed: 0,
@@ -58,7 +76,7 @@ fn main() -> ExitCode {
         "| machine (part, clock) | dtype | flash: code (vectors + text) + rodata + data = total (share of part) | RAM: data + bss | stack high-water | instructions / symbol | instructions / name | ms / name |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    let mut failed = false;
+    let mut ok = true;
     for (machine, dtype) in cases {
         let label = format!(
             "{} ({}, {} MHz)",
@@ -69,7 +87,7 @@ fn main() -> ExitCode {
         match measure(&machine, dtype, &settings) {
             Ok(row) => println!("| {label} | {dtype} | {row} |"),
             Err(e) => {
-                failed = true;
+                ok = false;
                 // The linker's "will not fit in region 'FLASH': overflowed by N bytes" says most.
                 let reason = e
                     .lines()
@@ -81,6 +99,12 @@ fn main() -> ExitCode {
             }
         }
     }
+    ok
+}
+
+/// Prints the WASM module's sizes in both builds; false if a build failed.
+fn wasm_sizes() -> bool {
+    let mut ok = true;
     for build in WasmBuild::ALL {
         match build_wasm(build).and_then(|module| gzipped_size(&module)) {
             Ok((plain, gzipped)) => println!(
@@ -89,23 +113,19 @@ fn main() -> ExitCode {
                 build.label()
             ),
             Err(e) => {
-                failed = true;
+                ok = false;
                 println!("\nwasm32-unknown-unknown module, {}: {e}", build.label());
             }
         }
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    ok
 }
 
 /// One table row after the machine and dtype columns.
 fn measure(machine: &Machine, dtype: &str, settings: &HostSettings) -> Result<String, String> {
     let elf = build_firmware(machine, &model_path(dtype), &format!("{dtype}-report"))?;
     let bytes = std::fs::read(&elf).map_err(|e| e.to_string())?;
-    let sections = Sections::read(&bytes).ok_or("not a 32-bit little-endian ELF")?;
+    let sections = Sections::read(&bytes).ok_or("not an ELF file")?;
     let run = run_firmware(
         &elf,
         &settings.firmware_args(),
@@ -148,27 +168,13 @@ struct Sections {
 }
 
 impl Sections {
-    /// Reads the section headers of a 32-bit little-endian ELF (what rust-lld writes for
-    /// the thumb and riscv32 targets); no binutils for ARM or RISC-V needed.
+    /// Adds up the section sizes of an ELF file by name; `None` if it is not one.
     fn read(elf: &[u8]) -> Option<Self> {
-        let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
-        let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
-        if elf.get(..6)? != b"\x7fELF\x01\x01" {
-            return None;
-        }
-        let table = u32_at(0x20)? as usize;
-        let entry = usize::from(u16_at(0x2e)?);
-        let count = usize::from(u16_at(0x30)?);
-        let names = table + entry * usize::from(u16_at(0x32)?);
-        let names_offset = u32_at(names + 0x10)? as usize;
+        let file = object::File::parse(elf).ok()?;
         let mut sections = Self::default();
-        for i in 0..count {
-            let header = table + i * entry;
-            let name_at = names_offset + u32_at(header)? as usize;
-            let name_len = elf.get(name_at..)?.iter().position(|&b| b == 0)?;
-            let name = std::str::from_utf8(elf.get(name_at..name_at + name_len)?).ok()?;
-            let size = u64::from(u32_at(header + 0x14)?);
-            match name {
+        for section in file.sections() {
+            let size = section.size();
+            match section.name().ok()? {
                 ".vector_table" => sections.vector_table += size,
                 ".text" => sections.text += size,
                 ".rodata" => sections.rodata += size,
