@@ -6,7 +6,7 @@
 //!
 //! `#![no_std]` and allocation-free: it runs on the workstation, in WASM and on a Cortex-M
 //! alike. It knows neither burn nor any file system; readers and writers of the actual bytes
-//! live in `train-host` (std) and `sampler` (no_std).
+//! live in the host's `namegen-files` and `train-host` (std) and in `sampler` (no_std).
 //!
 //! # Use
 //!

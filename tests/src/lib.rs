@@ -8,10 +8,19 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use namegen_model::Dtype;
 use namegen_sampler::{DefaultSampler, ModelView, Settings};
 
-/// The dtypes a folded model is shipped in.
-pub const DTYPES: [&str; 4] = ["f32", "f16", "i8", "q8"];
+/// The dtypes a folded model is shipped in, by name: those of [`Dtype::ALL`].
+pub const DTYPES: [&str; Dtype::ALL.len()] = {
+    let mut names = [""; Dtype::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Dtype::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
