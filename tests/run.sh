@@ -71,10 +71,11 @@ step "firmware: formatting, lints for every device target, a build of every mach
         cargo clippy --release --target "$target" --bins -- -D warnings
     done
     # q8 alone: on thumbv7em that compiles the sampler's DSP kernel (sampler/src/q8/dsp.rs), on
-    # thumbv7m its ARMv7-M assembly (sampler/src/q8/armv7m.rs).
+    # thumbv7m with the `armv7m` feature its ARMv7-M assembly (sampler/src/q8/armv7m.rs; no
+    # effect where `dsp` is on).
     for target in thumbv7em-none-eabihf thumbv7m-none-eabi; do
         NAMEGEN_MODEL=data/model-q8.safetensors cargo clippy --release \
-            --target "$target" --bins --no-default-features --features q8 -- -D warnings
+            --target "$target" --bins --no-default-features --features q8,armv7m -- -D warnings
     done
     # Each machine's binary for its own target, with the default (i8) model; the tests build
     # and run every machine with every dtype that fits it.

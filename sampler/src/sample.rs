@@ -60,7 +60,7 @@ use heapless::String;
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use namegen_model::rng::unit_f32;
 use namegen_model::vocab::VocabError;
-use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng};
+use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng, Vocabulary};
 
 use crate::forward::{DEFAULT_WIDTH, Forward, Logits, TooWide};
 use crate::kernels::Kernels;
@@ -355,23 +355,15 @@ pub(crate) fn validate<'p>(
     if !(1..=ONE).contains(&float_bits(s.top_p)) {
         return Err(SampleError::TopP);
     }
-    let widest = model
-        .vocab()
-        .symbols()
-        .iter()
-        .map(|c| c.len_utf8())
-        .max()
-        .unwrap_or(1);
+    // After the one-byte END the symbols ascend by code point: the last is the longest in UTF-8.
+    let widest = model.vocab().symbols().last().map_or(1, |c| c.len_utf8());
     let fits = s.max_len.checked_mul(widest).is_some_and(|b| b <= bytes);
     if s.max_len == 0 || s.max_len < s.min_len || !fits {
         return Err(SampleError::Lengths);
     }
-    let mut length = 0;
-    for ch in s.prefix.chars() {
-        if ch == namegen_model::END {
-            return Err(SampleError::Prefix(VocabError::TerminatorInName));
-        }
-        model.vocab().encode(ch).map_err(SampleError::Prefix)?;
+    let (mut prefix, mut length) = (s.prefix.chars(), 0);
+    while let Some(symbol) = next_symbol(&mut prefix, model.vocab()) {
+        symbol.map_err(SampleError::Prefix)?;
         length += 1;
     }
     if length > s.max_len {
@@ -381,6 +373,22 @@ pub(crate) fn validate<'p>(
         settings: *s,
         #[cfg(feature = "q8")]
         fixed: q16::Fixed::new(s),
+    })
+}
+
+/// The index of the next character of `prefix` in `vocab`, `None` at its end; an error for a
+/// character outside the vocabulary or [`namegen_model::END`], which would end the name. Not
+/// inlined: one copy of the UTF-8 decoding and the search serves [`validate`] and every name,
+/// which a device's flash notices and its time does not.
+#[inline(never)]
+fn next_symbol(
+    prefix: &mut core::str::Chars<'_>,
+    vocab: &Vocabulary,
+) -> Option<Result<u8, VocabError>> {
+    let ch = prefix.next()?;
+    Some(match ch {
+        namegen_model::END => Err(VocabError::TerminatorInName),
+        _ => vocab.encode(ch),
     })
 }
 
@@ -486,8 +494,9 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
     ) {
         let vocab = model.vocab();
         let settings = &rules.settings;
-        let symbol = match self.prefix.next() {
-            Some(ch) => vocab.encode(ch).unwrap_or(END_INDEX),
+        let symbol = match next_symbol(&mut self.prefix, vocab) {
+            // `validate` refused a prefix with any error.
+            Some(symbol) => symbol.unwrap_or(END_INDEX),
             None => step.draw(
                 rules,
                 self.name.chars < settings.min_len,
@@ -679,6 +688,7 @@ pub(crate) fn draw<R: rand_core::Rng>(
 }
 
 /// Zeroes every weight but those of ranks `0..k` ([`ranks_before`]).
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 fn keep_top_k<T: Copy + Default + PartialOrd>(weights: &mut [T], k: usize) {
     let mut kept = [false; MAX_VOCAB];
     for (i, keep) in kept.iter_mut().enumerate().take(weights.len()) {

@@ -261,6 +261,9 @@ pub struct Machine {
     /// The shipped dtypes whose firmware fits the part (f32 weights are 187 KB, f16 95 KB,
     /// i8 and q8 51 KB).
     pub dtypes: &'static [&'static str],
+    /// Firmware features its builds add to their dtype's: `armv7m` (q8's assembly, see
+    /// sampler/firmware/Cargo.toml) on the Cortex-M3 and M33 parts with flash to spare.
+    pub features: &'static [&'static str],
 }
 
 /// TI LM3S6965: Cortex-M3, 50 MHz, 256 KB flash, 64 KB RAM, no FPU.
@@ -275,6 +278,7 @@ pub const LM3S6965EVB: Machine = Machine {
     ram_origin: 0x2000_0000,
     ram: 64 * 1024,
     dtypes: &DTYPES,
+    features: &["armv7m"],
 };
 
 /// TI LM3S811: Cortex-M3, 50 MHz, 64 KB flash, 8 KB RAM, no FPU: only the i8 and q8 models
@@ -290,6 +294,7 @@ pub const LM3S811EVB: Machine = Machine {
     ram_origin: 0x2000_0000,
     ram: 8 * 1024,
     dtypes: &["i8", "q8"],
+    features: &[],
 };
 
 /// ARM MPS2 with AN386: Cortex-M4 with single-precision FPU at 25 MHz (the FPGA's clock), 4 MB
@@ -305,6 +310,7 @@ pub const MPS2_AN386: Machine = Machine {
     ram_origin: 0x2000_0000,
     ram: 4 * 1024 * 1024,
     dtypes: &DTYPES,
+    features: &[],
 };
 
 /// BBC micro:bit v1, Nordic nRF51822: Cortex-M0 (ARMv6-M, no FPU, no divide) at 16 MHz, 256 KB
@@ -320,6 +326,7 @@ pub const MICROBIT: Machine = Machine {
     ram_origin: 0x2000_0000,
     ram: 16 * 1024,
     dtypes: &DTYPES,
+    features: &[],
 };
 
 /// ARM MPS2 with AN500: Cortex-M7 at 25 MHz (the FPGA's clock, as QEMU models it too), the
@@ -345,6 +352,7 @@ pub const MPS2_AN505: Machine = Machine {
     ram_origin: 0x3800_0000,
     ram: 4 * 1024 * 1024,
     dtypes: &DTYPES,
+    features: &["armv7m"],
 };
 
 /// QEMU's RISC-V `virt` board laid out like an Espressif ESP32-C3: RV32IMC (no FPU) at 160 MHz,
@@ -361,6 +369,7 @@ pub const RISCV32_VIRT: Machine = Machine {
     ram_origin: 0x8000_0000,
     ram: 400 * 1024,
     dtypes: &DTYPES,
+    features: &[],
 };
 
 /// Every machine the firmware runs on.
@@ -445,9 +454,10 @@ static FIRMWARE_BUILD: Mutex<()> = Mutex::new(());
 /// Builds the firmware for `machine` with `model` embedded and returns a copy of the ELF that
 /// no later build overwrites. `Err` carries cargo's message (for example a flash overflow).
 ///
-/// Only the model's dtype kernel is linked (`--no-default-features --features <dtype>`), as a
-/// firmware for one model is meant to be built; a file the host cannot load gets the default
-/// features, so that the firmware's build script reports it.
+/// Only the model's dtype kernel is linked (`--no-default-features --features <dtype>`, plus
+/// the machine's [`Machine::features`]), as a firmware for one model is meant to be built; a
+/// file the host cannot load gets the default features, so that the firmware's build script
+/// reports it.
 pub fn build_firmware(machine: &Machine, model: &Path, tag: &str) -> Result<PathBuf, String> {
     let _guard = FIRMWARE_BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let dir = repo_root().join("sampler").join("firmware");
@@ -462,8 +472,15 @@ pub fn build_firmware(machine: &Machine, model: &Path, tag: &str) -> Result<Path
         "--bin",
         machine.name,
     ];
+    let features: String;
     if let Ok(dtype) = dtype {
-        args.extend(["--no-default-features", "--features", dtype]);
+        features = [dtype]
+            .iter()
+            .chain(machine.features)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(",");
+        args.extend(["--no-default-features", "--features", &features]);
     }
     cargo(&dir, &args, &[("NAMEGEN_MODEL", model.as_os_str())])?;
     let built = device_target_dir()

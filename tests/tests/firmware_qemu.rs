@@ -339,6 +339,7 @@ fn check_bad_settings(machine: &Machine) {
         ("top-p=0", "top-p must be in (0, 1]"),
         ("colour=blue", "unknown key"),
         ("count=many", "count: not a whole number"),
+        ("count=4294967296", "count: above 4294967295"),
     ];
     for (arg, message) in cases {
         let run = run_firmware(&elf, &[arg.to_owned()], "", TIMEOUT).expect("QEMU runs");

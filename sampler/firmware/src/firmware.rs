@@ -56,39 +56,46 @@ fn main() -> ! {
     };
     let ok = match run(&mut out) {
         Ok(()) => true,
-        Err(message) => {
-            print(&mut out, &["error: ", message, "\n"]);
+        Err(Refusal { subject, reason }) => {
+            print(&mut out, &["error: ", subject, reason, "\n"]);
             false
         }
     };
     arch::exit(ok)
 }
 
+/// Why the run stops, printed as `error: <subject><reason>`: `subject` is the setting at fault
+/// (empty when none is), so that one reason serves every setting of its kind.
+struct Refusal {
+    subject: &'static str,
+    reason: &'static str,
+}
+
+impl From<&'static str> for Refusal {
+    fn from(reason: &'static str) -> Self {
+        Self {
+            subject: "",
+            reason,
+        }
+    }
+}
+
 /// Prints the names and measurements, or says what is wrong.
-fn run(out: &mut Stdout) -> Result<(), &'static str> {
+fn run(out: &mut Stdout) -> Result<(), Refusal> {
     let mut cmdline = [0u8; CMDLINE_BYTES];
     let (count, settings) = parse_cmdline(read_cmdline(&mut cmdline)?)?;
     let clock = Clock::start();
     let (ticks, symbols) = print_names(out, &VIEW, settings, count, &clock)?;
     let calibration = calibrate(&clock);
-
-    print(out, &["# model bytes "]);
-    print_number(out, MODEL.len() as u32, 10);
-    print(out, &[" at 0x"]);
-    print_number(out, MODEL.as_ptr() as u32, 16);
-    print(out, &["\n# symbols "]);
-    print_number(out, symbols, 10);
-    print(out, &["\n# ticks "]);
-    print_number(out, ticks, 10);
-    print(out, &["\n# calibration "]);
-    print_number(out, calibration, 10);
-    print(out, &[" ticks per "]);
-    print_number(out, 2 * CALIBRATION_LOOPS, 10);
-    print(out, &[" instructions\n# stack used "]);
     let (used, size) = stack_use();
-    print_number(out, used as u32, 10);
-    print(out, &[" of "]);
-    print_number(out, size as u32, 10);
+    figure(out, "# model bytes ", MODEL.len() as u32, 10);
+    figure(out, " at 0x", MODEL.as_ptr() as u32, 16);
+    figure(out, "\n# symbols ", symbols, 10);
+    figure(out, "\n# ticks ", ticks, 10);
+    figure(out, "\n# calibration ", calibration, 10);
+    figure(out, " ticks per ", 2 * CALIBRATION_LOOPS, 10);
+    figure(out, " instructions\n# stack used ", used as u32, 10);
+    figure(out, " of ", size as u32, 10);
     print(out, &[" bytes\n"]);
     Ok(())
 }
@@ -127,51 +134,73 @@ fn read_cmdline(buffer: &mut [u8; CMDLINE_BYTES]) -> Result<&str, &'static str> 
     let len = arch::command_line(&mut buffer[..CMDLINE_BYTES - 1])
         .ok_or("the host refused the command line (longer than 254 bytes?)")?;
     let line = &buffer[..len];
-    if !line.is_ascii() {
+    // Byte by byte: `<[u8]>::is_ascii` reads words, for speed this line does not need.
+    if line.iter().any(|byte| !byte.is_ascii()) {
         return Err("the command line is not ASCII");
     }
     // SAFETY: ASCII bytes are valid UTF-8.
     Ok(unsafe { core::str::from_utf8_unchecked(line) })
 }
 
-/// `count=N` and the sampler's settings, by the names of `namegen sample`'s flags:
-/// `seed= temperature= top-k= top-p= prefix= min-len= max-len=`.
-fn parse_cmdline(line: &str) -> Result<(u32, Settings<'_>), &'static str> {
+/// The command line's keys, the names of `namegen sample`'s flags; `parse_cmdline` reads the
+/// value of each by its position here.
+const KEYS: [&str; 8] = [
+    "count",
+    "seed",
+    "temperature",
+    "top-k",
+    "top-p",
+    "prefix",
+    "min-len",
+    "max-len",
+];
+
+/// `count=N` and the sampler's settings, by the names of `namegen sample`'s flags ([`KEYS`]).
+fn parse_cmdline(line: &str) -> Result<(u32, Settings<'_>), Refusal> {
     let mut count = DEFAULT_COUNT;
     let mut settings = Settings::default();
-    for (position, word) in line.split_ascii_whitespace().enumerate() {
+    // The words between spaces, as the host joins QEMU's `arg=` values, after the first, the
+    // program name (split by bytes: core's whitespace splitter is larger code).
+    let (_program, mut rest) = split_once(line, b' ').unwrap_or((line, ""));
+    while !rest.is_empty() {
+        let word;
+        (word, rest) = split_once(rest, b' ').unwrap_or((rest, ""));
+        if word.is_empty() {
+            continue;
+        }
         let Some((key, value)) = split_once(word, b'=') else {
-            if position == 0 {
-                continue; // the program name
-            }
-            return Err("arguments are key=value");
+            return Err("arguments are key=value".into());
         };
-        match key {
-            "count" => count = whole(value).ok_or("count: not a whole number")?,
-            "seed" => settings.seed = whole(value).ok_or("seed: not a whole number")?,
-            "temperature" => {
-                settings.temperature =
-                    parse_decimal(value).ok_or("temperature: not a plain decimal")?;
-            }
-            "top-k" => settings.top_k = whole(value).ok_or("top-k: not a whole number")?,
-            "top-p" => settings.top_p = parse_decimal(value).ok_or("top-p: not a plain decimal")?,
-            "prefix" => settings.prefix = value,
-            "min-len" => settings.min_len = whole(value).ok_or("min-len: not a whole number")?,
-            "max-len" => settings.max_len = whole(value).ok_or("max-len: not a whole number")?,
-            _ => {
-                return Err(
-                    "unknown key; known: count seed temperature top-k top-p prefix min-len max-len",
-                );
-            }
+        let Some(index) = KEYS.iter().position(|known| *known == key) else {
+            return Err(
+                "unknown key; known: count seed temperature top-k top-p prefix min-len max-len"
+                    .into(),
+            );
+        };
+        let refusal = |reason| Refusal {
+            subject: KEYS[index],
+            reason,
+        };
+        // Every key but the prefix takes a number: a decimal for two, a whole one otherwise.
+        let decimal = || parse_decimal(value).ok_or(refusal(": not a plain decimal"));
+        let number = whole(value).ok_or(refusal(": not a whole number"));
+        match index {
+            0 => count = u32::try_from(number?).map_err(|_| refusal(": above 4294967295"))?,
+            1 => settings.seed = number?,
+            2 => settings.temperature = decimal()?,
+            3 => settings.top_k = size(number?),
+            4 => settings.top_p = decimal()?,
+            5 => settings.prefix = value,
+            6 => settings.min_len = size(number?),
+            _ => settings.max_len = size(number?),
         }
     }
     Ok((count, settings))
 }
 
-/// A whole number as `str::parse` reads it for an unsigned type `T` (decimal digits after an
-/// optional `+`, at most `T::MAX`), without core's parser, generic over every integer type and
-/// radix: one loop for all the settings.
-fn whole<T: TryFrom<u64>>(text: &str) -> Option<T> {
+/// A whole number as `str::parse::<u64>` reads it (decimal digits after an optional `+`, at
+/// most `u64::MAX`), without core's parser: one loop for all the settings.
+fn whole(text: &str) -> Option<u64> {
     let digits = match text.as_bytes() {
         [b'+', rest @ ..] => rest,
         all => all,
@@ -184,7 +213,14 @@ fn whole<T: TryFrom<u64>>(text: &str) -> Option<T> {
         let digit = char::from(byte).to_digit(10)?;
         value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
     }
-    T::try_from(value).ok()
+    Some(value)
+}
+
+/// A length or a count of symbols as a `usize`, saturating: on a 32-bit device a value above
+/// `usize::MAX` asks for more than any name or vocabulary holds, which the sampler refuses or
+/// treats as "all" exactly as it does `usize::MAX`.
+fn size(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 /// The sampler's refusal in words, without `core::fmt`.
@@ -230,7 +266,9 @@ fn print(out: &mut Stdout, parts: &[&str]) {
     }
 }
 
-fn print_number(out: &mut Stdout, mut value: u32, radix: u32) {
+/// Prints `label`, then `value` in `radix` (10 or 16).
+fn figure(out: &mut Stdout, label: &str, mut value: u32, radix: u32) {
+    print(out, &[label]);
     let mut digits = [0u8; 10];
     let mut start = digits.len();
     loop {

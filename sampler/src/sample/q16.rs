@@ -12,7 +12,7 @@ use namegen_model::q8::divide_wide;
 // Every weight at most 1, so MAX_VOCAB of them sum below 2^31.
 const _: () = assert!(MAX_VOCAB << WEIGHT_BITS <= 1 << 31);
 
-use super::{Settings, float_bits, keep_top_k};
+use super::{Settings, float_bits, ranks_before};
 
 /// The fraction bits of a weight: the largest allowed logit weighs `2^WEIGHT_BITS`, and
 /// [`MAX_VOCAB`] weights sum below `2^31`.
@@ -150,9 +150,12 @@ pub(crate) fn exp2_neg(y: u64) -> u32 {
         step(ONE_Q31, step(ONE_Q31 / 2, step(ONE_Q31 / 6, ONE_Q31 / 24))),
     );
     let product = u64::from(EXP2_SIXTEENTHS[sixteenth as usize]) * e;
-    // Q62 to the weight's fixed point, divided by 2^whole, rounded to nearest.
-    let shift = 62 - WEIGHT_BITS + whole;
-    ((product + (1 << (shift - 1))) >> shift) as u32
+    // Q62 to the weight's fixed point, divided by 2^whole, rounded to nearest: a shift by
+    // 32 + `shift` (in 6..=30), so from the product's high word alone, whose low word cannot
+    // change the rounded result. A 32-bit core then shifts one word, without a 64-bit call.
+    let shift = 62 - WEIGHT_BITS + whole - 32;
+    let high = (product >> 32) as u32;
+    (high + (1 << (shift - 1))) >> shift
 }
 
 /// The largest of the Q16 logits `q` (the lowest index on ties), the end symbol excluded if
@@ -187,23 +190,14 @@ pub(crate) fn draw(q: &[i32], fixed: &Fixed, top_k: usize, mask_end: bool, word:
         *w = exp2_neg((u64::from(below) * u64::from(fixed.scale)) >> fixed.shift);
     }
     if top_k > 0 {
-        keep_top_k(weights, top_k);
+        // Every mass before a symbol is below 2^31, so `u64::MAX` keeps them all.
+        cut(weights, top_k, u64::MAX);
     }
     // Each weight is at most 2^24 and there are at most 2^7, so sums stay below 2^31 and a sum
     // times `top_p` (at most 2^32) below 2^63.
     if fixed.top_p < 1 << 32 {
         let threshold = fixed.top_p * u64::from(weights.iter().sum::<u32>());
-        let mut kept = [false; MAX_VOCAB];
-        for (i, keep) in kept.iter_mut().enumerate().take(q.len()) {
-            let mass_before: u32 = (0..q.len())
-                .filter(|&j| super::ranks_before(weights, j, i))
-                .map(|j| weights[j])
-                .sum();
-            *keep = u64::from(mass_before) << 32 < threshold;
-        }
-        for (w, keep) in weights.iter_mut().zip(kept) {
-            *w = if keep { *w } else { 0 };
-        }
+        cut(weights, usize::MAX, threshold);
     }
     // The largest logit's weight is 1 and survives top-k and top-p, so `total > target`.
     let total: u32 = weights.iter().sum();
@@ -216,6 +210,27 @@ pub(crate) fn draw(q: &[i32], fixed: &Fixed, top_k: usize, mask_end: bool, word:
         }
     }
     best as u8
+}
+
+/// Zeroes the weight of every symbol with `top_k` or more symbols ranked before it
+/// ([`ranks_before`]) or with weights ranked before it that sum to `m` with `m * 2^32` not
+/// below `threshold`: top-k and top-p by one loop. A symbol's rank and the mass before it are
+/// taken from the weights as they were on entry.
+fn cut(weights: &mut [u32], top_k: usize, threshold: u64) {
+    let mut kept = [false; MAX_VOCAB];
+    for (i, keep) in kept.iter_mut().enumerate().take(weights.len()) {
+        let (mut rank, mut mass) = (0, 0u32);
+        for j in 0..weights.len() {
+            if ranks_before(weights, j, i) {
+                rank += 1;
+                mass += weights[j];
+            }
+        }
+        *keep = rank < top_k && u64::from(mass) << 32 < threshold;
+    }
+    for (w, &keep) in weights.iter_mut().zip(&kept) {
+        *w = if keep { *w } else { 0 };
+    }
 }
 
 #[cfg(all(test, feature = "std"))]
