@@ -18,6 +18,26 @@
 
 use core::arch::asm;
 
+/// One input of all four rows, in the named operands of [`dots`]' `asm!`, which runs it four
+/// times an iteration in its loop and once an iteration in its tail: loads the next input
+/// (`{xp}`, post-incremented) into `{x}`, then for each row `k` the row's next weight (`{wk}`,
+/// post-incremented) into `{w}` and adds their product to the row's accumulator `{ak}`.
+macro_rules! step {
+    () => {
+        concat!(
+            "ldrsb {x}, [{xp}], #1\n",
+            "ldrsb {w}, [{w0}], #1\n",
+            "mla {a0}, {w}, {x}, {a0}\n",
+            "ldrsb {w}, [{w1}], #1\n",
+            "mla {a1}, {w}, {x}, {a1}\n",
+            "ldrsb {w}, [{w2}], #1\n",
+            "mla {a2}, {w}, {x}, {a2}\n",
+            "ldrsb {w}, [{w3}], #1\n",
+            "mla {a3}, {w}, {x}, {a3}\n",
+        )
+    };
+}
+
 /// `bias[k] + sum_j w[k][j] * x[j]` for each of the one to four rows `w[k]` of `cols` int8
 /// weights (as bytes) in `block` and the first `cols` codes of `x`, wrapping like the
 /// portable kernel; the sums of the rows the block lacks are those of its last row (plus
@@ -45,57 +65,17 @@ pub(crate) fn dots(block: &[u8], cols: usize, x: &[i8], bias: [i32; 4]) -> [i32;
             "subs {n}, {n}, #4",
             "blo 3f",
             "2:",
-            "ldrsb {x}, [{xp}], #1",
-            "ldrsb {w}, [{w0}], #1",
-            "mla {a0}, {w}, {x}, {a0}",
-            "ldrsb {w}, [{w1}], #1",
-            "mla {a1}, {w}, {x}, {a1}",
-            "ldrsb {w}, [{w2}], #1",
-            "mla {a2}, {w}, {x}, {a2}",
-            "ldrsb {w}, [{w3}], #1",
-            "mla {a3}, {w}, {x}, {a3}",
-            "ldrsb {x}, [{xp}], #1",
-            "ldrsb {w}, [{w0}], #1",
-            "mla {a0}, {w}, {x}, {a0}",
-            "ldrsb {w}, [{w1}], #1",
-            "mla {a1}, {w}, {x}, {a1}",
-            "ldrsb {w}, [{w2}], #1",
-            "mla {a2}, {w}, {x}, {a2}",
-            "ldrsb {w}, [{w3}], #1",
-            "mla {a3}, {w}, {x}, {a3}",
-            "ldrsb {x}, [{xp}], #1",
-            "ldrsb {w}, [{w0}], #1",
-            "mla {a0}, {w}, {x}, {a0}",
-            "ldrsb {w}, [{w1}], #1",
-            "mla {a1}, {w}, {x}, {a1}",
-            "ldrsb {w}, [{w2}], #1",
-            "mla {a2}, {w}, {x}, {a2}",
-            "ldrsb {w}, [{w3}], #1",
-            "mla {a3}, {w}, {x}, {a3}",
-            "ldrsb {x}, [{xp}], #1",
-            "ldrsb {w}, [{w0}], #1",
-            "mla {a0}, {w}, {x}, {a0}",
-            "ldrsb {w}, [{w1}], #1",
-            "mla {a1}, {w}, {x}, {a1}",
-            "ldrsb {w}, [{w2}], #1",
-            "mla {a2}, {w}, {x}, {a2}",
-            "ldrsb {w}, [{w3}], #1",
-            "mla {a3}, {w}, {x}, {a3}",
+            step!(),
+            step!(),
+            step!(),
+            step!(),
             "subs {n}, {n}, #4",
             "bhs 2b",
             "3:",
             "adds {n}, {n}, #4",
             "beq 5f",
             "4:",
-            "ldrsb {x}, [{xp}], #1",
-            "ldrsb {w}, [{w0}], #1",
-            "mla {a0}, {w}, {x}, {a0}",
-            "ldrsb {w}, [{w1}], #1",
-            "mla {a1}, {w}, {x}, {a1}",
-            "ldrsb {w}, [{w2}], #1",
-            "mla {a2}, {w}, {x}, {a2}",
-            "ldrsb {w}, [{w3}], #1",
-            "mla {a3}, {w}, {x}, {a3}",
+            step!(),
             "subs {n}, {n}, #1",
             "bne 4b",
             "5:",

@@ -49,16 +49,22 @@ macro_rules! four {
     };
 }
 
-/// Eight products of each of the two rows (r0 into r8, r12 into lr) on the next eight codes
-/// (r1, post-incremented). Clobbers r2 to r5, r10 and r11.
+/// Four products of each of the two rows (r0 into r8, r12 into lr) on the code words `$lo`
+/// and `$hi`. Clobbers r10 and r11.
+macro_rules! both {
+    ($lo:literal, $hi:literal) => {
+        concat!(four!("r0", $lo, $hi, "r8"), four!("r12", $lo, $hi, "lr"))
+    };
+}
+
+/// Eight products of each of the two rows on the next eight codes (r1, post-incremented).
+/// Clobbers r2 to r5, r10 and r11.
 macro_rules! eight {
     () => {
         concat!(
             "ldm r1!, {{r2, r3, r4, r5}}\n",
-            four!("r0", "r2", "r3", "r8"),
-            four!("r12", "r2", "r3", "lr"),
-            four!("r0", "r4", "r5", "r8"),
-            four!("r12", "r4", "r5", "lr"),
+            both!("r2", "r3"),
+            both!("r4", "r5"),
         )
     };
 }
@@ -117,8 +123,7 @@ pub(crate) fn dots(block: &[u8], cols: usize, x: &[Code], bias: [i32; 2]) -> [i3
             "tst r9, #4",
             "beq 5f",
             "ldm r1!, {{r2, r3}}",
-            four!("r0", "r2", "r3", "r8"),
-            four!("r12", "r2", "r3", "lr"),
+            both!("r2", "r3"),
             "5:",
             inout("r0") rows[0].as_ptr() => _,
             inout("r1") words.as_ptr() => _,
