@@ -110,6 +110,8 @@ macro_rules! by_panel {
     };
 }
 
+mod avx512;
+
 /// The logits after `context` into `logits`, exactly as [`crate::q8::logits`] computes them
 /// (the same arguments, the same integers), with the model's
 /// [`ModelView::kernels`]: the products by AVX-VNNI from a packed copy where the kernels are
@@ -126,6 +128,12 @@ pub(crate) fn logits<'b>(
     mut y: &'b mut [i8],
     logits: &mut [i32],
 ) -> usize {
+    if let (Kernels::Avx512Vnni, Some(packed)) = (model.kernels(), model.packed.as_deref()) {
+        // SAFETY: `avx512::logits` requires only that the CPU supports AVX2 and AVX-512 F, BW,
+        // VNNI and VBMI; a view's kernels are `Kernels::Avx512Vnni` only when
+        // `Kernels::detect` found them all.
+        return unsafe { avx512::logits(model, packed, table, context, x, logits) };
+    }
     crate::q8::embed(model, context, x);
     let table = Table::new(table);
     let vnni = model.kernels() == Kernels::Avx2Vnni;
@@ -459,8 +467,8 @@ fn finish(layer: &Layer<'_>, sums: &[__m256i], out: &mut Out<'_>) {
 /// `values` into `out` from `first` on, as many as fit (a block's rows past the layer's last
 /// are not written).
 #[inline(always)]
-fn put<T: Copy>(out: &mut [T], first: usize, values: [T; ROWS]) {
-    match out.get_mut(first..first + ROWS) {
+fn put<T: Copy, const N: usize>(out: &mut [T], first: usize, values: [T; N]) {
+    match out.get_mut(first..first + N) {
         Some(whole) => whole.copy_from_slice(&values),
         None => {
             let out = &mut out[first..];
@@ -580,6 +588,7 @@ fn requantize(acc: __m256i, multiplier: __m256i, shift: __m256i) -> __m256i {
 mod tests {
     use core::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
     use std::vec;
+    use std::vec::Vec;
 
     use namegen_model::Rng;
     use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT};
@@ -611,12 +620,8 @@ mod tests {
 
     /// Every rounding case of both steps, the extremes of int32, and random operands in the
     /// domain the loader guarantees (a positive multiplier, a shift in range, `acc` shifted
-    /// left within int32).
-    #[test]
-    fn requantize_is_the_portable_one() {
-        if !Kernels::detect().avx2() {
-            return;
-        }
+    /// left within int32): `(acc, multiplier, shift)`.
+    pub(super) fn cases() -> Vec<(i32, i32, i8)> {
         let mut cases = vec![
             (i32::MAX, i32::MAX, 0),
             (i32::MIN, i32::MAX, 0),
@@ -643,6 +648,14 @@ mod tests {
             let multiplier = (rng.next_u32() >> 1).max(1) as i32;
             cases.push((acc, multiplier, shift));
         }
-        check(&cases);
+        cases
+    }
+
+    #[test]
+    fn requantize_is_the_portable_one() {
+        if !Kernels::detect().avx2() {
+            return;
+        }
+        check(&cases());
     }
 }

@@ -1,0 +1,317 @@
+//! The q8 integer network (`crate::q8`) with AVX-512 ([`crate::Kernels::Avx512Vnni`]), from
+//! a [`Packed`] copy: the same integers as the portable code, 16 rows per vector.
+//!
+//! The products are [`super::products_vnni`]'s, read two blocks at a time: in a panel the
+//! pieces of one group of 4 columns lie block after block, so 64 bytes hold 4 columns of 16
+//! consecutive rows, and one 512-bit `vpdpbusd` adds 64 products (a panel's last block, when
+//! it has an odd number, is read alone, its upper lanes zero). Each row's sum starts from its
+//! bias plus `-128` times its weights' sum and gets `w (x + 128)` for each input, the inputs
+//! kept biased (`x + 128` as an unsigned byte) from one layer to the next; the exactness
+//! argument is `products_vnni`'s.
+//!
+//! Each panel is finished as soon as its products are: [`requantize`] 16 rows at a time (the
+//! portable [`namegen_model::q8::requantize`], lane by lane), then for a hidden layer 64 rows
+//! at a time narrowed to int8 with signed saturation, which is the portable code's clamp to
+//! `-128..=127`, and looked up in the `tanh` table by two `vpermi2b` and a blend ([`Table`]),
+//! whose entries are stored biased, so that the lookup writes the next layer's unsigned inputs
+//! directly. No gather, no scalar step between two layers.
+//!
+//! A panel's lookups write whole vectors of 64 codes: past a layer's last row they write
+//! codes of rows that do not exist, which the next layer reads only against the zero weights
+//! packed past its last column, and the next panel's lookups overwrite where they overlap.
+
+use core::arch::x86_64::{
+    __m128i, __m512i, _mm_loadu_si128, _mm256_loadu_si256, _mm512_add_epi32, _mm512_add_epi64,
+    _mm512_and_si512, _mm512_cmpgt_epi32_mask, _mm512_cvtepi8_epi32, _mm512_dpbusd_epi32,
+    _mm512_loadu_si512, _mm512_mask_add_epi32, _mm512_mask_blend_epi8, _mm512_mask_blend_epi32,
+    _mm512_max_epi32, _mm512_min_epi32, _mm512_movepi8_mask, _mm512_mul_epi32, _mm512_packs_epi16,
+    _mm512_packs_epi32, _mm512_permutex2var_epi8, _mm512_permutexvar_epi32, _mm512_set1_epi32,
+    _mm512_set1_epi64, _mm512_setr_epi32, _mm512_setzero_si512, _mm512_slli_epi64,
+    _mm512_sllv_epi32, _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi32, _mm512_srli_epi64,
+    _mm512_storeu_si512, _mm512_sub_epi32, _mm512_zextsi256_si512,
+};
+use core::mem::MaybeUninit;
+
+use namegen_model::config::MAX_WIDTH;
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
+
+use super::{CHUNK, GROUP, PANEL, Packed, ROWS, bytes_at, groups, put};
+use crate::view::{Layer, ModelView};
+
+/// Rows per vector of sums: two blocks of the packed layout.
+const LANES: usize = 2 * ROWS;
+
+/// Vectors of sums per panel: its blocks two by two, rounded up to whole lookups of 64 rows.
+const PAIRS: usize = PANEL.div_ceil(2).next_multiple_of(4);
+
+/// Codes per table lookup: 64 bytes, the sums of 4 vectors.
+const CODES: usize = 4 * LANES;
+
+/// The logits after `context` into `logits`, exactly as [`crate::q8::logits`] computes them,
+/// from `packed`, the view's [`Packed`] layers; `x` is scratch for the embedding codes.
+/// Returns how many logits were written. Panics (slice bounds) on buffers shorter than the
+/// model's widest layer, symbols out of range or a `packed` of other layers, never reads
+/// outside them.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni,avx512vbmi")]
+pub(super) fn logits(
+    model: &ModelView<'_>,
+    packed: &[Packed],
+    table: &[u8; TANH_TABLE_LEN],
+    context: &[u8],
+    x: &mut [i8],
+    logits: &mut [i32],
+) -> usize {
+    let width = model.config().input_width();
+    crate::q8::embed(model, context, x);
+    let table = Table::new(table);
+    // The inputs of the layer being computed and the outputs it writes, biased, swapped after
+    // each hidden layer; each holds a layer's rows rounded up to whole lookups of 64.
+    let mut a = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + CODES];
+    let mut b = [MaybeUninit::<u8>::uninit(); MAX_WIDTH + CODES];
+    let (mut input, mut output) = (&mut a, &mut b);
+    let mut inputs = groups(&x[..width], 0x80, input).len();
+    let last = model.config().n_layers() - 1;
+    let mut rows = 0;
+    for (index, layer) in model.layers().enumerate() {
+        let packed = &packed[index];
+        rows = layer.weight.rows();
+        let cols = layer.weight.cols();
+        assert_eq!(
+            packed.shape(),
+            (rows, cols, layer.weight.dtype()),
+            "packed from the layer"
+        );
+        assert_eq!(inputs, cols.div_ceil(GROUP), "one group per 4 columns");
+        // SAFETY: the first `inputs` groups were written: by `groups` for the first layer,
+        // and for the others by the previous layer's lookups, which cover its rows (this
+        // layer's columns) rounded up to whole blocks of 8, so to whole groups of 4 too.
+        let (groups, _) = unsafe { input[..inputs * GROUP].assume_init_ref() }.as_chunks();
+        let (pieces, _) = packed.data().as_chunks::<CHUNK>();
+        let panels = pieces.chunks(PANEL * groups.len());
+        let offsets = packed.offsets().as_chunks::<ROWS>().0.chunks(PANEL);
+        for (p, (pieces, offsets)) in panels.zip(offsets).enumerate() {
+            let first = p * PANEL * ROWS;
+            let mut out = match index == last {
+                true => Out::Logits(&mut logits[first..rows]),
+                false => Out::Codes(&table, &mut output[first..]),
+            };
+            by_panel!(
+                offsets.len(),
+                panel(layer, first, pieces, offsets, groups, &mut out)
+            );
+        }
+        inputs = rows.div_ceil(GROUP);
+        core::mem::swap(&mut input, &mut output);
+    }
+    rows
+}
+
+/// Where a panel's requantised outputs go: a hidden layer's through the `tanh` table, as the
+/// next layer's biased inputs (whole lookups of 64, from the panel's first row on); the output
+/// layer's as Q16 logits (the panel's rows, up to the layer's last).
+enum Out<'o> {
+    Codes(&'o Table, &'o mut [MaybeUninit<u8>]),
+    Logits(&'o mut [i32]),
+}
+
+/// One panel of `N` blocks of `layer` from row `first` on: the sums of its `pieces` (as
+/// [`super::piece`] orders them, `offsets` [`Packed::offsets`]' of its rows) and the biased
+/// `groups` of 4 inputs, 16 rows per vector (vector `k` holds blocks `2 k` and `2 k + 1`), then
+/// requantised into `out`. Panics unless there are `N` pieces per group and `N` blocks of
+/// offsets.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni,avx512vbmi")]
+fn panel<const N: usize>(
+    layer: &Layer<'_>,
+    first: usize,
+    pieces: &[[u8; CHUNK]],
+    offsets: &[[i32; ROWS]],
+    groups: &[[u8; GROUP]],
+    out: &mut Out<'_>,
+) {
+    let (pieces, _) = pieces.as_chunks::<N>();
+    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
+    let offsets: &[[i32; ROWS]; N] = offsets.try_into().expect("N blocks of offsets");
+    let vectors = N.div_ceil(2);
+    let mut acc = [_mm512_setzero_si512(); PAIRS];
+    for (k, acc) in acc.iter_mut().enumerate().take(vectors) {
+        *acc = pair(&offsets[2 * k..]);
+    }
+    for (w, xs) in pieces.iter().zip(groups) {
+        let xs = _mm512_set1_epi32(i32::from_le_bytes(*xs));
+        for (k, acc) in acc.iter_mut().enumerate().take(vectors) {
+            *acc = _mm512_dpbusd_epi32(*acc, xs, pair(&w[2 * k..]));
+        }
+    }
+    let [bias, multiplier, shift] = layer.requant.bytes();
+    for (k, acc) in acc.iter_mut().enumerate().take(vectors) {
+        let row = first + k * LANES;
+        let sum = _mm512_add_epi32(*acc, load(&bytes_at(bias, 4 * row)));
+        let multipliers = load(&bytes_at(multiplier, 4 * row));
+        *acc = requantize(sum, multipliers, shifts(&bytes_at(shift, row)));
+    }
+    match out {
+        Out::Codes(table, codes) => {
+            for (j, z) in acc.as_chunks::<4>().0.iter().enumerate() {
+                if j * CODES < N * ROWS {
+                    let at = &mut codes[j * CODES..][..CODES];
+                    // SAFETY: `at` is the 64 bytes stored; no alignment is required.
+                    unsafe {
+                        _mm512_storeu_si512(at.as_mut_ptr().cast(), table.lookup(narrow(*z)))
+                    };
+                }
+            }
+        }
+        Out::Logits(logits) => {
+            for (k, z) in acc.iter().enumerate().take(vectors) {
+                let mut row = [0i32; LANES];
+                // SAFETY: `row` is 16 i32, the 64 bytes stored; no alignment is required.
+                unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), *z) };
+                put(logits, k * LANES, row);
+            }
+        }
+    }
+}
+
+/// The first two 32-byte items of `items` as one vector, or the only one and zeros.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn pair<T>(items: &[T]) -> __m512i {
+    debug_assert_eq!(size_of::<T>(), 32);
+    match items.len() {
+        // SAFETY: two items are the 64 bytes read; no alignment is required.
+        2.. => unsafe { _mm512_loadu_si512(items.as_ptr().cast()) },
+        // SAFETY: one item is the 32 bytes read; no alignment is required.
+        _ => _mm512_zextsi256_si512(unsafe { _mm256_loadu_si256(items.as_ptr().cast()) }),
+    }
+}
+
+/// The 64 bytes of `bytes`, as one vector.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load(bytes: &[u8; 64]) -> __m512i {
+    // SAFETY: `bytes` is the 64 bytes read; no alignment is required.
+    unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
+}
+
+/// The 16 int8 shifts in `bytes`, widened to int32 and clamped to the range the loader admits
+/// ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn shifts(bytes: &[u8; LANES]) -> __m512i {
+    // SAFETY: `bytes` is the 16 bytes read; no alignment is required.
+    let low: __m128i = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
+    let wide = _mm512_cvtepi8_epi32(low);
+    let wide = _mm512_max_epi32(wide, _mm512_set1_epi32(i32::from(MIN_SHIFT)));
+    _mm512_min_epi32(wide, _mm512_set1_epi32(i32::from(MAX_SHIFT)))
+}
+
+/// [`super::requantize`] in 16 lanes: [`namegen_model::q8::requantize`] of `acc`,
+/// `multiplier` (positive) and `shift` (in range), lane by lane, by the same steps.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn requantize(acc: __m512i, multiplier: __m512i, shift: __m512i) -> __m512i {
+    let zero = _mm512_setzero_si512();
+    let one = _mm512_set1_epi32(1);
+    let left = _mm512_max_epi32(shift, zero);
+    let right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
+    let a = _mm512_sllv_epi32(acc, left);
+    let nudge = _mm512_set1_epi64(1 << 30);
+    let even = _mm512_add_epi64(_mm512_mul_epi32(a, multiplier), nudge);
+    let odd = _mm512_mul_epi32(
+        _mm512_srli_epi64::<32>(a),
+        _mm512_srli_epi64::<32>(multiplier),
+    );
+    let odd = _mm512_add_epi64(odd, nudge);
+    let high = _mm512_mask_blend_epi32(
+        0b1010_1010_1010_1010,
+        _mm512_srli_epi64::<31>(even),
+        _mm512_slli_epi64::<1>(odd),
+    );
+    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    let remainder = _mm512_and_si512(high, mask);
+    // The threshold is half the mask, plus 1 for a negative `high` (its sign bit, shifted
+    // arithmetically, is -1 there).
+    let threshold = _mm512_sub_epi32(_mm512_srli_epi32::<1>(mask), _mm512_srai_epi32::<31>(high));
+    let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+    let quotient = _mm512_srav_epi32(high, right);
+    _mm512_mask_add_epi32(quotient, up, quotient, one)
+}
+
+/// The 64 int32 of `z` (rows in order, 16 per vector) as int8 with signed saturation, in
+/// order: each clamped to `-128..=127`, as the portable code clamps before the lookup.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn narrow(z: [__m512i; 4]) -> __m512i {
+    // Per 128-bit lane `l`: z[0]'s 4 lanes of that part, then z[1]'s, z[2]'s and z[3]'s, as
+    // 4 bytes each; the permutation puts each vector's 16 back together.
+    let bytes = _mm512_packs_epi16(
+        _mm512_packs_epi32(z[0], z[1]),
+        _mm512_packs_epi32(z[2], z[3]),
+    );
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_permutexvar_epi32(order, bytes)
+}
+
+/// The model's `tanh` table for `vpermi2b`, each entry plus 128 (the next layer's unsigned
+/// input): entries 0 to 127 (codes -128 to -1), then 128 to 255 (codes 0 to 127), 64 per
+/// vector.
+struct Table([__m512i; 4]);
+
+impl Table {
+    /// `table`, biased and loaded.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new(table: &[u8; TANH_TABLE_LEN]) -> Self {
+        let biased = table.map(|entry| entry ^ 0x80);
+        let (quarters, _) = biased.as_chunks::<64>();
+        Self(core::array::from_fn(|i| load(&quarters[i])))
+    }
+
+    /// The biased entries of the 64 int8 codes `codes`: `vpermi2b` reads each code's low 7
+    /// bits, which are those of its entry's index `code + 128`, and the sign picks the half.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    fn lookup(&self, codes: __m512i) -> __m512i {
+        let [t0, t1, t2, t3] = self.0;
+        let negative = _mm512_movepi8_mask(codes);
+        let low = _mm512_permutex2var_epi8(t0, codes, t1);
+        let high = _mm512_permutex2var_epi8(t2, codes, t3);
+        _mm512_mask_blend_epi8(negative, high, low)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::arch::x86_64::{__m512i, _mm512_loadu_si512, _mm512_storeu_si512};
+
+    use crate::Kernels;
+
+    /// [`super::requantize`] of 16 lanes at once against the portable
+    /// [`namegen_model::q8::requantize`] of each, on [`super::super::tests::cases`].
+    #[test]
+    fn requantize_is_the_portable_one() {
+        if Kernels::detect() != Kernels::Avx512Vnni {
+            return;
+        }
+        let cases = super::super::tests::cases();
+        for sixteen in cases.chunks(16) {
+            let lanes = |f: fn(&(i32, i32, i8)) -> i32| -> [i32; 16] {
+                core::array::from_fn(|i| sixteen.get(i).map_or(1, f))
+            };
+            let (acc, multiplier, shift) = (lanes(|c| c.0), lanes(|c| c.1), lanes(|c| c.2.into()));
+            let mut got = [0i32; 16];
+            // SAFETY: `Kernels::detect` found AVX-512 F above; every load and store is of 16
+            // int32 arrays, no alignment is required.
+            unsafe {
+                let load = |v: &[i32; 16]| -> __m512i { _mm512_loadu_si512(v.as_ptr().cast()) };
+                let z = super::requantize(load(&acc), load(&multiplier), load(&shift));
+                _mm512_storeu_si512(got.as_mut_ptr().cast(), z);
+            }
+            for (&(acc, multiplier, shift), got) in sixteen.iter().zip(got) {
+                let want = namegen_model::q8::requantize(acc, multiplier, shift);
+                assert_eq!(got, want, "{acc} {multiplier} {shift}");
+            }
+        }
+    }
+}
