@@ -229,9 +229,7 @@ impl<'a> ModelView<'a> {
     pub fn pack_weights(&mut self) {
         #[cfg(target_arch = "x86_64")]
         if Kernels::detect().avx2() {
-            let packed = self
-                .layers()
-                .map(|layer| crate::avx::Packed::new(&layer.weight));
+            let packed = self.layers().map(crate::avx::Packed::new);
             self.packed = Some(packed.collect());
         }
     }

@@ -53,6 +53,7 @@ use core::arch::x86_64::{
     _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
 };
 use core::mem::MaybeUninit;
+use std::vec::Vec;
 
 use namegen_model::config::MAX_WIDTH;
 use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
@@ -85,6 +86,46 @@ pub(crate) fn piece(block: usize, group: usize, blocks: usize, groups: usize) ->
     let first = block / PANEL * PANEL;
     let panel = (blocks - first).min(PANEL);
     first * groups + group * panel + (block - first)
+}
+
+/// A q8 layer's per-row integers as the packed kernels read them, computed once when the
+/// weights are packed. Each is padded with zeros to whole blocks of 8 rows and one block more,
+/// so that 16 rows from any block's first are there to read.
+#[derive(Default)]
+pub(crate) struct Rows {
+    /// `-128` times the row's sum of weight codes: where AVX-VNNI's sums start
+    /// ([`products_vnni`]).
+    offsets: Vec<i32>,
+    /// The bias plus the offset (wrapping, as every addition of the sum wraps): where
+    /// AVX-512's sums start.
+    starts: Vec<i32>,
+    /// The multiplier.
+    multipliers: Vec<i32>,
+    /// The shift, widened and clamped to the range the loader admits ([`shifts`]).
+    shifts: Vec<i32>,
+}
+
+impl Rows {
+    /// `layer`'s, which must be q8.
+    pub(crate) fn new(layer: &Layer<'_>) -> Self {
+        let (rows, requant) = (layer.weight.rows(), &layer.requant);
+        let padded = (rows.div_ceil(ROWS) + 1) * ROWS;
+        let column = |f: &dyn Fn(usize) -> i32| -> Vec<i32> {
+            (0..padded)
+                .map(|row| if row < rows { f(row) } else { 0 })
+                .collect()
+        };
+        let offset = |row: usize| -> i32 {
+            let codes = layer.weight.row_bytes(row).iter();
+            -128 * codes.map(|&w| i32::from(w as i8)).sum::<i32>()
+        };
+        Self {
+            offsets: column(&offset),
+            starts: column(&|row| requant.bias(row).wrapping_add(offset(row))),
+            multipliers: column(&|row| requant.multiplier(row)),
+            shifts: column(&|row| requant.shift(row).clamp(MIN_SHIFT, MAX_SHIFT).into()),
+        }
+    }
 }
 
 /// Calls `$kernel::<N>($args)` with `N` the number of blocks `$blocks` of a panel, 1 to
@@ -308,7 +349,7 @@ fn groups<'b>(x: &[i8], flip: u8, buffer: &'b mut [MaybeUninit<u8>]) -> &'b [[u8
 /// lane's 4 products to its int32 without saturating.
 ///
 /// Why it is the same: the unsigned operand is `x + 128` (0..=255, the sign bit flipped) and
-/// the sum starts from `-128 * sum_j w[r, j]` ([`Packed`]'s offsets), so each row gets
+/// the sum starts from `-128 * sum_j w[r, j]` ([`Rows::offsets`]), so each row gets
 /// `-128 sum w + sum w (x + 128) = sum w x`, modulo 2^32 like the portable code's wrapping
 /// sum. Nothing rounds: a lane's 4 products are each at most `255 * 128` in magnitude, so
 /// their sum (`130,560` at most) is exact in the instruction's int32 before it wraps into the
@@ -331,7 +372,8 @@ fn products_vnni(layer: &Layer<'_>, packed: &Packed, x: &[i8], sums: &mut [__m25
     let (pieces, last) = packed.data().as_chunks::<CHUNK>();
     debug_assert!(last.is_empty());
     let panels = pieces.chunks(PANEL * groups.len());
-    let offsets = packed.offsets().as_chunks::<ROWS>().0.chunks(PANEL);
+    let offsets = &packed.rows_q8().offsets[..sums.len() * ROWS];
+    let offsets = offsets.as_chunks::<ROWS>().0.chunks(PANEL);
     for ((sums, pieces), offsets) in sums.chunks_mut(PANEL).zip(panels).zip(offsets) {
         by_panel!(sums.len(), panel_vnni(pieces, offsets, groups, sums));
     }

@@ -21,22 +21,22 @@
 //! packed past its last column, and the next panel's lookups overwrite where they overlap.
 
 use core::arch::x86_64::{
-    __m128i, __m512i, _mm_loadu_si128, _mm256_loadu_si256, _mm512_add_epi32, _mm512_add_epi64,
-    _mm512_and_si512, _mm512_cmpgt_epi32_mask, _mm512_cvtepi8_epi32, _mm512_dpbusd_epi32,
-    _mm512_loadu_si512, _mm512_mask_add_epi32, _mm512_mask_blend_epi8, _mm512_mask_blend_epi32,
-    _mm512_max_epi32, _mm512_min_epi32, _mm512_movepi8_mask, _mm512_mul_epi32, _mm512_packs_epi16,
-    _mm512_packs_epi32, _mm512_permutex2var_epi8, _mm512_permutexvar_epi32, _mm512_set1_epi32,
-    _mm512_set1_epi64, _mm512_setr_epi32, _mm512_setzero_si512, _mm512_slli_epi64,
-    _mm512_sllv_epi32, _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi32, _mm512_srli_epi64,
+    __m512i, _mm256_loadu_si256, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512,
+    _mm512_cmpgt_epi32_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_add_epi32,
+    _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_max_epi32, _mm512_min_epi32,
+    _mm512_movepi8_mask, _mm512_mul_epi32, _mm512_packs_epi16, _mm512_packs_epi32,
+    _mm512_permutex2var_epi8, _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64,
+    _mm512_setr_epi32, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_sllv_epi32,
+    _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi32, _mm512_srli_epi64,
     _mm512_storeu_si512, _mm512_sub_epi32, _mm512_zextsi256_si512,
 };
 use core::mem::MaybeUninit;
 
 use namegen_model::config::MAX_WIDTH;
-use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
+use namegen_model::q8::TANH_TABLE_LEN;
 
-use super::{CHUNK, GROUP, PANEL, Packed, ROWS, bytes_at, groups, put};
-use crate::view::{Layer, ModelView};
+use super::{CHUNK, GROUP, PANEL, Packed, ROWS, Rows, groups, put};
+use crate::view::ModelView;
 
 /// Rows per vector of sums: two blocks of the packed layout.
 const LANES: usize = 2 * ROWS;
@@ -88,16 +88,17 @@ pub(super) fn logits(
         let (groups, _) = unsafe { input[..inputs * GROUP].assume_init_ref() }.as_chunks();
         let (pieces, _) = packed.data().as_chunks::<CHUNK>();
         let panels = pieces.chunks(PANEL * groups.len());
-        let offsets = packed.offsets().as_chunks::<ROWS>().0.chunks(PANEL);
-        for (p, (pieces, offsets)) in panels.zip(offsets).enumerate() {
+        let blocks = rows.div_ceil(ROWS);
+        for (p, pieces) in panels.enumerate() {
             let first = p * PANEL * ROWS;
             let mut out = match index == last {
                 true => Out::Logits(&mut logits[first..rows]),
                 false => Out::Codes(&table, &mut output[first..]),
             };
+            let constants = packed.rows_q8();
             by_panel!(
-                offsets.len(),
-                panel(layer, first, pieces, offsets, groups, &mut out)
+                (blocks - p * PANEL).min(PANEL),
+                panel(constants, first, pieces, groups, &mut out)
             );
         }
         inputs = rows.div_ceil(GROUP);
@@ -114,56 +115,48 @@ enum Out<'o> {
     Logits(&'o mut [i32]),
 }
 
-/// One panel of `N` blocks of `layer` from row `first` on: the sums of its `pieces` (as
-/// [`super::piece`] orders them, `offsets` [`Packed::offsets`]' of its rows) and the biased
-/// `groups` of 4 inputs, 16 rows per vector (vector `k` holds blocks `2 k` and `2 k + 1`), then
-/// requantised into `out`. Panics unless there are `N` pieces per group and `N` blocks of
-/// offsets.
+/// One panel of `N` blocks from row `first` on: the sums of its `pieces` (as [`super::piece`]
+/// orders them) and the biased `groups` of 4 inputs ([`products`]), from the rows' starts,
+/// requantised with the rows' integers `rows` into `out`. Panics unless there are `N` pieces
+/// per group.
 #[inline]
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni,avx512vbmi")]
 fn panel<const N: usize>(
-    layer: &Layer<'_>,
+    rows: &Rows,
     first: usize,
     pieces: &[[u8; CHUNK]],
-    offsets: &[[i32; ROWS]],
     groups: &[[u8; GROUP]],
     out: &mut Out<'_>,
 ) {
-    let (pieces, _) = pieces.as_chunks::<N>();
-    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
-    let offsets: &[[i32; ROWS]; N] = offsets.try_into().expect("N blocks of offsets");
+    // `vpdpbusd` takes 5 cycles before its sum is ready for the next: a narrow panel (the
+    // output layer) keeps 4 sums per vector to have enough independent ones, a wide one 2.
+    let mut z = match N <= 4 {
+        true => products::<N, 4>(pieces, groups),
+        false => products::<N, 2>(pieces, groups),
+    };
     let vectors = N.div_ceil(2);
-    let mut acc = [_mm512_setzero_si512(); PAIRS];
-    for (k, acc) in acc.iter_mut().enumerate().take(vectors) {
-        *acc = pair(&offsets[2 * k..]);
-    }
-    for (w, xs) in pieces.iter().zip(groups) {
-        let xs = _mm512_set1_epi32(i32::from_le_bytes(*xs));
-        for (k, acc) in acc.iter_mut().enumerate().take(vectors) {
-            *acc = _mm512_dpbusd_epi32(*acc, xs, pair(&w[2 * k..]));
-        }
-    }
-    let [bias, multiplier, shift] = layer.requant.bytes();
-    for (k, acc) in acc.iter_mut().enumerate().take(vectors) {
+    for (k, z) in z.iter_mut().enumerate().take(vectors) {
         let row = first + k * LANES;
-        let sum = _mm512_add_epi32(*acc, load(&bytes_at(bias, 4 * row)));
-        let multipliers = load(&bytes_at(multiplier, 4 * row));
-        *acc = requantize(sum, multipliers, shifts(&bytes_at(shift, row)));
+        let sum = _mm512_add_epi32(*z, load(&rows.starts[row..]));
+        *z = requantize(
+            sum,
+            load(&rows.multipliers[row..]),
+            load(&rows.shifts[row..]),
+        );
     }
     match out {
         Out::Codes(table, codes) => {
-            for (j, z) in acc.as_chunks::<4>().0.iter().enumerate() {
+            for (j, z) in z.as_chunks::<4>().0.iter().enumerate() {
                 if j * CODES < N * ROWS {
                     let at = &mut codes[j * CODES..][..CODES];
+                    let biased = table.lookup(narrow(*z));
                     // SAFETY: `at` is the 64 bytes stored; no alignment is required.
-                    unsafe {
-                        _mm512_storeu_si512(at.as_mut_ptr().cast(), table.lookup(narrow(*z)))
-                    };
+                    unsafe { _mm512_storeu_si512(at.as_mut_ptr().cast(), biased) };
                 }
             }
         }
         Out::Logits(logits) => {
-            for (k, z) in acc.iter().enumerate().take(vectors) {
+            for (k, z) in z.iter().enumerate().take(vectors) {
                 let mut row = [0i32; LANES];
                 // SAFETY: `row` is 16 i32, the 64 bytes stored; no alignment is required.
                 unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), *z) };
@@ -171,6 +164,37 @@ fn panel<const N: usize>(
             }
         }
     }
+}
+
+/// The sums of products of the `N` blocks of a panel, `pieces`, and the biased `groups` of 4
+/// inputs, 16 rows per vector (vector `k` holds blocks `2 k` and `2 k + 1`; those past the
+/// panel's are zero), without the rows' starts: each vector summed in `S` independent parts,
+/// group `g` into part `g % S`, added at the end (integer additions modulo 2^32 in any order).
+/// Panics unless there are `N` pieces per group.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+fn products<const N: usize, const S: usize>(
+    pieces: &[[u8; CHUNK]],
+    groups: &[[u8; GROUP]],
+) -> [__m512i; PAIRS] {
+    let (pieces, _) = pieces.as_chunks::<N>();
+    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
+    let vectors = N.div_ceil(2);
+    let mut parts = [[_mm512_setzero_si512(); PAIRS]; S];
+    for (g, (w, xs)) in pieces.iter().zip(groups).enumerate() {
+        let xs = _mm512_set1_epi32(i32::from_le_bytes(*xs));
+        let part = &mut parts[g % S];
+        for (k, acc) in part.iter_mut().enumerate().take(vectors) {
+            *acc = _mm512_dpbusd_epi32(*acc, xs, pair(&w[2 * k..]));
+        }
+    }
+    let mut sums = parts[0];
+    for part in &parts[1..] {
+        for (sum, &v) in sums.iter_mut().zip(part).take(vectors) {
+            *sum = _mm512_add_epi32(*sum, v);
+        }
+    }
+    sums
 }
 
 /// The first two 32-byte items of `items` as one vector, or the only one and zeros.
@@ -186,24 +210,13 @@ fn pair<T>(items: &[T]) -> __m512i {
     }
 }
 
-/// The 64 bytes of `bytes`, as one vector.
+/// The first 16 values of `values`, as one vector. Panics if there are fewer.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn load(bytes: &[u8; 64]) -> __m512i {
-    // SAFETY: `bytes` is the 64 bytes read; no alignment is required.
-    unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
-}
-
-/// The 16 int8 shifts in `bytes`, widened to int32 and clamped to the range the loader admits
-/// ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn shifts(bytes: &[u8; LANES]) -> __m512i {
-    // SAFETY: `bytes` is the 16 bytes read; no alignment is required.
-    let low: __m128i = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
-    let wide = _mm512_cvtepi8_epi32(low);
-    let wide = _mm512_max_epi32(wide, _mm512_set1_epi32(i32::from(MIN_SHIFT)));
-    _mm512_min_epi32(wide, _mm512_set1_epi32(i32::from(MAX_SHIFT)))
+fn load<T: Copy>(values: &[T]) -> __m512i {
+    let values = &values[..64 / size_of::<T>()];
+    // SAFETY: `values` is the 64 bytes read; no alignment is required.
+    unsafe { _mm512_loadu_si512(values.as_ptr().cast()) }
 }
 
 /// [`super::requantize`] in 16 lanes: [`namegen_model::q8::requantize`] of `acc`,
