@@ -181,12 +181,17 @@ fn products<const N: usize, const S: usize>(
     assert_eq!(pieces.len(), groups.len(), "N pieces per group");
     let vectors = N.div_ceil(2);
     let mut parts = [[_mm512_setzero_si512(); PAIRS]; S];
-    for (g, (w, xs)) in pieces.iter().zip(groups).enumerate() {
-        let xs = _mm512_set1_epi32(i32::from_le_bytes(*xs));
-        let part = &mut parts[g % S];
-        for (k, acc) in part.iter_mut().enumerate().take(vectors) {
-            *acc = _mm512_dpbusd_epi32(*acc, xs, pair(&w[2 * k..]));
+    // Whole runs of `S` groups, part `s` taking the run's group `s` (an index the compiler
+    // knows, so every sum stays in a register), then the groups left over into part 0.
+    let (runs, left) = groups.as_chunks::<S>();
+    let (run_pieces, left_pieces) = pieces.split_at(runs.len() * S);
+    for (w, xs) in run_pieces.as_chunks::<S>().0.iter().zip(runs) {
+        for ((part, w), xs) in parts.iter_mut().zip(w).zip(xs) {
+            multiply_add::<N>(part, w, xs);
         }
+    }
+    for (w, xs) in left_pieces.iter().zip(left) {
+        multiply_add::<N>(&mut parts[0], w, xs);
     }
     let mut sums = parts[0];
     for part in &parts[1..] {
@@ -195,6 +200,21 @@ fn products<const N: usize, const S: usize>(
         }
     }
     sums
+}
+
+/// `sums` plus the products of the `N` pieces `w` of one group (vector `k` from pieces `2 k`
+/// and `2 k + 1`) and its 4 biased inputs `xs`, broadcast to every row.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn multiply_add<const N: usize>(
+    sums: &mut [__m512i; PAIRS],
+    w: &[[u8; CHUNK]; N],
+    xs: &[u8; GROUP],
+) {
+    let xs = _mm512_set1_epi32(i32::from_le_bytes(*xs));
+    for (k, sum) in sums.iter_mut().enumerate().take(N.div_ceil(2)) {
+        *sum = _mm512_dpbusd_epi32(*sum, xs, pair(&w[2 * k..]));
+    }
 }
 
 /// The first two 32-byte items of `items` as one vector, or the only one and zeros.
