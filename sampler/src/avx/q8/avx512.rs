@@ -28,7 +28,7 @@ use core::arch::x86_64::{
     _mm512_permutex2var_epi8, _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64,
     _mm512_setr_epi32, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_sllv_epi32,
     _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi32, _mm512_srli_epi64,
-    _mm512_storeu_si512, _mm512_sub_epi32, _mm512_zextsi256_si512,
+    _mm512_storeu_si512, _mm512_sub_epi32, _mm512_xor_si512, _mm512_zextsi256_si512,
 };
 use core::mem::MaybeUninit;
 
@@ -292,13 +292,15 @@ fn narrow(z: [__m512i; 4]) -> __m512i {
 struct Table([__m512i; 4]);
 
 impl Table {
-    /// `table`, biased and loaded.
+    /// `table`, loaded and biased.
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn new(table: &[u8; TANH_TABLE_LEN]) -> Self {
-        let biased = table.map(|entry| entry ^ 0x80);
-        let (quarters, _) = biased.as_chunks::<64>();
-        Self(core::array::from_fn(|i| load(&quarters[i])))
+        let (quarters, _) = table.as_chunks::<64>();
+        let bias = _mm512_set1_epi32(0x8080_8080_u32 as i32);
+        Self(core::array::from_fn(|i| {
+            _mm512_xor_si512(load(&quarters[i]), bias)
+        }))
     }
 
     /// The biased entries of the 64 int8 codes `codes`: `vpermi2b` reads each code's low 7
