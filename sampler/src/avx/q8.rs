@@ -89,41 +89,35 @@ pub(crate) fn piece(block: usize, group: usize, blocks: usize, groups: usize) ->
 }
 
 /// A q8 layer's per-row integers as the packed kernels read them, computed once when the
-/// weights are packed. Each is padded with zeros to whole blocks of 8 rows and one block more,
-/// so that 16 rows from any block's first are there to read.
+/// weights are packed.
 #[derive(Default)]
 pub(crate) struct Rows {
-    /// `-128` times the row's sum of weight codes: where AVX-VNNI's sums start
-    /// ([`products_vnni`]).
+    /// `-128` times the row's sum of weight codes, the rows padded with zeros to whole blocks:
+    /// where AVX-VNNI's sums start ([`products_vnni`]).
     offsets: Vec<i32>,
-    /// The bias plus the offset (wrapping, as every addition of the sum wraps): where
-    /// AVX-512's sums start.
-    starts: Vec<i32>,
-    /// The multiplier.
-    multipliers: Vec<i32>,
-    /// The shift, widened and clamped to the range the loader admits ([`shifts`]).
-    shifts: Vec<i32>,
+    /// Every row's integers as AVX-512 reads them, 16 rows per vector of a panel.
+    vectors: Vec<avx512::Vector>,
 }
 
 impl Rows {
     /// `layer`'s, which must be q8.
     pub(crate) fn new(layer: &Layer<'_>) -> Self {
         let (rows, requant) = (layer.weight.rows(), &layer.requant);
-        let padded = (rows.div_ceil(ROWS) + 1) * ROWS;
-        let column = |f: &dyn Fn(usize) -> i32| -> Vec<i32> {
-            (0..padded)
-                .map(|row| if row < rows { f(row) } else { 0 })
-                .collect()
-        };
         let offset = |row: usize| -> i32 {
             let codes = layer.weight.row_bytes(row).iter();
             -128 * codes.map(|&w| i32::from(w as i8)).sum::<i32>()
         };
+        let blocks = rows.div_ceil(ROWS);
+        let offsets = (0..blocks * ROWS).map(|row| if row < rows { offset(row) } else { 0 });
+        let row = |row: usize| avx512::Row {
+            // Wrapping, as every addition of the sum wraps.
+            start: requant.bias(row).wrapping_add(offset(row)),
+            multiplier: requant.multiplier(row),
+            shift: requant.shift(row),
+        };
         Self {
-            offsets: column(&offset),
-            starts: column(&|row| requant.bias(row).wrapping_add(offset(row))),
-            multipliers: column(&|row| requant.multiplier(row)),
-            shifts: column(&|row| requant.shift(row).clamp(MIN_SHIFT, MAX_SHIFT).into()),
+            offsets: offsets.collect(),
+            vectors: avx512::Vector::layer(rows, row),
         }
     }
 }

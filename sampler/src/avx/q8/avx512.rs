@@ -22,27 +22,31 @@
 
 use core::arch::x86_64::{
     __m512i, _mm256_loadu_si256, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512,
-    _mm512_cmpgt_epi32_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_add_epi32,
-    _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_max_epi32, _mm512_min_epi32,
-    _mm512_movepi8_mask, _mm512_mul_epi32, _mm512_packs_epi16, _mm512_packs_epi32,
-    _mm512_permutex2var_epi8, _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64,
-    _mm512_setr_epi32, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_sllv_epi32,
-    _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi32, _mm512_srli_epi64,
-    _mm512_storeu_si512, _mm512_sub_epi32, _mm512_xor_si512, _mm512_zextsi256_si512,
+    _mm512_cmpgt_epi32_mask, _mm512_cmplt_epi32_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512,
+    _mm512_mask_add_epi32, _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_movepi8_mask,
+    _mm512_mul_epi32, _mm512_packs_epi16, _mm512_packs_epi32, _mm512_permutex2var_epi8,
+    _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setr_epi32,
+    _mm512_setzero_si512, _mm512_shuffle_epi32, _mm512_slli_epi64, _mm512_sllv_epi32,
+    _mm512_srav_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
+    _mm512_zextsi256_si512,
 };
 use core::mem::MaybeUninit;
 
 use namegen_model::config::MAX_WIDTH;
-use namegen_model::q8::TANH_TABLE_LEN;
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
+use std::vec::Vec;
 
-use super::{CHUNK, GROUP, PANEL, Packed, ROWS, Rows, groups, put};
+use super::{CHUNK, GROUP, PANEL, Packed, ROWS, groups, put};
 use crate::view::ModelView;
 
 /// Rows per vector of sums: two blocks of the packed layout.
 const LANES: usize = 2 * ROWS;
 
-/// Vectors of sums per panel: its blocks two by two, rounded up to whole lookups of 64 rows.
-const PAIRS: usize = PANEL.div_ceil(2).next_multiple_of(4);
+/// Vectors of sums per panel: its blocks two by two.
+const VECTORS: usize = PANEL.div_ceil(2);
+
+/// [`VECTORS`] rounded up to whole lookups of 64 rows.
+const PAIRS: usize = VECTORS.next_multiple_of(4);
 
 /// Codes per table lookup: 64 bytes, the sums of 4 vectors.
 const CODES: usize = 4 * LANES;
@@ -95,10 +99,10 @@ pub(super) fn logits(
                 true => Out::Logits(&mut logits[first..rows]),
                 false => Out::Codes(&table, &mut output[first..]),
             };
-            let constants = packed.rows_q8();
+            let vectors = &packed.rows_q8().vectors[p * VECTORS..];
             by_panel!(
                 (blocks - p * PANEL).min(PANEL),
-                panel(constants, first, pieces, groups, &mut out)
+                panel(vectors, pieces, groups, &mut out)
             );
         }
         inputs = rows.div_ceil(GROUP);
@@ -115,15 +119,14 @@ enum Out<'o> {
     Logits(&'o mut [i32]),
 }
 
-/// One panel of `N` blocks from row `first` on: the sums of its `pieces` (as [`super::piece`]
-/// orders them) and the biased `groups` of 4 inputs ([`products`]), from the rows' starts,
-/// requantised with the rows' integers `rows` into `out`. Panics unless there are `N` pieces
-/// per group.
+/// One panel of `N` blocks: the sums of its `pieces` (as [`super::piece`] orders them) and the
+/// biased `groups` of 4 inputs ([`products`]), from the rows' starts, requantised with the
+/// panel's `rows` into `out`. Panics unless there are `N` pieces per group and a [`Vector`]
+/// of rows per 16.
 #[inline]
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni,avx512vbmi")]
 fn panel<const N: usize>(
-    rows: &Rows,
-    first: usize,
+    rows: &[Vector],
     pieces: &[[u8; CHUNK]],
     groups: &[[u8; GROUP]],
     out: &mut Out<'_>,
@@ -135,15 +138,7 @@ fn panel<const N: usize>(
         false => products::<N, 2>(pieces, groups),
     };
     let vectors = N.div_ceil(2);
-    for (k, z) in z.iter_mut().enumerate().take(vectors) {
-        let row = first + k * LANES;
-        let sum = _mm512_add_epi32(*z, load(&rows.starts[row..]));
-        *z = requantize(
-            sum,
-            load(&rows.multipliers[row..]),
-            load(&rows.shifts[row..]),
-        );
-    }
+    requantized(&mut z[..vectors], &rows[..vectors]);
     match out {
         Out::Codes(table, codes) => {
             for (j, z) in z.as_chunks::<4>().0.iter().enumerate() {
@@ -217,6 +212,15 @@ fn multiply_add<const N: usize>(
     }
 }
 
+/// The sums `z` of 16 rows each, from their `rows`' starts and requantised ([`requantize`]).
+/// One function for every panel width, so that `requantize` is inlined into one loop.
+#[target_feature(enable = "avx512f")]
+fn requantized(z: &mut [__m512i], rows: &[Vector]) {
+    for (z, rows) in z.iter_mut().zip(rows) {
+        *z = requantize(_mm512_add_epi32(*z, load(&rows.start)), rows);
+    }
+}
+
 /// The first two 32-byte items of `items` as one vector, or the only one and zeros.
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -239,35 +243,101 @@ fn load<T: Copy>(values: &[T]) -> __m512i {
     unsafe { _mm512_loadu_si512(values.as_ptr().cast()) }
 }
 
-/// [`super::requantize`] in 16 lanes: [`namegen_model::q8::requantize`] of `acc`,
-/// `multiplier` (positive) and `shift` (in range), lane by lane, by the same steps.
+/// One row's integers: where its sum starts, its multiplier and its shift.
+pub(super) struct Row {
+    /// The bias plus [`Rows`]' offset: where the row's sum of products starts.
+    pub(super) start: i32,
+    /// The multiplier.
+    pub(super) multiplier: i32,
+    /// The shift, as stored.
+    pub(super) shift: i8,
+}
+
+/// The integers of the 16 rows of one vector of sums, derived once from each row's
+/// [`Row`] so that [`requantize`] loads them rather than computes them: most of its other
+/// instructions (shifts, multiplications) share one port with `vpdpbusd`. Lanes past the
+/// panel's rows are zero.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+pub(super) struct Vector {
+    /// Where each row's sum starts.
+    start: [i32; LANES],
+    /// The multiplier: `vpmuldq` reads the even rows' from each 64-bit lane's low half.
+    multiplier: [i32; LANES],
+    /// Each odd row's multiplier at the row before it (0 at odd rows): the odd rows' for
+    /// `vpmuldq`.
+    odd_multiplier: [i32; LANES],
+    /// The left shift, `max(shift, 0)`, the shift clamped to the range the loader admits
+    /// ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
+    left: [i32; LANES],
+    /// The right shift, `max(-shift, 0)`.
+    right: [i32; LANES],
+    /// `2^right - 1`: the bits the right shift drops.
+    mask: [i32; LANES],
+    /// `mask / 2`: the largest remainder that rounds down (for a non-negative quotient).
+    half: [i32; LANES],
+}
+
+impl Vector {
+    /// The vectors of a layer of `rows` rows, whose row `r` is `row(r)`: panel by panel of
+    /// [`PANEL`] blocks of 8 rows, [`VECTORS`] per panel, as [`panel`] reads them.
+    pub(super) fn layer(rows: usize, row: impl Fn(usize) -> Row) -> Vec<Self> {
+        let mut vectors = Vec::new();
+        for first in (0..rows).step_by(PANEL * ROWS) {
+            let panel = (rows - first).min(PANEL * ROWS);
+            for k in 0..VECTORS {
+                let lanes = (k * LANES..panel.min((k + 1) * LANES)).map(|r| row(first + r));
+                vectors.push(Self::new(lanes));
+            }
+        }
+        vectors
+    }
+
+    /// The vector of up to 16 `rows`, the lanes past them zero.
+    pub(super) fn new(rows: impl Iterator<Item = Row>) -> Self {
+        let mut vector = Self::default();
+        for (lane, row) in rows.enumerate() {
+            let shift = i32::from(row.shift.clamp(MIN_SHIFT, MAX_SHIFT));
+            let right = (-shift).max(0);
+            let mask = ((1u32 << right) - 1) as i32;
+            vector.start[lane] = row.start;
+            vector.multiplier[lane] = row.multiplier;
+            vector.odd_multiplier[lane & !1] = if lane % 2 == 1 { row.multiplier } else { 0 };
+            vector.left[lane] = shift.max(0);
+            vector.right[lane] = right;
+            vector.mask[lane] = mask;
+            vector.half[lane] = mask >> 1;
+        }
+        vector
+    }
+}
+
+/// [`super::requantize`] in 16 lanes: [`namegen_model::q8::requantize`] of `acc` and each
+/// lane's row of `rows`, lane by lane, by the same steps.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn requantize(acc: __m512i, multiplier: __m512i, shift: __m512i) -> __m512i {
-    let zero = _mm512_setzero_si512();
+fn requantize(acc: __m512i, rows: &Vector) -> __m512i {
     let one = _mm512_set1_epi32(1);
-    let left = _mm512_max_epi32(shift, zero);
-    let right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
-    let a = _mm512_sllv_epi32(acc, left);
+    let a = _mm512_sllv_epi32(acc, load(&rows.left));
     let nudge = _mm512_set1_epi64(1 << 30);
-    let even = _mm512_add_epi64(_mm512_mul_epi32(a, multiplier), nudge);
-    let odd = _mm512_mul_epi32(
-        _mm512_srli_epi64::<32>(a),
-        _mm512_srli_epi64::<32>(multiplier),
-    );
-    let odd = _mm512_add_epi64(odd, nudge);
+    let even = _mm512_add_epi64(_mm512_mul_epi32(a, load(&rows.multiplier)), nudge);
+    // The odd lanes moved down by a shuffle, which runs beside the multiplications.
+    let odd_a = _mm512_shuffle_epi32::<0b11_11_01_01>(a);
+    let odd = _mm512_add_epi64(_mm512_mul_epi32(odd_a, load(&rows.odd_multiplier)), nudge);
+    // Bits 31..62 of each: shifted down into the low half of each even lane, up into the
+    // high half of each odd one (`super::requantize` says why these are the high product).
     let high = _mm512_mask_blend_epi32(
         0b1010_1010_1010_1010,
         _mm512_srli_epi64::<31>(even),
         _mm512_slli_epi64::<1>(odd),
     );
-    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-    let remainder = _mm512_and_si512(high, mask);
-    // The threshold is half the mask, plus 1 for a negative `high` (its sign bit, shifted
-    // arithmetically, is -1 there).
-    let threshold = _mm512_sub_epi32(_mm512_srli_epi32::<1>(mask), _mm512_srai_epi32::<31>(high));
+    let remainder = _mm512_and_si512(high, load(&rows.mask));
+    // The threshold is half the mask, plus 1 for a negative `high`.
+    let half = load(&rows.half);
+    let negative = _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512());
+    let threshold = _mm512_mask_add_epi32(half, negative, half, one);
     let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
-    let quotient = _mm512_srav_epi32(high, right);
+    let quotient = _mm512_srav_epi32(high, load(&rows.right));
     _mm512_mask_add_epi32(quotient, up, quotient, one)
 }
 
@@ -318,8 +388,9 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
-    use core::arch::x86_64::{__m512i, _mm512_loadu_si512, _mm512_storeu_si512};
+    use core::arch::x86_64::_mm512_storeu_si512;
 
+    use super::{Row, Vector, load, requantize};
     use crate::Kernels;
 
     /// [`super::requantize`] of 16 lanes at once against the portable
@@ -331,16 +402,18 @@ mod tests {
         }
         let cases = super::super::tests::cases();
         for sixteen in cases.chunks(16) {
-            let lanes = |f: fn(&(i32, i32, i8)) -> i32| -> [i32; 16] {
-                core::array::from_fn(|i| sixteen.get(i).map_or(1, f))
-            };
-            let (acc, multiplier, shift) = (lanes(|c| c.0), lanes(|c| c.1), lanes(|c| c.2.into()));
+            let rows = sixteen.iter().map(|&(_, multiplier, shift)| Row {
+                start: 0,
+                multiplier,
+                shift,
+            });
+            let rows = Vector::new(rows);
+            let acc: [i32; 16] = core::array::from_fn(|i| sixteen.get(i).map_or(0, |c| c.0));
             let mut got = [0i32; 16];
-            // SAFETY: `Kernels::detect` found AVX-512 F above; every load and store is of 16
-            // int32 arrays, no alignment is required.
+            // SAFETY: `Kernels::detect` found AVX-512 F above; `got` is the 64 bytes stored,
+            // no alignment is required.
             unsafe {
-                let load = |v: &[i32; 16]| -> __m512i { _mm512_loadu_si512(v.as_ptr().cast()) };
-                let z = super::requantize(load(&acc), load(&multiplier), load(&shift));
+                let z = requantize(load(&acc[..]), &rows);
                 _mm512_storeu_si512(got.as_mut_ptr().cast(), z);
             }
             for (&(acc, multiplier, shift), got) in sixteen.iter().zip(got) {
