@@ -201,7 +201,12 @@ impl Packed {
         let width = LANES;
         let chunk = width * dtype.size();
         let chunks = cols.div_ceil(width);
-        let len = rows.div_ceil(ROWS) * chunks * ROWS * chunk;
+        let blocks = match dtype {
+            #[cfg(feature = "q8")]
+            Dtype::Q8 => super::q8::padded_blocks(rows.div_ceil(ROWS)),
+            _ => rows.div_ceil(ROWS),
+        };
+        let len = blocks * chunks * ROWS * chunk;
         let mut bytes = std::vec![0u8; len + 63];
         let start = bytes.as_ptr().align_offset(64).min(63);
         let data = &mut bytes[start..start + len];

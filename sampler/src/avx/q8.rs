@@ -78,14 +78,44 @@ pub(crate) const GROUP: usize = CHUNK / ROWS;
 /// (and AVX2's `|x|`) they fill the 16 vector registers.
 const PANEL: usize = 13;
 
+/// Pieces per group in a panel of `blocks` blocks: even, so that each group's pieces start
+/// 64 bytes after the previous group's and AVX-512's reads of two blocks never straddle two
+/// cache lines (an odd panel's last piece of each group is zeros, which no kernel reads).
+pub(crate) const fn stride(blocks: usize) -> usize {
+    blocks.next_multiple_of(2)
+}
+
+/// Pieces per group of a [`Packed`] q8 matrix of `blocks` blocks of 8 rows: each panel's
+/// [`stride`].
+pub(crate) const fn padded_blocks(blocks: usize) -> usize {
+    blocks / PANEL * stride(PANEL) + stride(blocks % PANEL)
+}
+
 /// The index of the 32 bytes of block `block`, group `group` in a [`Packed`] q8 matrix of
 /// `blocks` blocks of 8 rows and `groups` groups of 4 columns: panel by panel of [`PANEL`]
 /// blocks (the last may have fewer), group by group within a panel, block by block within a
-/// group, so that each panel's kernel reads its weights front to back.
+/// group (each group [`stride`] pieces long), so that each panel's kernel reads its weights
+/// front to back.
 pub(crate) fn piece(block: usize, group: usize, blocks: usize, groups: usize) -> usize {
     let first = block / PANEL * PANEL;
     let panel = (blocks - first).min(PANEL);
-    first * groups + group * panel + (block - first)
+    padded_blocks(first) * groups + group * stride(panel) + (block - first)
+}
+
+/// The `N` pieces of each group of one panel of `N` blocks, `pieces` (as [`piece`] orders
+/// them). Panics unless there are `groups` groups.
+#[inline(always)]
+fn by_group<const N: usize>(
+    pieces: &[[u8; CHUNK]],
+    groups: usize,
+) -> impl Iterator<Item = &[[u8; CHUNK]; N]> {
+    assert_eq!(
+        pieces.len(),
+        groups * stride(N),
+        "a stride of pieces per group"
+    );
+    let whole = pieces.chunks_exact(stride(N));
+    whole.map(|w| w.first_chunk::<N>().expect("N pieces in a stride"))
 }
 
 /// A q8 layer's per-row integers as the packed kernels read them, computed once when the
@@ -290,15 +320,15 @@ fn from_packed(data: &[u8], x: &[i8], sums: &mut [__m256i]) {
     let groups = groups(x, 0, &mut buffer);
     let (pieces, last) = data.as_chunks::<CHUNK>();
     debug_assert!(last.is_empty());
-    let panels = pieces.chunks(PANEL * groups.len());
+    let panels = pieces.chunks(stride(PANEL) * groups.len());
     for (sums, pieces) in sums.chunks_mut(PANEL).zip(panels) {
         by_panel!(sums.len(), panel_avx2(pieces, groups, sums));
     }
 }
 
 /// The sums of products of the `N` blocks of one panel, `pieces` (as [`piece`] orders
-/// them), and the `groups` of 4 inputs, into `sums`. Panics unless there are `N` pieces per
-/// group and `N` sums.
+/// them), and the `groups` of 4 inputs, into `sums`. Panics unless there are [`stride`]`(N)`
+/// pieces per group and `N` sums.
 #[inline]
 #[target_feature(enable = "avx2")]
 fn panel_avx2<const N: usize>(
@@ -306,11 +336,9 @@ fn panel_avx2<const N: usize>(
     groups: &[[u8; GROUP]],
     sums: &mut [__m256i],
 ) {
-    let (pieces, _) = pieces.as_chunks::<N>();
-    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
     let sums: &mut [__m256i; N] = sums.try_into().expect("N sums");
     let mut acc = [_mm256_setzero_si256(); N];
-    for (w, xs) in pieces.iter().zip(groups) {
+    for (w, xs) in by_group::<N>(pieces, groups.len()).zip(groups) {
         let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
         let magnitudes = _mm256_abs_epi8(xs);
         for (acc, w) in acc.iter_mut().zip(w) {
@@ -365,7 +393,7 @@ fn products_vnni(layer: &Layer<'_>, packed: &Packed, x: &[i8], sums: &mut [__m25
     let groups = groups(x, 0x80, &mut buffer);
     let (pieces, last) = packed.data().as_chunks::<CHUNK>();
     debug_assert!(last.is_empty());
-    let panels = pieces.chunks(PANEL * groups.len());
+    let panels = pieces.chunks(stride(PANEL) * groups.len());
     let offsets = &packed.rows_q8().offsets[..sums.len() * ROWS];
     let offsets = offsets.as_chunks::<ROWS>().0.chunks(PANEL);
     for ((sums, pieces), offsets) in sums.chunks_mut(PANEL).zip(panels).zip(offsets) {
@@ -375,8 +403,8 @@ fn products_vnni(layer: &Layer<'_>, packed: &Packed, x: &[i8], sums: &mut [__m25
 
 /// [`panel_avx2`] with AVX-VNNI: the sums of products of the `N` blocks of one panel,
 /// `pieces`, and the biased `groups` of 4 inputs, each block's sums started from its
-/// `offsets` ([`products_vnni`]). Panics unless there are `N` pieces per group, `N` blocks
-/// of offsets and `N` sums.
+/// `offsets` ([`products_vnni`]). Panics unless there are [`stride`]`(N)` pieces per group,
+/// `N` blocks of offsets and `N` sums.
 #[inline]
 #[target_feature(enable = "avx2,avxvnni")]
 fn panel_vnni<const N: usize>(
@@ -385,8 +413,6 @@ fn panel_vnni<const N: usize>(
     groups: &[[u8; GROUP]],
     sums: &mut [__m256i],
 ) {
-    let (pieces, _) = pieces.as_chunks::<N>();
-    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
     let offsets: &[[i32; ROWS]; N] = offsets.try_into().expect("N blocks of offsets");
     let sums: &mut [__m256i; N] = sums.try_into().expect("N sums");
     let mut acc = [_mm256_setzero_si256(); N];
@@ -394,7 +420,7 @@ fn panel_vnni<const N: usize>(
         // SAFETY: `offsets` is 8 int32, the 32 bytes read; no alignment is required.
         *acc = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
     }
-    for (w, xs) in pieces.iter().zip(groups) {
+    for (w, xs) in by_group::<N>(pieces, groups.len()).zip(groups) {
         let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
         for (acc, w) in acc.iter_mut().zip(w) {
             *acc = _mm256_dpbusd_avx_epi32(*acc, xs, load(w));

@@ -21,14 +21,13 @@
 //! packed past its last column, and the next panel's lookups overwrite where they overlap.
 
 use core::arch::x86_64::{
-    __m512i, _mm256_loadu_si256, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512,
-    _mm512_cmpgt_epi32_mask, _mm512_cmplt_epi32_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512,
-    _mm512_mask_add_epi32, _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_movepi8_mask,
-    _mm512_mul_epi32, _mm512_packs_epi16, _mm512_packs_epi32, _mm512_permutex2var_epi8,
-    _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setr_epi32,
-    _mm512_setzero_si512, _mm512_shuffle_epi32, _mm512_slli_epi64, _mm512_sllv_epi32,
-    _mm512_srav_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
-    _mm512_zextsi256_si512,
+    __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpgt_epi32_mask,
+    _mm512_cmplt_epi32_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_add_epi32,
+    _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_movepi8_mask, _mm512_mul_epi32,
+    _mm512_packs_epi16, _mm512_packs_epi32, _mm512_permutex2var_epi8, _mm512_permutexvar_epi32,
+    _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setr_epi32, _mm512_setzero_si512,
+    _mm512_shuffle_epi32, _mm512_slli_epi64, _mm512_sllv_epi32, _mm512_srav_epi32,
+    _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
 };
 use core::mem::MaybeUninit;
 
@@ -36,7 +35,7 @@ use namegen_model::config::MAX_WIDTH;
 use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
 use std::vec::Vec;
 
-use super::{CHUNK, GROUP, PANEL, Packed, ROWS, groups, put};
+use super::{CHUNK, GROUP, PANEL, Packed, ROWS, groups, put, stride};
 use crate::view::ModelView;
 
 /// Rows per vector of sums: two blocks of the packed layout.
@@ -91,7 +90,7 @@ pub(super) fn logits(
         // layer's columns) rounded up to whole blocks of 8, so to whole groups of 4 too.
         let (groups, _) = unsafe { input[..inputs * GROUP].assume_init_ref() }.as_chunks();
         let (pieces, _) = packed.data().as_chunks::<CHUNK>();
-        let panels = pieces.chunks(PANEL * groups.len());
+        let panels = pieces.chunks(stride(PANEL) * groups.len());
         let blocks = rows.div_ceil(ROWS);
         for (p, pieces) in panels.enumerate() {
             let first = p * PANEL * ROWS;
@@ -172,20 +171,20 @@ fn products<const N: usize, const S: usize>(
     pieces: &[[u8; CHUNK]],
     groups: &[[u8; GROUP]],
 ) -> [__m512i; PAIRS] {
-    let (pieces, _) = pieces.as_chunks::<N>();
-    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
+    assert_eq!(pieces.len(), groups.len() * stride(N), "a stride per group");
     let vectors = N.div_ceil(2);
+    let (pieces, _) = pieces.as_chunks::<2>();
     let mut parts = [[_mm512_setzero_si512(); PAIRS]; S];
     // Whole runs of `S` groups, part `s` taking the run's group `s` (an index the compiler
     // knows, so every sum stays in a register), then the groups left over into part 0.
     let (runs, left) = groups.as_chunks::<S>();
-    let (run_pieces, left_pieces) = pieces.split_at(runs.len() * S);
-    for (w, xs) in run_pieces.as_chunks::<S>().0.iter().zip(runs) {
-        for ((part, w), xs) in parts.iter_mut().zip(w).zip(xs) {
-            multiply_add::<N>(part, w, xs);
+    let (run_pieces, left_pieces) = pieces.split_at(runs.len() * S * vectors);
+    for (w, xs) in run_pieces.chunks_exact(S * vectors).zip(runs) {
+        for (s, (part, xs)) in parts.iter_mut().zip(xs).enumerate() {
+            multiply_add::<N>(part, &w[s * vectors..], xs);
         }
     }
-    for (w, xs) in left_pieces.iter().zip(left) {
+    for (w, xs) in left_pieces.chunks_exact(vectors).zip(left) {
         multiply_add::<N>(&mut parts[0], w, xs);
     }
     let mut sums = parts[0];
@@ -197,18 +196,18 @@ fn products<const N: usize, const S: usize>(
     sums
 }
 
-/// `sums` plus the products of the `N` pieces `w` of one group (vector `k` from pieces `2 k`
-/// and `2 k + 1`) and its 4 biased inputs `xs`, broadcast to every row.
+/// `sums` plus the products of one group's pieces, two blocks per item of `w` (vector `k`
+/// from item `k`), and its 4 biased inputs `xs`, broadcast to every row.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vnni")]
 fn multiply_add<const N: usize>(
     sums: &mut [__m512i; PAIRS],
-    w: &[[u8; CHUNK]; N],
+    w: &[[[u8; CHUNK]; 2]],
     xs: &[u8; GROUP],
 ) {
     let xs = _mm512_set1_epi32(i32::from_le_bytes(*xs));
-    for (k, sum) in sums.iter_mut().enumerate().take(N.div_ceil(2)) {
-        *sum = _mm512_dpbusd_epi32(*sum, xs, pair(&w[2 * k..]));
+    for (sum, w) in sums.iter_mut().zip(&w[..N.div_ceil(2)]) {
+        *sum = _mm512_dpbusd_epi32(*sum, xs, load(&w[..]));
     }
 }
 
@@ -218,19 +217,6 @@ fn multiply_add<const N: usize>(
 fn requantized(z: &mut [__m512i], rows: &[Vector]) {
     for (z, rows) in z.iter_mut().zip(rows) {
         *z = requantize(_mm512_add_epi32(*z, load(&rows.start)), rows);
-    }
-}
-
-/// The first two 32-byte items of `items` as one vector, or the only one and zeros.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn pair<T>(items: &[T]) -> __m512i {
-    debug_assert_eq!(size_of::<T>(), 32);
-    match items.len() {
-        // SAFETY: two items are the 64 bytes read; no alignment is required.
-        2.. => unsafe { _mm512_loadu_si512(items.as_ptr().cast()) },
-        // SAFETY: one item is the 32 bytes read; no alignment is required.
-        _ => _mm512_zextsi256_si512(unsafe { _mm256_loadu_si256(items.as_ptr().cast()) }),
     }
 }
 
