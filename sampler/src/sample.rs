@@ -713,14 +713,13 @@ fn keep_top_k<T: Copy + Default + PartialOrd>(weights: &mut [T], k: usize) {
 /// exact, so temperature 1 gives `expf(z[i] - max)`). With [`Kernels::Avx2`], 8 at a time with the
 /// same bits (`avx/exp.rs`; its tests compare the two on every argument a draw can have); otherwise
 /// one at a time. `kernels` must be a view's ([`ModelView::kernels`]), which holds
-/// [`Kernels::Avx2`] (or [`Kernels::Avx2Vnni`]) only where the CPU runs it; every caller passes
-/// one.
+/// [`Kernels::Avx2`] (or kernels that build on it) only where the CPU runs it; every caller
+/// passes one.
 fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if kernels.avx2() {
         // SAFETY: `avx::exp_weights` requires only that the CPU supports AVX2; `kernels` come from
-        // a view, whose kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found
-        // AVX2.
+        // a view, whose kernels build on `Kernels::Avx2` only when `Kernels::detect` found AVX2.
         return unsafe { crate::avx::exp_weights(z, max, temperature, out) };
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
