@@ -529,8 +529,8 @@ fn finish(layer: &Layer<'_>, sums: &[__m256i], out: &mut Out<'_>) {
 /// `values` into `out` from `first` on, as many as fit (a block's rows past the layer's last
 /// are not written).
 #[inline(always)]
-fn put<T: Copy, const N: usize>(out: &mut [T], first: usize, values: [T; N]) {
-    match out.get_mut(first..first + N) {
+fn put<T: Copy>(out: &mut [T], first: usize, values: [T; ROWS]) {
+    match out.get_mut(first..first + ROWS) {
         Some(whole) => whole.copy_from_slice(&values),
         None => {
             let out = &mut out[first..];

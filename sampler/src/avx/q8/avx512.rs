@@ -23,11 +23,11 @@
 use core::arch::x86_64::{
     __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpgt_epi32_mask,
     _mm512_cmplt_epi32_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_add_epi32,
-    _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_movepi8_mask, _mm512_mul_epi32,
-    _mm512_packs_epi16, _mm512_packs_epi32, _mm512_permutex2var_epi8, _mm512_permutexvar_epi32,
-    _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setr_epi32, _mm512_setzero_si512,
-    _mm512_shuffle_epi32, _mm512_slli_epi64, _mm512_sllv_epi32, _mm512_srav_epi32,
-    _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
+    _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_mask_storeu_epi32, _mm512_movepi8_mask,
+    _mm512_mul_epi32, _mm512_packs_epi16, _mm512_packs_epi32, _mm512_permutex2var_epi8,
+    _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setr_epi32,
+    _mm512_setzero_si512, _mm512_shuffle_epi32, _mm512_slli_epi64, _mm512_sllv_epi32,
+    _mm512_srav_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
 };
 use core::mem::MaybeUninit;
 
@@ -35,7 +35,7 @@ use namegen_model::config::MAX_WIDTH;
 use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
 use std::vec::Vec;
 
-use super::{CHUNK, GROUP, PANEL, Packed, ROWS, groups, put, stride};
+use super::{CHUNK, GROUP, PANEL, Packed, ROWS, groups, stride};
 use crate::view::ModelView;
 
 /// Rows per vector of sums: two blocks of the packed layout.
@@ -151,10 +151,13 @@ fn panel<const N: usize>(
         }
         Out::Logits(logits) => {
             for (k, z) in z.iter().enumerate().take(vectors) {
-                let mut row = [0i32; LANES];
-                // SAFETY: `row` is 16 i32, the 64 bytes stored; no alignment is required.
-                unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), *z) };
-                put(logits, k * LANES, row);
+                // The lanes of the rows there are, stored in place (no copy through the stack).
+                let rows = logits.get_mut(k * LANES..).unwrap_or_default();
+                let lanes = rows.len().min(LANES);
+                let mask = ((1u32 << lanes) - 1) as u16;
+                // SAFETY: the mask stores the first `lanes` int32, all within `rows`; no
+                // alignment is required.
+                unsafe { _mm512_mask_storeu_epi32(rows.as_mut_ptr(), mask, *z) };
             }
         }
     }
