@@ -5,7 +5,9 @@
 //!   name at a time);
 //! - `unbatched-in-place` draws the same names from the view as parsed, its weights read where
 //!   they are in the file, as a device reads them from flash; `unbatched-portable` draws them
-//!   with [`Kernels::Portable`], the reference the host's kernels are compared with;
+//!   with [`Kernels::Portable`], the reference the host's kernels are compared with; for q8,
+//!   `unbatched-avx2` draws them with [`Kernels::Avx2`], what a CPU without AVX-VNNI and
+//!   AVX-512 runs;
 //! - `batched` draws the same 256 names with [`generate_batched`] and the default
 //!   [`BatchOptions`] ([`namegen_sampler::DEFAULT_BATCH`] in flight), its logits cache on
 //!   (what `namegen sample` runs);
@@ -207,11 +209,17 @@ fn bench_sampling<'c>(
     group.throughput(Throughput::Elements(symbols as u64));
     let packed = packed(model);
     let portable = packed.clone().with_kernels(Kernels::Portable);
-    for (case, model) in [
+    let avx2 = packed.clone().with_kernels(Kernels::Avx2);
+    let mut cases = vec![
         ("unbatched", &packed),
         ("unbatched-in-place", model),
         ("unbatched-portable", &portable),
-    ] {
+    ];
+    // q8's faster kernels need AVX-VNNI or AVX-512; the float dtypes run the AVX2 code anyway.
+    if model.dtype() == Dtype::Q8 {
+        cases.push(("unbatched-avx2", &avx2));
+    }
+    for (case, model) in cases {
         group.bench_function(case, |b| {
             b.iter(|| {
                 let sampler = Sampler::<100>::new(model, black_box(settings)).unwrap();

@@ -67,7 +67,7 @@ use crate::kernels::Kernels;
 use crate::view::ModelView;
 
 #[cfg(feature = "q8")]
-mod q16;
+pub(crate) mod q16;
 
 /// Bytes a [`Name`] holds by default: 32 characters of up to 4 UTF-8 bytes.
 pub const DEFAULT_NAME_BYTES: usize = 128;
@@ -468,8 +468,9 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
                     crate::forward::q16_to_f32(q, &mut converted),
                     &mut plain[..q.len()],
                 );
+                // `softmax_weights`, the largest logit found among the integers.
                 #[cfg(feature = "log-likelihood")]
-                softmax_weights(z, plain, model.kernels());
+                exp_weights(model.kernels(), z, q16_max(q), 1.0, plain);
                 Step::Q16 {
                     q,
                     #[cfg(feature = "log-likelihood")]
@@ -551,8 +552,24 @@ pub(crate) fn softmax_weights(z: &[f32], plain: &mut [f32], kernels: Kernels) {
 /// `(z_s - max z) - ln(sum)`, the sum of the f32 weights taken in f64 in index order.
 fn log_probability(z: &[f32], plain: &[f32], symbol: u8) -> f64 {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    log_probability_below(z[usize::from(symbol)], max, plain)
+}
+
+/// [`log_probability`] of the logit `z_s` given the largest logit `max`.
+fn log_probability_below(z_s: f32, max: f32, plain: &[f32]) -> f64 {
     let sum: f64 = plain.iter().map(|&w| f64::from(w)).sum();
-    f64::from(z[usize::from(symbol)] - max) - libm::log(sum)
+    f64::from(z_s - max) - libm::log(sum)
+}
+
+/// The largest of the Q16 logits `q`, in f32: the largest of their f32 values (the conversion
+/// is exact and keeps the order; no logit converts to -0 or NaN), found by integer comparisons
+/// that vectorise where the float fold's cannot.
+#[cfg(all(feature = "q8", feature = "log-likelihood"))]
+fn q16_max(q: &[i32]) -> f32 {
+    q.iter()
+        .copied()
+        .max()
+        .map_or(f32::NEG_INFINITY, namegen_model::q8::logit_to_f32)
 }
 
 /// One step's logits as the draw reads them, and what the log-likelihood reads: the f32
@@ -591,7 +608,9 @@ impl Step<'_> {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             Self::Float { z, plain } => log_probability(z, plain, symbol),
             #[cfg(feature = "q8")]
-            Self::Q16 { z, plain, .. } => log_probability(z, plain, symbol),
+            Self::Q16 { q, z, plain } => {
+                log_probability_below(z[usize::from(symbol)], q16_max(q), plain)
+            }
         }
     }
 
@@ -610,12 +629,10 @@ impl Step<'_> {
             Self::Float { z, plain } => draw(z, plain, &rules.settings, mask_end, rng, kernels),
             #[cfg(feature = "q8")]
             Self::Q16 { q, .. } => {
-                // Only the float draw computes weights with the kernels.
-                let _ = kernels;
                 let (fixed, top_k) = (&rules.fixed, rules.settings.top_k);
                 match fixed.greedy {
                     true => q16::argmax(q, mask_end) as u8,
-                    false => q16::draw(q, fixed, top_k, mask_end, rng.next_u32()),
+                    false => q16::draw(q, fixed, top_k, mask_end, rng.next_u32(), kernels),
                 }
             }
         }
@@ -706,14 +723,13 @@ fn keep_top_k<T: Copy + Default + PartialOrd>(weights: &mut [T], k: usize) {
 /// exact, so temperature 1 gives `expf(z[i] - max)`). With [`Kernels::Avx2`], 8 at a time with the
 /// same bits (`avx/exp.rs`; its tests compare the two on every argument a draw can have); otherwise
 /// one at a time. `kernels` must be a view's ([`ModelView::kernels`]), which holds
-/// [`Kernels::Avx2`] (or [`Kernels::Avx2Vnni`]) only where the CPU runs it; every caller passes
-/// one.
+/// [`Kernels::Avx2`] (or kernels that build on it) only where the CPU runs it; every caller
+/// passes one.
 fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if kernels.avx2() {
         // SAFETY: `avx::exp_weights` requires only that the CPU supports AVX2; `kernels` come from
-        // a view, whose kernels are `Kernels::Avx2` or `Avx2Vnni` only when `Kernels::detect` found
-        // AVX2.
+        // a view, whose kernels build on `Kernels::Avx2` only when `Kernels::detect` found AVX2.
         return unsafe { crate::avx::exp_weights(z, max, temperature, out) };
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]

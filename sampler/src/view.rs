@@ -138,9 +138,9 @@ pub struct ModelView<'a> {
     /// [`ModelView::pack_weights_into`] has copied them.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     pub(crate) packed: Option<crate::simd128::Packed<'a>>,
-    /// The code that computes the layers and the draws: [`Kernels::Avx2`] or [`Kernels::Avx2Vnni`]
-    /// only if [`Kernels::runs_here`], which the unsafe calls of its kernels rely on. Other targets
-    /// have no field: they run [`Kernels::Portable`] alone.
+    /// The code that computes the layers and the draws: [`Kernels::Avx2`], [`Kernels::Avx2Vnni`]
+    /// or [`Kernels::Avx512Vnni`] only if [`Kernels::runs_here`], which the unsafe calls of its
+    /// kernels rely on. Other targets have no field: they run [`Kernels::Portable`] alone.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     pub(crate) kernels: Kernels,
 }
@@ -223,15 +223,14 @@ impl<'a> ModelView<'a> {
     /// 3.4 (fastest of many). Every result stays the same bits. The copy is as large as the weights
     /// (about 180 KB for the default model in f32); the view still borrows everything else. It is
     /// made whenever this CPU runs [`Kernels::Avx2`] and read while the view's
-    /// [`ModelView::kernels`] are those or [`Kernels::Avx2Vnni`], whichever was chosen first. On
+    /// [`ModelView::kernels`] are those, [`Kernels::Avx2Vnni`] or [`Kernels::Avx512Vnni`],
+    /// whichever was chosen first (a q8 layer's copy also holds its per-row integers). On
     /// other targets, or a CPU without AVX2 and F16C, this does nothing.
     #[cfg(feature = "std")]
     pub fn pack_weights(&mut self) {
         #[cfg(target_arch = "x86_64")]
         if Kernels::detect().avx2() {
-            let packed = self
-                .layers()
-                .map(|layer| crate::avx::Packed::new(&layer.weight));
+            let packed = self.layers().map(crate::avx::Packed::new);
             self.packed = Some(packed.collect());
         }
     }

@@ -122,7 +122,12 @@ fn extreme_q8(block: usize, embed: usize, hidden: &[usize], vocab: &str, seed: u
 }
 
 /// Every choice of [`Kernels`].
-const KERNELS: [Kernels; 3] = [Kernels::Portable, Kernels::Avx2, Kernels::Avx2Vnni];
+const KERNELS: [Kernels; 4] = [
+    Kernels::Portable,
+    Kernels::Avx2,
+    Kernels::Avx2Vnni,
+    Kernels::Avx512Vnni,
+];
 
 /// `model` computed by the portable kernels, then by every other choice this CPU runs
 /// ([`KERNELS`]): as parsed, and with its weights packed for them.
@@ -193,6 +198,12 @@ fn a_view_takes_the_detected_kernels_and_any_it_is_given_that_the_cpu_runs() {
         assert_eq!(Kernels::Avx2.runs_here(), avx2);
         let vnni = avx2 && is_x86_feature_detected!("avxvnni");
         assert_eq!(Kernels::Avx2Vnni.runs_here(), vnni);
+        let avx512 = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("avx512vbmi");
+        let avx512 = avx2 && avx512;
+        assert_eq!(Kernels::Avx512Vnni.runs_here(), avx512);
     }
     let compared: Vec<_> = KERNELS.iter().filter(|k| k.runs_here()).collect();
     println!("this CPU runs, and the tests compare, {compared:?}");

@@ -63,15 +63,20 @@ fn q16(forward: &mut Forward, view: &ModelView<'_>, context: &[u8]) -> Vec<i64> 
 /// Every kernel choice, the portable one first, each as parsed and with its weights packed
 /// (AVX-VNNI reads only the packed copy).
 fn with_each_kernel(view: &ModelView<'static>) -> Vec<ModelView<'static>> {
-    [Kernels::Portable, Kernels::Avx2, Kernels::Avx2Vnni]
-        .into_iter()
-        .flat_map(|k| {
-            let view = view.clone().with_kernels(k);
-            let mut packed = view.clone();
-            packed.pack_weights();
-            [view, packed]
-        })
-        .collect()
+    [
+        Kernels::Portable,
+        Kernels::Avx2,
+        Kernels::Avx2Vnni,
+        Kernels::Avx512Vnni,
+    ]
+    .into_iter()
+    .flat_map(|k| {
+        let view = view.clone().with_kernels(k);
+        let mut packed = view.clone();
+        packed.pack_weights();
+        [view, packed]
+    })
+    .collect()
 }
 
 #[test]

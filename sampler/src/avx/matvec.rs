@@ -27,6 +27,7 @@ use namegen_model::Dtype;
 
 use super::{decode, load, load_padded};
 use crate::tensor::{LANES, Matrix};
+use crate::view::Layer;
 
 /// Rows computed together: 8 sums of 8 lanes, combined into one register.
 const ROWS: usize = 8;
@@ -180,15 +181,15 @@ pub(crate) struct Packed {
     rows: usize,
     cols: usize,
     dtype: Dtype,
-    /// q8 only (empty otherwise): each row's sum of weight codes times -128, the rows padded
-    /// with zeros to whole blocks, for the AVX-VNNI kernel ([`super::q8::products_vnni`]).
+    /// q8 only (empty otherwise): the per-row integers of the packed q8 kernels.
     #[cfg(feature = "q8")]
-    offsets: std::vec::Vec<i32>,
+    rows_q8: super::q8::Rows,
 }
 
 impl Packed {
-    /// `matrix`'s bytes, packed.
-    pub(crate) fn new(matrix: &Matrix<'_>) -> Self {
+    /// `layer`'s weights, packed (and a q8 layer's per-row integers).
+    pub(crate) fn new(layer: &Layer<'_>) -> Self {
+        let matrix = &layer.weight;
         let (rows, cols, dtype) = (matrix.rows(), matrix.cols(), matrix.dtype());
         #[cfg(feature = "q8")]
         let width = if dtype == Dtype::Q8 {
@@ -200,7 +201,12 @@ impl Packed {
         let width = LANES;
         let chunk = width * dtype.size();
         let chunks = cols.div_ceil(width);
-        let len = rows.div_ceil(ROWS) * chunks * ROWS * chunk;
+        let blocks = match dtype {
+            #[cfg(feature = "q8")]
+            Dtype::Q8 => super::q8::padded_blocks(rows.div_ceil(ROWS)),
+            _ => rows.div_ceil(ROWS),
+        };
+        let len = blocks * chunks * ROWS * chunk;
         let mut bytes = std::vec![0u8; len + 63];
         let start = bytes.as_ptr().align_offset(64).min(63);
         let data = &mut bytes[start..start + len];
@@ -220,15 +226,10 @@ impl Packed {
             }
         }
         #[cfg(feature = "q8")]
-        let mut offsets = std::vec::Vec::new();
-        #[cfg(feature = "q8")]
-        if dtype == Dtype::Q8 {
-            offsets.resize(rows.div_ceil(ROWS) * ROWS, 0);
-            for (row, offset) in offsets.iter_mut().enumerate().take(rows) {
-                let codes = matrix.row_bytes(row).iter().map(|&w| i32::from(w as i8));
-                *offset = -128 * codes.sum::<i32>();
-            }
-        }
+        let rows_q8 = match dtype {
+            Dtype::Q8 => super::q8::Rows::new(layer),
+            _ => super::q8::Rows::default(),
+        };
         Self {
             bytes,
             start,
@@ -237,7 +238,7 @@ impl Packed {
             cols,
             dtype,
             #[cfg(feature = "q8")]
-            offsets,
+            rows_q8,
         }
     }
 
@@ -251,10 +252,10 @@ impl Packed {
         &self.bytes[self.start..self.start + self.len]
     }
 
-    /// q8 only: each row's sum of weight codes times -128, 8 rows per block.
+    /// q8 only: the per-row integers of the packed q8 kernels.
     #[cfg(feature = "q8")]
-    pub(super) fn offsets(&self) -> &[i32] {
-        &self.offsets
+    pub(super) fn rows_q8(&self) -> &super::q8::Rows {
+        &self.rows_q8
     }
 }
 

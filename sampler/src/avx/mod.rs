@@ -12,7 +12,9 @@
 //!   [`crate::Matrix::matmul_group`], and its bias and `tanh`;
 //! - [`exp`]: the draw's weights `expf((z - m) / T)`, the same bits as `libm::expf`;
 //! - [`q8`](mod@q8): a layer of the q8 integer network, the same integers as `crate::q8`
-//!   (with AVX-VNNI too, for [`crate::Kernels::Avx2Vnni`]).
+//!   (with AVX-VNNI too, for [`crate::Kernels::Avx2Vnni`], and the whole pass with AVX-512
+//!   for [`crate::Kernels::Avx512Vnni`]);
+//! - [`q16`]: a q8 model's draw weights, the same integers as `crate::sample::q16`.
 //!
 //! # Decoding
 //!
@@ -31,6 +33,8 @@ mod activation;
 mod exp;
 mod group;
 mod matvec;
+#[cfg(feature = "q8")]
+pub(crate) mod q16;
 #[cfg(feature = "q8")]
 pub(crate) mod q8;
 

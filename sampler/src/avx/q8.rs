@@ -53,6 +53,7 @@ use core::arch::x86_64::{
     _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
 };
 use core::mem::MaybeUninit;
+use std::vec::Vec;
 
 use namegen_model::config::MAX_WIDTH;
 use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
@@ -77,14 +78,78 @@ pub(crate) const GROUP: usize = CHUNK / ROWS;
 /// (and AVX2's `|x|`) they fill the 16 vector registers.
 const PANEL: usize = 13;
 
+/// Pieces per group in a panel of `blocks` blocks: even, so that each group's pieces start
+/// 64 bytes after the previous group's and AVX-512's reads of two blocks never straddle two
+/// cache lines (an odd panel's last piece of each group is zeros, which no kernel reads).
+pub(crate) const fn stride(blocks: usize) -> usize {
+    blocks.next_multiple_of(2)
+}
+
+/// Pieces per group of a [`Packed`] q8 matrix of `blocks` blocks of 8 rows: each panel's
+/// [`stride`].
+pub(crate) const fn padded_blocks(blocks: usize) -> usize {
+    blocks / PANEL * stride(PANEL) + stride(blocks % PANEL)
+}
+
 /// The index of the 32 bytes of block `block`, group `group` in a [`Packed`] q8 matrix of
 /// `blocks` blocks of 8 rows and `groups` groups of 4 columns: panel by panel of [`PANEL`]
 /// blocks (the last may have fewer), group by group within a panel, block by block within a
-/// group, so that each panel's kernel reads its weights front to back.
+/// group (each group [`stride`] pieces long), so that each panel's kernel reads its weights
+/// front to back.
 pub(crate) fn piece(block: usize, group: usize, blocks: usize, groups: usize) -> usize {
     let first = block / PANEL * PANEL;
     let panel = (blocks - first).min(PANEL);
-    first * groups + group * panel + (block - first)
+    padded_blocks(first) * groups + group * stride(panel) + (block - first)
+}
+
+/// The `N` pieces of each group of one panel of `N` blocks, `pieces` (as [`piece`] orders
+/// them). Panics unless there are `groups` groups.
+#[inline(always)]
+fn by_group<const N: usize>(
+    pieces: &[[u8; CHUNK]],
+    groups: usize,
+) -> impl Iterator<Item = &[[u8; CHUNK]; N]> {
+    assert_eq!(
+        pieces.len(),
+        groups * stride(N),
+        "a stride of pieces per group"
+    );
+    let whole = pieces.chunks_exact(stride(N));
+    whole.map(|w| w.first_chunk::<N>().expect("N pieces in a stride"))
+}
+
+/// A q8 layer's per-row integers as the packed kernels read them, computed once when the
+/// weights are packed.
+#[derive(Default)]
+pub(crate) struct Rows {
+    /// `-128` times the row's sum of weight codes, the rows padded with zeros to whole blocks:
+    /// where AVX-VNNI's sums start ([`products_vnni`]).
+    offsets: Vec<i32>,
+    /// Every row's integers as AVX-512 reads them, 16 rows per vector of a panel.
+    vectors: Vec<avx512::Vector>,
+}
+
+impl Rows {
+    /// `layer`'s, which must be q8.
+    pub(crate) fn new(layer: &Layer<'_>) -> Self {
+        let (rows, requant) = (layer.weight.rows(), &layer.requant);
+        let offset = |row: usize| -> i32 {
+            let codes = layer.weight.row_bytes(row).iter();
+            -128 * codes.map(|&w| i32::from(w as i8)).sum::<i32>()
+        };
+        let blocks = rows.div_ceil(ROWS);
+        let offsets = (0..blocks * ROWS).map(|row| if row < rows { offset(row) } else { 0 });
+        let row = |row: usize| avx512::Row {
+            // Wrapping, as every addition of the sum wraps.
+            start: requant.bias(row).wrapping_add(offset(row)),
+            multiplier: requant.multiplier(row),
+            shift: requant.shift(row),
+        };
+        Self {
+            offsets: offsets.collect(),
+            vectors: avx512::Vector::layer(rows, row),
+        }
+    }
 }
 
 /// Calls `$kernel::<N>($args)` with `N` the number of blocks `$blocks` of a panel, 1 to
@@ -110,6 +175,8 @@ macro_rules! by_panel {
     };
 }
 
+mod avx512;
+
 /// The logits after `context` into `logits`, exactly as [`crate::q8::logits`] computes them
 /// (the same arguments, the same integers), with the model's
 /// [`ModelView::kernels`]: the products by AVX-VNNI from a packed copy where the kernels are
@@ -126,6 +193,12 @@ pub(crate) fn logits<'b>(
     mut y: &'b mut [i8],
     logits: &mut [i32],
 ) -> usize {
+    if let (Kernels::Avx512Vnni, Some(packed)) = (model.kernels(), model.packed.as_deref()) {
+        // SAFETY: `avx512::logits` requires only that the CPU supports AVX2 and AVX-512 F, BW,
+        // VNNI and VBMI; a view's kernels are `Kernels::Avx512Vnni` only when
+        // `Kernels::detect` found them all.
+        return unsafe { avx512::logits(model, packed, table, context, x, logits) };
+    }
     crate::q8::embed(model, context, x);
     let table = Table::new(table);
     let vnni = model.kernels() == Kernels::Avx2Vnni;
@@ -247,15 +320,15 @@ fn from_packed(data: &[u8], x: &[i8], sums: &mut [__m256i]) {
     let groups = groups(x, 0, &mut buffer);
     let (pieces, last) = data.as_chunks::<CHUNK>();
     debug_assert!(last.is_empty());
-    let panels = pieces.chunks(PANEL * groups.len());
+    let panels = pieces.chunks(stride(PANEL) * groups.len());
     for (sums, pieces) in sums.chunks_mut(PANEL).zip(panels) {
         by_panel!(sums.len(), panel_avx2(pieces, groups, sums));
     }
 }
 
 /// The sums of products of the `N` blocks of one panel, `pieces` (as [`piece`] orders
-/// them), and the `groups` of 4 inputs, into `sums`. Panics unless there are `N` pieces per
-/// group and `N` sums.
+/// them), and the `groups` of 4 inputs, into `sums`. Panics unless there are [`stride`]`(N)`
+/// pieces per group and `N` sums.
 #[inline]
 #[target_feature(enable = "avx2")]
 fn panel_avx2<const N: usize>(
@@ -263,11 +336,9 @@ fn panel_avx2<const N: usize>(
     groups: &[[u8; GROUP]],
     sums: &mut [__m256i],
 ) {
-    let (pieces, _) = pieces.as_chunks::<N>();
-    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
     let sums: &mut [__m256i; N] = sums.try_into().expect("N sums");
     let mut acc = [_mm256_setzero_si256(); N];
-    for (w, xs) in pieces.iter().zip(groups) {
+    for (w, xs) in by_group::<N>(pieces, groups.len()).zip(groups) {
         let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
         let magnitudes = _mm256_abs_epi8(xs);
         for (acc, w) in acc.iter_mut().zip(w) {
@@ -300,7 +371,7 @@ fn groups<'b>(x: &[i8], flip: u8, buffer: &'b mut [MaybeUninit<u8>]) -> &'b [[u8
 /// lane's 4 products to its int32 without saturating.
 ///
 /// Why it is the same: the unsigned operand is `x + 128` (0..=255, the sign bit flipped) and
-/// the sum starts from `-128 * sum_j w[r, j]` ([`Packed`]'s offsets), so each row gets
+/// the sum starts from `-128 * sum_j w[r, j]` ([`Rows::offsets`]), so each row gets
 /// `-128 sum w + sum w (x + 128) = sum w x`, modulo 2^32 like the portable code's wrapping
 /// sum. Nothing rounds: a lane's 4 products are each at most `255 * 128` in magnitude, so
 /// their sum (`130,560` at most) is exact in the instruction's int32 before it wraps into the
@@ -322,8 +393,9 @@ fn products_vnni(layer: &Layer<'_>, packed: &Packed, x: &[i8], sums: &mut [__m25
     let groups = groups(x, 0x80, &mut buffer);
     let (pieces, last) = packed.data().as_chunks::<CHUNK>();
     debug_assert!(last.is_empty());
-    let panels = pieces.chunks(PANEL * groups.len());
-    let offsets = packed.offsets().as_chunks::<ROWS>().0.chunks(PANEL);
+    let panels = pieces.chunks(stride(PANEL) * groups.len());
+    let offsets = &packed.rows_q8().offsets[..sums.len() * ROWS];
+    let offsets = offsets.as_chunks::<ROWS>().0.chunks(PANEL);
     for ((sums, pieces), offsets) in sums.chunks_mut(PANEL).zip(panels).zip(offsets) {
         by_panel!(sums.len(), panel_vnni(pieces, offsets, groups, sums));
     }
@@ -331,8 +403,8 @@ fn products_vnni(layer: &Layer<'_>, packed: &Packed, x: &[i8], sums: &mut [__m25
 
 /// [`panel_avx2`] with AVX-VNNI: the sums of products of the `N` blocks of one panel,
 /// `pieces`, and the biased `groups` of 4 inputs, each block's sums started from its
-/// `offsets` ([`products_vnni`]). Panics unless there are `N` pieces per group, `N` blocks
-/// of offsets and `N` sums.
+/// `offsets` ([`products_vnni`]). Panics unless there are [`stride`]`(N)` pieces per group,
+/// `N` blocks of offsets and `N` sums.
 #[inline]
 #[target_feature(enable = "avx2,avxvnni")]
 fn panel_vnni<const N: usize>(
@@ -341,8 +413,6 @@ fn panel_vnni<const N: usize>(
     groups: &[[u8; GROUP]],
     sums: &mut [__m256i],
 ) {
-    let (pieces, _) = pieces.as_chunks::<N>();
-    assert_eq!(pieces.len(), groups.len(), "N pieces per group");
     let offsets: &[[i32; ROWS]; N] = offsets.try_into().expect("N blocks of offsets");
     let sums: &mut [__m256i; N] = sums.try_into().expect("N sums");
     let mut acc = [_mm256_setzero_si256(); N];
@@ -350,7 +420,7 @@ fn panel_vnni<const N: usize>(
         // SAFETY: `offsets` is 8 int32, the 32 bytes read; no alignment is required.
         *acc = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
     }
-    for (w, xs) in pieces.iter().zip(groups) {
+    for (w, xs) in by_group::<N>(pieces, groups.len()).zip(groups) {
         let xs = _mm256_set1_epi32(i32::from_le_bytes(*xs));
         for (acc, w) in acc.iter_mut().zip(w) {
             *acc = _mm256_dpbusd_avx_epi32(*acc, xs, load(w));
@@ -580,6 +650,7 @@ fn requantize(acc: __m256i, multiplier: __m256i, shift: __m256i) -> __m256i {
 mod tests {
     use core::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
     use std::vec;
+    use std::vec::Vec;
 
     use namegen_model::Rng;
     use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT};
@@ -611,12 +682,8 @@ mod tests {
 
     /// Every rounding case of both steps, the extremes of int32, and random operands in the
     /// domain the loader guarantees (a positive multiplier, a shift in range, `acc` shifted
-    /// left within int32).
-    #[test]
-    fn requantize_is_the_portable_one() {
-        if !Kernels::detect().avx2() {
-            return;
-        }
+    /// left within int32): `(acc, multiplier, shift)`.
+    pub(super) fn cases() -> Vec<(i32, i32, i8)> {
         let mut cases = vec![
             (i32::MAX, i32::MAX, 0),
             (i32::MIN, i32::MAX, 0),
@@ -643,6 +710,14 @@ mod tests {
             let multiplier = (rng.next_u32() >> 1).max(1) as i32;
             cases.push((acc, multiplier, shift));
         }
-        check(&cases);
+        cases
+    }
+
+    #[test]
+    fn requantize_is_the_portable_one() {
+        if !Kernels::detect().avx2() {
+            return;
+        }
+        check(&cases());
     }
 }

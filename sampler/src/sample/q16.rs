@@ -13,25 +13,26 @@ use namegen_model::q8::divide_wide;
 const _: () = assert!(MAX_VOCAB << WEIGHT_BITS <= 1 << 31);
 
 use super::{Settings, float_bits, ranks_before};
+use crate::Kernels;
 
 /// The fraction bits of a weight: the largest allowed logit weighs `2^WEIGHT_BITS`, and
 /// [`MAX_VOCAB`] weights sum below `2^31`.
-const WEIGHT_BITS: u32 = 24;
+pub(crate) const WEIGHT_BITS: u32 = 24;
 
 /// Exponents `y` (in units of `2^-16`) from which every weight is 0: `2^24 * 2^-25` rounds to 0.
-const ZERO_FROM: u64 = ((WEIGHT_BITS + 1) as u64) << 16;
+pub(crate) const ZERO_FROM: u64 = ((WEIGHT_BITS + 1) as u64) << 16;
 
 /// `log2(e) * 2^63`, rounded to nearest.
 const LOG2E_Q63: u64 = 13_306_513_097_844_322_492;
 
 /// `ln(2) * 2^31`, rounded to nearest.
-const LN2_Q31: u64 = 1_488_522_236;
+pub(crate) const LN2_Q31: u64 = 1_488_522_236;
 
 /// 1 in Q31, the fixed point of [`exp2_neg`]'s steps.
-const ONE_Q31: u64 = 1 << 31;
+pub(crate) const ONE_Q31: u64 = 1 << 31;
 
 /// `2^(-j/16) * 2^31` rounded to nearest, for `j` in `0..16`.
-const EXP2_SIXTEENTHS: [u32; 16] = [
+pub(crate) const EXP2_SIXTEENTHS: [u32; 16] = [
     2_147_483_648,
     2_056_437_387,
     1_969_251_188,
@@ -163,32 +164,57 @@ pub(crate) fn exp2_neg(y: u64) -> u32 {
 pub(crate) fn argmax(q: &[i32], mask_end: bool) -> usize {
     let first = usize::from(mask_end);
     let allowed = &q[first..];
-    let mut best = 0;
+    // The largest so far kept in a register: one compare per logit, no reload.
+    let (mut best, mut largest) = (0, allowed[0]);
     for (i, &v) in allowed.iter().enumerate() {
-        if v > allowed[best] {
-            best = i;
+        if v > largest {
+            (best, largest) = (i, v);
         }
     }
     best + first
 }
 
+/// `out[i] = exp2_neg((max - q[i]) * 2^-16 log2(e) / T)`, the weights of the logits `q` (none
+/// above `max`) at the temperature of `fixed`, for `out` as long as `q`. With the AVX2 kernels
+/// 4 at a time (`avx/q16.rs`, the same integers; its tests compare the two), otherwise one at
+/// a time. `kernels` must be a view's ([`crate::ModelView::kernels`]), which holds the AVX2
+/// kernels only where the CPU runs them.
+fn exp_weights(kernels: Kernels, q: &[i32], max: i32, fixed: &Fixed, out: &mut [u32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if kernels.avx2() {
+        // SAFETY: `avx::q16::weights` requires only that the CPU supports AVX2; a view's
+        // kernels build on `Kernels::Avx2` only when `Kernels::detect` found AVX2.
+        return unsafe { crate::avx::q16::weights(q, max, fixed.scale, fixed.shift, out) };
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = kernels;
+    for (w, &v) in out.iter_mut().zip(q) {
+        // At most 2^25 (the loader's MAX_LOGIT on either side), times a scale below 2^32.
+        let below = max.abs_diff(v);
+        *w = exp2_neg((u64::from(below) * u64::from(fixed.scale)) >> fixed.shift);
+    }
+}
+
 /// One symbol from the Q16 logits `q` of a q8 model at a temperature above 0 (`fixed` not
 /// greedy): the contract of the module documentation, with `fixed` from the settings, their
-/// `top_k`, the end symbol excluded if `mask_end`, and `word` the draw's random `u32`. Not
-/// generic over the generator, so one copy serves every caller.
-pub(crate) fn draw(q: &[i32], fixed: &Fixed, top_k: usize, mask_end: bool, word: u32) -> u8 {
+/// `top_k`, the end symbol excluded if `mask_end`, and `word` the draw's random `u32`; the
+/// weights computed by `kernels` (a view's, [`crate::ModelView::kernels`]). Not generic over
+/// the generator, so one copy serves every caller.
+pub(crate) fn draw(
+    q: &[i32],
+    fixed: &Fixed,
+    top_k: usize,
+    mask_end: bool,
+    word: u32,
+    kernels: Kernels,
+) -> u8 {
     let first = usize::from(mask_end);
     let allowed = &q[first..];
     let best = argmax(q, mask_end);
     // Transient stack space, not sampler state: the sampler itself stays small.
     let mut weights = [0u32; MAX_VOCAB];
     let weights = &mut weights[..q.len()];
-    let max = q[best];
-    for (w, &v) in weights[first..].iter_mut().zip(allowed) {
-        // At most 2^25 (the loader's MAX_LOGIT on either side), times a scale below 2^32.
-        let below = max.abs_diff(v);
-        *w = exp2_neg((u64::from(below) * u64::from(fixed.scale)) >> fixed.shift);
-    }
+    exp_weights(kernels, allowed, q[best], fixed, &mut weights[first..]);
     if top_k > 0 {
         // Every mass before a symbol is below 2^31, so `u64::MAX` keeps them all.
         cut(weights, top_k, u64::MAX);
@@ -244,6 +270,7 @@ mod tests {
     use super::{
         Fixed, WEIGHT_BITS, ZERO_FROM, argmax, draw, exp2_neg, inverse_temperature, top_p_q32,
     };
+    use crate::Kernels;
     use crate::sample::Settings;
 
     /// `2^24 * 2^(-y / 2^16)` in f64.
@@ -321,7 +348,7 @@ mod tests {
             .iter()
             .map(|&w| match fixed.greedy {
                 true => argmax(q, mask_end) as u8,
-                false => draw(q, fixed, top_k, mask_end, w),
+                false => draw(q, fixed, top_k, mask_end, w, Kernels::Portable),
             })
             .collect()
     }
