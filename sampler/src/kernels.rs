@@ -37,9 +37,9 @@ pub enum Kernels {
 impl Kernels {
     /// The fastest kernels this CPU runs: [`Kernels::Avx512Vnni`] on an x86_64 host (`std`
     /// feature) whose CPU has its instruction sets, else [`Kernels::Avx2Vnni`] on one with
-    /// AVX2, F16C and AVX-VNNI, [`Kernels::Avx2`] on one with AVX2 and F16C only, [`Kernels::Simd128`] in a wasm32 build with `simd128`,
-    /// [`Kernels::Portable`] everywhere else. The CPU is asked once per process;
-    /// later calls return the same answer.
+    /// AVX2, F16C and AVX-VNNI, [`Kernels::Avx2`] on one with AVX2 and F16C only,
+    /// [`Kernels::Simd128`] in a wasm32 build with `simd128`, [`Kernels::Portable`] everywhere
+    /// else. The CPU is asked once per process; later calls return the same answer.
     pub fn detect() -> Self {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         {
