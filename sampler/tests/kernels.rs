@@ -323,21 +323,27 @@ fn every_q8_context_gives_the_same_logits_with_every_kernel() {
         if model.dtype() != Dtype::Q8 {
             continue;
         }
-        let views = views(&model);
-        let (block, vocab) = (model.config().block_size(), model.config().vocab_size());
-        let mut forward = Forward::<100>::new();
-        for c in 0..vocab.pow(block as u32) {
-            let context: Vec<u8> = (0..block)
-                .map(|i| (c / vocab.pow((block - 1 - i) as u32) % vocab) as u8)
-                .collect();
-            let mut bits = |view: &ModelView<'_>| -> Vec<u32> {
-                let logits = forward.logits(view, &context);
-                logits.iter().map(|v| v.to_bits()).collect()
-            };
-            let want = bits(&views[0].1);
-            for (kernels, view) in &views[1..] {
-                assert_eq!(bits(view), want, "{name}, {kernels}, {context:?}");
-            }
+        assert_every_context_agrees::<100>(&model, &name);
+    }
+}
+
+/// Asserts that every context of `model` gives the portable kernel's logits, bit for bit, with
+/// every other kernel this CPU runs, in place and packed ([`views`]), through buffers of `W`.
+fn assert_every_context_agrees<const W: usize>(model: &ModelView<'_>, name: &str) {
+    let views = views(model);
+    let (block, vocab) = (model.config().block_size(), model.config().vocab_size());
+    let mut forward = Forward::<W>::new();
+    for c in 0..vocab.pow(block as u32) {
+        let context: Vec<u8> = (0..block)
+            .map(|i| (c / vocab.pow((block - 1 - i) as u32) % vocab) as u8)
+            .collect();
+        let mut bits = |view: &ModelView<'_>| -> Vec<u32> {
+            let logits = forward.logits(view, &context);
+            logits.iter().map(|v| v.to_bits()).collect()
+        };
+        let want = bits(&views[0].1);
+        for (kernels, view) in &views[1..] {
+            assert_eq!(bits(view), want, "{name}, {kernels}, {context:?}");
         }
     }
 }
@@ -350,18 +356,5 @@ fn wide_q8_models_give_the_same_logits_with_every_kernel() {
     let spec = extreme_q8(2, 16, &[230, 105], ".abcdefghij", 9);
     let bytes = spec.to_bytes();
     let model = ModelView::parse(&bytes).unwrap();
-    let views = views(&model);
-    let (block, vocab) = (model.config().block_size(), model.config().vocab_size());
-    let mut forward = Forward::<256>::new();
-    for c in 0..vocab.pow(block as u32) {
-        let context = [(c / vocab) as u8, (c % vocab) as u8];
-        let mut bits = |view: &ModelView<'_>| -> Vec<u32> {
-            let logits = forward.logits(view, &context);
-            logits.iter().map(|v| v.to_bits()).collect()
-        };
-        let want = bits(&views[0].1);
-        for (kernels, view) in &views[1..] {
-            assert_eq!(bits(view), want, "{kernels}, {context:?}");
-        }
-    }
+    assert_every_context_agrees::<256>(&model, "230 and 105 rows");
 }
