@@ -138,17 +138,17 @@ impl Rows {
             -128 * codes.map(|&w| i32::from(w as i8)).sum::<i32>()
         };
         let blocks = rows.div_ceil(ROWS);
-        let offsets = (0..blocks * ROWS).map(|row| if row < rows { offset(row) } else { 0 });
+        let offsets: Vec<i32> = (0..blocks * ROWS)
+            .map(|row| if row < rows { offset(row) } else { 0 })
+            .collect();
         let row = |row: usize| avx512::Row {
             // Wrapping, as every addition of the sum wraps.
-            start: requant.bias(row).wrapping_add(offset(row)),
+            start: requant.bias(row).wrapping_add(offsets[row]),
             multiplier: requant.multiplier(row),
             shift: requant.shift(row),
         };
-        Self {
-            offsets: offsets.collect(),
-            vectors: avx512::Vector::layer(rows, row),
-        }
+        let vectors = avx512::Vector::layer(rows, row);
+        Self { offsets, vectors }
     }
 }
 
