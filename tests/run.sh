@@ -24,7 +24,13 @@ need node nodejs
 need npm npm
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+    # A machine may carry a newer qemu-utils (qemu-img) from backports, which breaks the
+    # distribution's qemu-system-common; take the qemu-utils of the QEMU being installed.
+    if [[ " ${missing[*]} " == *" qemu-system-"* ]] && dpkg -s qemu-utils >/dev/null 2>&1; then
+        qemu=$(apt-cache policy qemu-system-common | awk '/Candidate:/ {print $2}')
+        missing+=("qemu-utils=$qemu")
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades "${missing[@]}"
 fi
 
 step "npm packages for the WASM page and package tests (playwright-core, typescript)"
