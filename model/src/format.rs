@@ -86,7 +86,7 @@ pub enum Dtype {
     /// Signed bytes, each row times its own f32 scale.
     I8,
     /// Integer-only inference: int8 embedding codes, int8 weights, int32 accumulators
-    /// requantised per row by an int32 multiplier and a shift, a shared int8 `tanh` table,
+    /// requantised per row by a 16-bit multiplier and a shift, a shared int8 `tanh` table,
     /// and Q16 int32 logits (`model/FORMAT.md`, [`crate::q8`]). No float until the logits.
     Q8,
 }
@@ -157,17 +157,20 @@ pub enum Storage {
     F16,
     /// Signed bytes.
     I8,
+    /// Two's complement 16-bit integers, little-endian.
+    I16,
     /// Two's complement 32-bit integers, little-endian.
     I32,
 }
 
 impl Storage {
-    /// The safetensors header name: `F32`, `F16`, `I8`, `I32`.
+    /// The safetensors header name: `F32`, `F16`, `I8`, `I16`, `I32`.
     pub const fn safetensors_name(self) -> &'static str {
         match self {
             Storage::F32 => "F32",
             Storage::F16 => "F16",
             Storage::I8 => "I8",
+            Storage::I16 => "I16",
             Storage::I32 => "I32",
         }
     }
@@ -176,7 +179,7 @@ impl Storage {
     pub const fn size(self) -> usize {
         match self {
             Storage::F32 | Storage::I32 => 4,
-            Storage::F16 => 2,
+            Storage::F16 | Storage::I16 => 2,
             Storage::I8 => 1,
         }
     }
@@ -199,14 +202,16 @@ pub enum TensorName {
     EmbeddingScale,
     /// `layers.{i}.weight`: `[out, in]`, both files.
     Weight(usize),
-    /// `layers.{i}.bias`: `[out]` f32, folded only.
+    /// `layers.{i}.bias`: `[out]` f32, folded float dtypes only (q8 stores
+    /// [`TensorName::BiasShift`]).
     Bias(usize),
     /// `layers.{i}.scale`: `[out]` f32, folded i8 only.
     Scale(usize),
-    /// `layers.{i}.multiplier`: `[out]` i32, folded q8 only.
+    /// `layers.{i}.bias_shift`: `[out]` i32, folded q8 only: each row's bias and shift in one
+    /// word ([`crate::q8::bias_shift`]).
+    BiasShift(usize),
+    /// `layers.{i}.multiplier`: `[out]` i16, folded q8 only.
     Multiplier(usize),
-    /// `layers.{i}.shift`: `[out]` i8, folded q8 only.
-    Shift(usize),
     /// `tanh.table`: `[256]` i8, folded q8 only: every hidden layer's activation.
     TanhTable,
     /// `layers.{i}.bn.gamma`: `[out]` f32, unfolded only.
@@ -226,8 +231,8 @@ const LAYER_SUFFIXES: [(&str, LayerTensor); 9] = [
     ("weight", TensorName::Weight),
     ("bias", TensorName::Bias),
     ("scale", TensorName::Scale),
+    ("bias_shift", TensorName::BiasShift),
     ("multiplier", TensorName::Multiplier),
-    ("shift", TensorName::Shift),
     ("bn.gamma", TensorName::BnGamma),
     ("bn.beta", TensorName::BnBeta),
     ("bn.running_mean", TensorName::BnRunningMean),
@@ -264,8 +269,8 @@ impl TensorName {
             Self::Weight(i)
             | Self::Bias(i)
             | Self::Scale(i)
+            | Self::BiasShift(i)
             | Self::Multiplier(i)
-            | Self::Shift(i)
             | Self::BnGamma(i)
             | Self::BnBeta(i)
             | Self::BnRunningMean(i)
@@ -282,8 +287,8 @@ impl TensorName {
             Self::Weight(i) => config.layer_dims(i).map(|(i, o)| Shape::matrix(o, i)),
             Self::Bias(i)
             | Self::Scale(i)
+            | Self::BiasShift(i)
             | Self::Multiplier(i)
-            | Self::Shift(i)
             | Self::BnGamma(i)
             | Self::BnBeta(i)
             | Self::BnRunningMean(i)
@@ -304,12 +309,13 @@ impl TensorName {
 
     /// How this tensor's elements are stored in a folded model of `dtype` or, for `None`, in
     /// an unfolded checkpoint (everything f32): the matrices as [`Dtype::storage`], the
-    /// vectors in f32, except q8's (int32 biases and multipliers, int8 shifts and table).
+    /// vectors in f32, except q8's (int32 biases with shifts, int16 multipliers, int8 table).
     pub const fn storage(self, folded: Option<Dtype>) -> Storage {
         match (self, folded) {
             (Self::Embedding | Self::Weight(_), Some(dtype)) => dtype.storage(),
-            (Self::Bias(_) | Self::Multiplier(_), Some(Dtype::Q8)) => Storage::I32,
-            (Self::Shift(_) | Self::TanhTable, Some(Dtype::Q8)) => Storage::I8,
+            (Self::BiasShift(_), Some(Dtype::Q8)) => Storage::I32,
+            (Self::Multiplier(_), Some(Dtype::Q8)) => Storage::I16,
+            (Self::TanhTable, Some(Dtype::Q8)) => Storage::I8,
             _ => Storage::F32,
         }
     }
@@ -323,8 +329,8 @@ impl fmt::Display for TensorName {
             Self::Weight(i) => write!(f, "layers.{i}.weight"),
             Self::Bias(i) => write!(f, "layers.{i}.bias"),
             Self::Scale(i) => write!(f, "layers.{i}.scale"),
+            Self::BiasShift(i) => write!(f, "layers.{i}.bias_shift"),
             Self::Multiplier(i) => write!(f, "layers.{i}.multiplier"),
-            Self::Shift(i) => write!(f, "layers.{i}.shift"),
             Self::TanhTable => f.write_str("tanh.table"),
             Self::BnGamma(i) => write!(f, "layers.{i}.bn.gamma"),
             Self::BnBeta(i) => write!(f, "layers.{i}.bn.beta"),
@@ -350,7 +356,7 @@ pub fn unfolded_tensors(config: &ModelConfig) -> impl Iterator<Item = TensorName
 
 /// The tensors of a folded model of `dtype` under `config`, in file order: the embedding
 /// (and its scales for i8; then the `tanh` table for q8), then per layer its weight (and
-/// scales for i8), its bias (and multipliers and shifts for q8).
+/// scales for i8), its bias (for q8 its biases with shifts, then its multipliers).
 pub fn folded_tensors(config: &ModelConfig, dtype: Dtype) -> impl Iterator<Item = TensorName> + '_ {
     let (scaled, integer) = (dtype == Dtype::I8, dtype == Dtype::Q8);
     let embedding = [
@@ -362,9 +368,12 @@ pub fn folded_tensors(config: &ModelConfig, dtype: Dtype) -> impl Iterator<Item 
         [
             Some(TensorName::Weight(i)),
             scaled.then_some(TensorName::Scale(i)),
-            Some(TensorName::Bias(i)),
+            Some(if integer {
+                TensorName::BiasShift(i)
+            } else {
+                TensorName::Bias(i)
+            }),
             integer.then_some(TensorName::Multiplier(i)),
-            integer.then_some(TensorName::Shift(i)),
         ]
     });
     embedding.into_iter().chain(layers).flatten()

@@ -1,5 +1,6 @@
 //! The integer arithmetic of the folded dtype q8 (`model/FORMAT.md`, "The q8 dtype"): the
-//! requantisation that ends every layer and the limits the loader's validity rules use.
+//! requantisation that ends every layer, how a file stores each row's multiplier, shift and
+//! bias, and the limits the loader's validity rules use.
 //!
 //! Everything here is exact integer arithmetic, so every target computes the same codes and
 //! logits. The requantisation is TensorFlow Lite's `MultiplyByQuantizedMultiplier`, bit for
@@ -18,6 +19,20 @@ pub const MIN_SHIFT: i8 = -31;
 /// The largest shift a file may store (a left shift by 30), as TensorFlow Lite's
 /// `QuantizeMultiplier` produces.
 pub const MAX_SHIFT: i8 = 30;
+
+/// Bits of TensorFlow Lite's 32-bit multiplier that a file does not store: they are zero.
+/// A file stores each row's multiplier as I16, the high 16 bits ([`widen_multiplier`]).
+pub const MULTIPLIER_LOW_BITS: u32 = 16;
+
+/// Bits of a row's `bias_shift` word below its bias: the shift, as a two's complement byte
+/// ([`bias_shift`]).
+pub const SHIFT_BITS: u32 = 8;
+
+/// The smallest bias in accumulator units a `bias_shift` word holds: `-2^23`.
+pub const MIN_BIAS: i32 = i32::MIN >> SHIFT_BITS;
+
+/// The largest bias in accumulator units a `bias_shift` word holds: `2^23 - 1`.
+pub const MAX_BIAS: i32 = i32::MAX >> SHIFT_BITS;
 
 /// The largest magnitude of a layer's int8 input the loader assumes when it bounds the
 /// accumulators: any int8, -128 included, so the bound holds whatever the codes are.
@@ -126,31 +141,62 @@ pub fn logit_to_f32(q: i32) -> f32 {
     q as f32 * UNIT
 }
 
-/// TensorFlow Lite's `QuantizeMultiplier`: the positive real `real` as
-/// `multiplier * 2^(shift - 31)` with `multiplier` in `[2^30, 2^31)`, what a writer stores
-/// for a row whose real multiplier ([`requantize`]'s `acc` to output code) is `real`
-/// (`model/FORMAT.md`, "What the numbers mean"). `real = q * 2^shift` with `q` in
-/// `[0.5, 1)` (`frexp`), `multiplier = round(q * 2^31)` to nearest, ties away from zero, and
-/// a `multiplier` rounded up to `2^31` becomes `2^30` with `shift + 1`.
+/// TensorFlow Lite's `QuantizeMultiplier` for a multiplier whose low 16 bits are zero: the
+/// positive real `real` as `multiplier * 2^(shift - 15)` with `multiplier` in `[2^14, 2^15)`,
+/// what a writer stores (I16) for a row whose real multiplier ([`requantize`]'s `acc` to
+/// output code) is `real` (`model/FORMAT.md`, "What the numbers mean"); [`widen_multiplier`]
+/// gives the 32-bit multiplier [`requantize`] takes. `real = q * 2^shift` with `q` in
+/// `[0.5, 1)` (`frexp`), `multiplier = round(q * 2^15)` to nearest, ties away from zero, and
+/// a `multiplier` rounded up to `2^15` becomes `2^14` with `shift + 1`: rounded once from
+/// `real`, never from the 32-bit multiplier (which would round twice).
 ///
 /// `None` when `real` is not finite and positive, or needs a shift outside
 /// [`MIN_SHIFT`]`..=`[`MAX_SHIFT`] (TensorFlow Lite would flush a tiny one to zero and a file
 /// cannot store a multiplier of 0): the writer refuses such a row rather than store another
 /// number.
-pub fn quantize_multiplier(real: f64) -> Option<(i32, i8)> {
+pub fn quantize_multiplier(real: f64) -> Option<(i16, i8)> {
     if !(real.is_finite() && real > 0.0) {
         return None;
     }
+    // `q = 1` in units of the stored multiplier: 2^15.
+    let one = 1i32 << (31 - MULTIPLIER_LOW_BITS);
     let (q, mut shift) = libm::frexp(real);
-    let mut multiplier = libm::round(q * (1u64 << 31) as f64) as i64;
-    if multiplier == 1 << 31 {
+    let mut multiplier = libm::round(q * f64::from(one)) as i32;
+    if multiplier == one {
         multiplier /= 2;
         shift += 1;
     }
     let shift = i8::try_from(shift)
         .ok()
         .filter(|s| (MIN_SHIFT..=MAX_SHIFT).contains(s))?;
-    Some((i32::try_from(multiplier).ok()?, shift))
+    Some((i16::try_from(multiplier).ok()?, shift))
+}
+
+/// The 32-bit multiplier [`requantize`] takes for a row whose file stores `stored` (I16):
+/// `stored * 2^16`, TensorFlow Lite's multiplier with its low [`MULTIPLIER_LOW_BITS`] bits
+/// zero. Positive exactly when `stored` is.
+#[inline(always)]
+pub const fn widen_multiplier(stored: i16) -> i32 {
+    (stored as i32) << MULTIPLIER_LOW_BITS
+}
+
+/// A row's `bias_shift` word (I32): `bias * 2^8 + (shift mod 2^8)`, the bias in the high 24
+/// bits and the shift's two's complement byte in the low [`SHIFT_BITS`]. `None` when `bias`
+/// is outside [`MIN_BIAS`]`..=`[`MAX_BIAS`]; any `shift` is packed as it is (the loader
+/// checks its range). [`split_bias_shift`] gives both back.
+pub const fn bias_shift(bias: i32, shift: i8) -> Option<i32> {
+    if bias < MIN_BIAS || bias > MAX_BIAS {
+        return None;
+    }
+    Some((bias << SHIFT_BITS) | (shift as u8 as i32))
+}
+
+/// The bias (the arithmetic shift `word >> 8`, in [`MIN_BIAS`]`..=`[`MAX_BIAS`]) and the
+/// shift (the low byte, two's complement) of a row's `bias_shift` word: the inverse of
+/// [`bias_shift`], for every `word`.
+#[inline(always)]
+pub const fn split_bias_shift(word: i32) -> (i32, i8) {
+    (word >> SHIFT_BITS, word as i8)
 }
 
 /// The `tanh` table of a model whose hidden pre-activation codes cover `[-range, range]`

@@ -99,8 +99,9 @@ fn tensor_names_round_trip_and_reject_strangers() {
         let folded: Vec<TensorName> = folded_tensors(&c, dtype).collect();
         let (emb, per_layer) = match dtype {
             Dtype::I8 => (2, 3),
-            // The table after the embedding; bias, multiplier and shift after each weight.
-            Dtype::Q8 => (2, 4),
+            // The table after the embedding; biases with shifts and multipliers after each
+            // weight.
+            Dtype::Q8 => (2, 3),
             Dtype::F32 | Dtype::F16 => (1, 2),
         };
         assert_eq!(folded.len(), emb + 6 * per_layer);
@@ -117,6 +118,8 @@ fn tensor_names_round_trip_and_reject_strangers() {
         "layers.-1.bias",
         "layers.+1.bias",
         "layers.1.bn",
+        // Not a tensor of any dtype: q8 stores its shifts in `bias_shift`.
+        "layers.1.shift",
         "emb",
         "layers..weight",
         "",
@@ -144,19 +147,21 @@ fn tensor_names_round_trip_and_reject_strangers() {
             "emb.weight",
             "tanh.table",
             "layers.0.weight",
-            "layers.0.bias",
+            "layers.0.bias_shift",
             "layers.0.multiplier",
-            "layers.0.shift"
+            "layers.1.weight"
         ]
     );
     assert_eq!(TensorName::TanhTable.shape(&c).unwrap().dims(), &[256]);
-    assert_eq!(TensorName::Shift(5).shape(&c).unwrap().dims(), &[27]);
+    assert_eq!(TensorName::BiasShift(5).shape(&c).unwrap().dims(), &[27]);
+    assert_eq!(TensorName::Multiplier(5).shape(&c).unwrap().dims(), &[27]);
     let storage = |name: TensorName| name.storage(Some(Dtype::Q8));
     assert_eq!(storage(TensorName::Embedding), Storage::I8);
     assert_eq!(storage(TensorName::Weight(1)), Storage::I8);
-    assert_eq!(storage(TensorName::Bias(1)), Storage::I32);
-    assert_eq!(storage(TensorName::Multiplier(1)), Storage::I32);
-    assert_eq!(storage(TensorName::Shift(1)), Storage::I8);
+    assert_eq!(storage(TensorName::BiasShift(1)), Storage::I32);
+    assert_eq!(storage(TensorName::Multiplier(1)), Storage::I16);
+    assert_eq!(Storage::I16.safetensors_name(), "I16");
+    assert_eq!(Storage::I16.size(), 2);
     assert_eq!(storage(TensorName::TanhTable), Storage::I8);
     assert_eq!(TensorName::Bias(1).storage(Some(Dtype::I8)), Storage::F32);
     assert_eq!(

@@ -1,27 +1,34 @@
 //! The q8 writer's helpers against the numpy reference
-//! (`sampler/tests/data/make_q8_fixture.py`): TensorFlow Lite's `QuantizeMultiplier` and the
-//! `tanh` table, with the values the script's functions give.
+//! (`sampler/tests/data/make_q8_fixture.py`): TensorFlow Lite's `QuantizeMultiplier` at 16
+//! bits and the `tanh` table, with the values the script's functions give; the packing of a
+//! row's bias and shift; the requantisation against its formula.
 
-use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, quantize_multiplier, requantize, tanh_table};
+use namegen_model::q8::{
+    MAX_BIAS, MAX_SHIFT, MIN_BIAS, MIN_SHIFT, bias_shift, quantize_multiplier, requantize,
+    split_bias_shift, tanh_table, widen_multiplier,
+};
 
 #[test]
 fn quantize_multiplier_gives_the_numpy_references_values() {
     // `quantize_multiplier(real)` of make_q8_fixture.py, printed by Python.
-    let cases: [(f64, i32, i8); 13] = [
-        (1.0, 1073741824, 1),
-        (0.5, 1073741824, 0),
-        (0.75, 1610612736, 0),
-        (3.25 / 127.0, 1758569287, -5),
-        (0.0123456789, 1696777188, -6),
-        (1e-9, 1152921505, -29),
-        (4.656612873077393e-10, 1073741824, -30),
-        (3.4924596548080444e-10, 1610612736, -31),
-        (536870912.0, 1073741824, 30),
-        // q * 2^31 rounds up to 2^31: halved, shift + 1.
-        (0.9999999999990905, 1073741824, 1),
-        (0.1, 1717986918, -3),
-        (123.456, 2071247978, 7),
-        (0.025590551181102362 * 1.5, 1318926965, -4),
+    let cases: [(f64, i16, i8); 14] = [
+        (1.0, 16384, 1),
+        (0.5, 16384, 0),
+        (0.75, 24576, 0),
+        (3.25 / 127.0, 26834, -5),
+        (0.0123456789, 25891, -6),
+        (1e-9, 17592, -29),
+        (4.656612873077393e-10, 16384, -30),
+        (3.4924596548080444e-10, 24576, -31),
+        (536870912.0, 16384, 30),
+        // q * 2^15 rounds up to 2^15: halved, shift + 1.
+        (0.9999999999990905, 16384, 1),
+        (0.1, 26214, -3),
+        (123.456, 31605, 7),
+        (0.025590551181102362 * 1.5, 20125, -4),
+        // q * 2^15 = 20000.5 - 2^-17 rounds down, once; TensorFlow Lite's 32-bit multiplier
+        // would round it to 20000.5 * 2^16, and that again to 20001.
+        ((20000.5 - 2f64.powi(-17)) / 32768.0, 20000, 0),
     ];
     for (real, multiplier, shift) in cases {
         assert_eq!(
@@ -29,15 +36,20 @@ fn quantize_multiplier_gives_the_numpy_references_values() {
             Some((multiplier, shift)),
             "{real}"
         );
-        // What it stands for: multiplier * 2^(shift - 31) is real to within 2^-31 relative.
-        let back = f64::from(multiplier) * 2f64.powi(i32::from(shift) - 31);
-        assert!((back / real - 1.0).abs() <= 2f64.powi(-31), "{real}");
+        // What it stands for: multiplier * 2^(shift - 15) is real to within 2^-15 relative,
+        // and so is requantize's 32-bit multiplier times 2^(shift - 31).
+        let back = f64::from(multiplier) * 2f64.powi(i32::from(shift) - 15);
+        assert!((back / real - 1.0).abs() <= 2f64.powi(-15), "{real}");
+        let wide = f64::from(widen_multiplier(multiplier)) * 2f64.powi(i32::from(shift) - 31);
+        assert_eq!(wide, back, "{real}");
     }
-    // Shifts the file cannot store (the script's assertion fails on these), and non-numbers.
+    // Shifts the file cannot store (the script's assertion fails on these; the last rounds
+    // up to 2^30 * 2^(31 - 31), a shift of 31), and non-numbers.
     for real in [
         2146409906.176,
         2147483647.5,
         2f64.powi(-33),
+        (1.0 - 2f64.powi(-17)) * 2f64.powi(30),
         0.0,
         -1.0,
         f64::NAN,
@@ -47,7 +59,47 @@ fn quantize_multiplier_gives_the_numpy_references_values() {
     }
     // A multiplier of 0.75 * 2^0 halves and rounds: 3 * 0.375 = 1.125 -> 1, -1.125 -> -1.
     let (m, s) = quantize_multiplier(0.375).unwrap();
+    let m = widen_multiplier(m);
     assert_eq!((requantize(3, m, s), requantize(-3, m, s)), (1, -1));
+}
+
+#[test]
+fn widened_multipliers_are_the_stored_ones_times_2_16() {
+    assert_eq!(widen_multiplier(1), 65536);
+    assert_eq!(widen_multiplier(16384), 1 << 30);
+    assert_eq!(widen_multiplier(i16::MAX), 0x7FFF_0000);
+    // Not positive stays not positive: the loader refuses these.
+    assert_eq!(widen_multiplier(0), 0);
+    assert_eq!(widen_multiplier(-1), -65536);
+    assert_eq!(widen_multiplier(i16::MIN), i32::MIN);
+}
+
+#[test]
+fn a_bias_shift_word_holds_both_and_gives_them_back() {
+    // The format's layout, written out: bias * 256 + (shift mod 256).
+    assert_eq!(bias_shift(0, 0), Some(0));
+    assert_eq!(bias_shift(1, -1), Some(0x1FF));
+    assert_eq!(bias_shift(-1, -1), Some(-1));
+    assert_eq!(bias_shift(-1, 0), Some(-256));
+    assert_eq!(bias_shift(177_420, -9), Some(177_420 * 256 + 247));
+    assert_eq!(bias_shift(MAX_BIAS, 30), Some(0x7FFF_FF1E));
+    assert_eq!(bias_shift(MIN_BIAS, -31), Some(i32::MIN + 0xE1));
+    assert_eq!((MIN_BIAS, MAX_BIAS), (-(1 << 23), (1 << 23) - 1));
+    // Beyond 24 bits: refused, not wrapped.
+    for bias in [MAX_BIAS + 1, MIN_BIAS - 1, i32::MAX, i32::MIN] {
+        assert_eq!(bias_shift(bias, 0), None, "{bias}");
+    }
+    let mut rng = namegen_model::Rng::new(24);
+    for _ in 0..100_000 {
+        let bias = (rng.next_u32() as i32) >> 8;
+        let shift = rng.next_u32() as i8;
+        let word = bias_shift(bias, shift).unwrap();
+        assert_eq!(split_bias_shift(word), (bias, shift), "{word:#x}");
+        // And every word is some bias and shift.
+        let word = rng.next_u32() as i32;
+        let (bias, shift) = split_bias_shift(word);
+        assert_eq!(bias_shift(bias, shift), Some(word), "{word:#x}");
+    }
 }
 
 #[test]

@@ -208,9 +208,9 @@ pub enum LoadError {
         /// The row.
         index: usize,
     },
-    /// A q8 shift is outside `-31..=30`.
+    /// A q8 shift (the low byte of a `bias_shift` word) is outside `-31..=30`.
     ShiftOutOfRange {
-        /// The shift tensor.
+        /// The `bias_shift` tensor.
         tensor: TensorName,
         /// The row.
         index: usize,
@@ -231,9 +231,9 @@ pub enum LoadError {
     /// could leave int32, or an output row's Q16 logit could exceed 2^24 in magnitude (the
     /// bounds of `model/FORMAT.md`). Checked last, once every other check has passed.
     IntegerOverflow {
-        /// The layer's weight when its rows and bias add up past int32 (its bias when that
-        /// alone is `i32::MIN`); its shift when the left shift takes the accumulator past
-        /// int32; the output layer's multiplier when the logit could exceed 2^24.
+        /// The layer's `bias_shift` when the row's left shift takes the accumulator past
+        /// int32 (a row's weights and 24-bit bias alone cannot); the output layer's
+        /// multiplier when the logit could exceed 2^24.
         tensor: TensorName,
         /// The layer's output.
         row: usize,
@@ -368,7 +368,10 @@ impl fmt::Display for LoadError {
                 write!(f, "tensor {tensor}: multiplier {index} is not positive")
             }
             Self::ShiftOutOfRange { tensor, index } => {
-                write!(f, "tensor {tensor}: shift {index} is outside -31..=30")
+                write!(
+                    f,
+                    "tensor {tensor}: the shift of row {index} is outside -31..=30"
+                )
             }
             // The limit written out rather than formatted from `MAX_MAGNITUDE`: formatting an
             // f64 links core's float printing, 7 KB gzipped in the WASM module. A test ties the

@@ -155,10 +155,10 @@ impl<'a> ModelView<'a> {
         if !Matrix::is_built(dtype) {
             return Err(LayoutError::DtypeNotBuilt(dtype));
         }
-        // q8: the `tanh` table after the embedding; per row a multiplier and a shift after the
-        // bias (int32 like the float dtypes' f32 bias).
+        // q8: the `tanh` table after the embedding; per row an int16 multiplier after the
+        // `bias_shift` word (int32, where the float dtypes have their f32 bias).
         let integer = matches!(dtype, Dtype::Q8);
-        let (table_bytes, requant_bytes) = if integer { (TANH_TABLE_LEN, 5) } else { (0, 0) };
+        let (table_bytes, requant_bytes) = if integer { (TANH_TABLE_LEN, 2) } else { (0, 0) };
         let vocab_size = config.vocab_size();
         let mut expected = matrix_bytes(dtype, vocab_size, embed_dim) + table_bytes;
         let mut i = 0;
@@ -194,17 +194,15 @@ impl<'a> ModelView<'a> {
             let Some(weight) = matrix(&mut rest, dtype, outputs, inputs) else {
                 return Err(wrong_length);
             };
+            // The f32 biases, or q8's `bias_shift` words: 4 bytes a row either way.
             let Some(bias) = take(&mut rest, 4 * outputs) else {
                 return Err(wrong_length);
             };
             layers[i] = Some(if integer {
-                let Some(multiplier) = take(&mut rest, 4 * outputs) else {
+                let Some(multiplier) = take(&mut rest, 2 * outputs) else {
                     return Err(wrong_length);
                 };
-                let Some(shift) = take(&mut rest, outputs) else {
-                    return Err(wrong_length);
-                };
-                let Some(requant) = Requant::new(outputs, bias, multiplier, shift) else {
+                let Some(requant) = Requant::new(outputs, bias, multiplier) else {
                     return Err(wrong_length);
                 };
                 Layer {
@@ -254,16 +252,16 @@ impl<'a> ModelView<'a> {
         ];
         let layers = self.layers().enumerate().flat_map(move |(i, layer)| {
             let integer = self.tanh_table.is_some();
-            let [bias, multiplier, shift] = layer.requant.bytes();
+            let [bias_shift, multiplier] = layer.requant.bytes();
             [
                 Some((TensorName::Weight(i), layer.weight.bytes())),
                 scaled.then(|| (TensorName::Scale(i), layer.weight.scales().bytes())),
-                Some((
-                    TensorName::Bias(i),
-                    if integer { bias } else { layer.bias.bytes() },
-                )),
+                Some(if integer {
+                    (TensorName::BiasShift(i), bias_shift)
+                } else {
+                    (TensorName::Bias(i), layer.bias.bytes())
+                }),
                 integer.then_some((TensorName::Multiplier(i), multiplier)),
-                integer.then_some((TensorName::Shift(i), shift)),
             ]
         });
         embedding.into_iter().chain(layers).flatten()

@@ -9,7 +9,7 @@
 
 use namegen_model::config::MAX_HIDDEN_LAYERS;
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, Shape, Storage, keys};
-use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN, split_bias_shift};
 use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
 
 use crate::error::JsonError;
@@ -25,10 +25,10 @@ const LEN_PREFIX: usize = 8;
 const MAX_HEADER_LEN: u64 = 100_000_000;
 
 /// One table slot per tensor a folded model can hold: the embedding, its scale and the
-/// `tanh` table, then weight, scale, bias, multiplier and shift of every possible layer.
+/// `tanh` table, then weight, scale, bias, `bias_shift` and multiplier of every possible layer.
 const SLOTS: usize = 3 + PER_LAYER * (MAX_HIDDEN_LAYERS + 1);
 
-/// Slots per layer: weight, scale, bias, multiplier, shift.
+/// Slots per layer: weight, scale, bias, `bias_shift`, multiplier.
 const PER_LAYER: usize = 5;
 
 /// Long enough for every tensor name and numeric metadata value the format defines; anything
@@ -45,8 +45,8 @@ fn slot(name: TensorName) -> Option<usize> {
         TensorName::Weight(i) => layer(i, 0),
         TensorName::Scale(i) => layer(i, 1),
         TensorName::Bias(i) => layer(i, 2),
-        TensorName::Multiplier(i) => layer(i, 3),
-        TensorName::Shift(i) => layer(i, 4),
+        TensorName::BiasShift(i) => layer(i, 3),
+        TensorName::Multiplier(i) => layer(i, 4),
         _ => None,
     }
 }
@@ -408,7 +408,9 @@ fn uncovered(data_start: usize, begin: usize, end: usize) -> LoadError {
 }
 
 /// The values the forward pass will trust: finite everywhere, scales and multipliers
-/// positive, quantised weights and codes in the symmetric range, shifts in range.
+/// positive, quantised weights and codes in the symmetric range, shifts in range. q8's only
+/// int32 tensors are its `bias_shift` words and its only int16 ones its multipliers
+/// ([`TensorName::storage`]).
 fn check_values(tensor: TensorName, storage: Storage, bytes: &[u8]) -> Result<(), LoadError> {
     let is_scale = matches!(tensor, TensorName::Scale(_) | TensorName::EmbeddingScale);
     let bad = match storage {
@@ -429,22 +431,24 @@ fn check_values(tensor: TensorName, storage: Storage, bytes: &[u8]) -> Result<()
             .iter()
             .position(|b| !half::f16::from_le_bytes(*b).is_finite())
             .map(|index| LoadError::NonFinite { tensor, index }),
-        Storage::I8 if matches!(tensor, TensorName::Shift(_)) => bytes
-            .iter()
-            .position(|&b| !(MIN_SHIFT..=MAX_SHIFT).contains(&i8::from_le_bytes([b])))
-            .map(|index| LoadError::ShiftOutOfRange { tensor, index }),
         Storage::I8 => bytes
             .iter()
             .position(|&b| i8::from_le_bytes([b]) == i8::MIN)
             .map(|index| LoadError::QuantOutOfRange { tensor, index }),
-        Storage::I32 if matches!(tensor, TensorName::Multiplier(_)) => bytes
+        Storage::I16 => bytes
+            .as_chunks::<2>()
+            .0
+            .iter()
+            .position(|b| i16::from_le_bytes(*b) <= 0)
+            .map(|index| LoadError::MultiplierNotPositive { tensor, index }),
+        // Any 24-bit bias: the overflow bound, checked last, covers its size.
+        Storage::I32 => bytes
             .as_chunks::<4>()
             .0
             .iter()
-            .position(|b| i32::from_le_bytes(*b) <= 0)
-            .map(|index| LoadError::MultiplierNotPositive { tensor, index }),
-        // Any bias: the overflow bound, checked last, covers its size.
-        Storage::I32 => None,
+            .map(|b| split_bias_shift(i32::from_le_bytes(*b)).1)
+            .position(|shift| !(MIN_SHIFT..=MAX_SHIFT).contains(&shift))
+            .map(|index| LoadError::ShiftOutOfRange { tensor, index }),
     };
     bad.map_or(Ok(()), Err)
 }
@@ -608,18 +612,15 @@ impl<'a> Views<'_, 'a> {
         })
     }
 
-    /// Layer `layer`'s q8 bias, multipliers and shifts, `rows` of each.
+    /// Layer `layer`'s q8 `bias_shift` words and multipliers, `rows` of each.
     fn requant(&self, layer: usize, rows: usize) -> Result<Requant<'a>, LoadError> {
-        let bias = self.located(TensorName::Bias(layer))?;
+        let bias_shift = self.located(TensorName::BiasShift(layer))?;
         let multiplier = self.located(TensorName::Multiplier(layer))?;
-        let shift = self.located(TensorName::Shift(layer))?;
-        Requant::new(rows, bias.bytes, multiplier.bytes, shift.bytes).ok_or(
-            LoadError::TensorLength {
-                tensor: TensorName::Bias(layer),
-                expected: rows.saturating_mul(4),
-                offset: bias.offsets_at,
-            },
-        )
+        Requant::new(rows, bias_shift.bytes, multiplier.bytes).ok_or(LoadError::TensorLength {
+            tensor: TensorName::BiasShift(layer),
+            expected: rows.saturating_mul(4),
+            offset: bias_shift.offsets_at,
+        })
     }
 
     /// The q8 `tanh` table; `None` for the float dtypes.

@@ -8,7 +8,9 @@
 //! logits; the loader's bound ([`check`]) guarantees that no int32 overflows for any input.
 
 use namegen_model::TensorName;
-use namegen_model::q8::{MAX_INPUT, MAX_LOGIT, TANH_TABLE_LEN, requantize};
+use namegen_model::q8::{
+    MAX_INPUT, MAX_LOGIT, TANH_TABLE_LEN, requantize, split_bias_shift, widen_multiplier,
+};
 
 use crate::error::LoadError;
 use crate::view::{Layer, ModelView};
@@ -127,14 +129,12 @@ fn groups<const R: usize>(
     // loop, which it compiles without iterator calls.
     let cols = layer.weight.cols();
     let weights = layer.weight.bytes();
-    let [bias, multiplier, shift] = layer.requant.bytes();
-    let rows = shift.len();
+    let [bias_shift, multiplier] = layer.requant.bytes();
+    let rows = multiplier.len() / 2;
     // The view's shapes, checked once here rather than at every row: the kernels' register
     // pressure spills whatever a row's bounds checks keep alive.
     assert!(
-        rows.checked_mul(cols).is_some_and(|n| n <= weights.len())
-            && bias.len() / 4 >= rows
-            && multiplier.len() / 4 >= rows,
+        rows.checked_mul(cols).is_some_and(|n| n <= weights.len()) && bias_shift.len() / 4 >= rows,
         "q8 layer shorter than its rows"
     );
     let mut first = 0;
@@ -145,8 +145,9 @@ fn groups<const R: usize>(
         // words it calls memcpy for.
         for (k, acc) in acc.iter_mut().enumerate() {
             if k < n {
-                // SAFETY: `first + k < rows`, and `bias` holds `rows` words (asserted above).
-                *acc = unsafe { word(bias, first + k) };
+                // SAFETY: `first + k < rows`, and `bias_shift` holds `rows` words (asserted
+                // above).
+                *acc = split_bias_shift(unsafe { word(bias_shift, first + k) }).0;
             }
         }
         // SAFETY: rows `first..first + n` are within the `rows * cols` weights asserted above.
@@ -154,17 +155,17 @@ fn groups<const R: usize>(
         let acc = dots(block, cols, input, acc);
         for (k, &acc) in acc[..n].iter().enumerate() {
             let row = first + k;
-            // SAFETY: `row < rows`, and `multiplier` and `shift` hold `rows` each (asserted
-            // above, and `rows` is the number of shifts).
-            let (multiplier, shift) =
-                unsafe { (word(multiplier, row), *shift.get_unchecked(row) as i8) };
-            set(row, requantize(acc, multiplier, shift));
+            // SAFETY: `row < rows`, and `bias_shift` and `multiplier` hold `rows` each
+            // (asserted above, and `rows` is the number of multipliers).
+            let (word, multiplier) = unsafe { (word(bias_shift, row), half(multiplier, row)) };
+            let shift = split_bias_shift(word).1;
+            set(row, requantize(acc, widen_multiplier(multiplier), shift));
         }
         first += n;
     }
 }
 
-/// Little-endian int32 number `index` of `bytes` (a bias or a multiplier), read in place.
+/// Little-endian int32 number `index` of `bytes` (a `bias_shift` word), read in place.
 ///
 /// # Safety
 ///
@@ -174,6 +175,18 @@ unsafe fn word(bytes: &[u8], index: usize) -> i32 {
     // SAFETY: the four bytes are within `bytes` (the caller's promise); `[u8; 4]` has
     // alignment 1.
     i32::from_le_bytes(unsafe { *bytes.as_ptr().add(4 * index).cast::<[u8; 4]>() })
+}
+
+/// Little-endian int16 number `index` of `bytes` (a multiplier), read in place.
+///
+/// # Safety
+///
+/// `bytes` must hold at least `2 * (index + 1)` bytes.
+#[inline(always)]
+unsafe fn half(bytes: &[u8], index: usize) -> i16 {
+    // SAFETY: the two bytes are within `bytes` (the caller's promise); `[u8; 2]` has
+    // alignment 1.
+    i16::from_le_bytes(unsafe { *bytes.as_ptr().add(2 * index).cast::<[u8; 2]>() })
 }
 
 /// The dot product in plain integer Rust, one code per element.
@@ -238,18 +251,14 @@ pub(crate) fn check(view: &ModelView<'_>) -> Result<(), LoadError> {
             let bias = u64::from(requant.bias(row).unsigned_abs());
             let bound = weights * MAX_INPUT + bias;
             let overflow = |tensor| Err(LoadError::IntegerOverflow { tensor, row });
-            let Ok(acc) = i32::try_from(bound) else {
-                let alone = i32::try_from(bias).is_err();
-                return overflow(if alone {
-                    TensorName::Bias(index)
-                } else {
-                    TensorName::Weight(index)
-                });
-            };
             let shift = requant.shift(row);
+            // The weights and the 24-bit bias alone stay below 2^27 (at most 4,096 inputs of
+            // 127 * 128): only a left shift can take the bound past int32.
             if bound << shift.max(0) > i32::MAX as u64 {
-                return overflow(TensorName::Shift(index));
+                return overflow(TensorName::BiasShift(index));
             }
+            // Within int32: at most the shifted bound.
+            let acc = bound as i32;
             let logit = requantize(acc, requant.multiplier(row), shift);
             if index == last && u64::from(logit.unsigned_abs()) > MAX_LOGIT {
                 return overflow(TensorName::Multiplier(index));

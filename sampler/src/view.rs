@@ -1,7 +1,7 @@
 //! The validated, zero-copy view of a folded model file: what the forward pass runs on.
 
 use namegen_model::config::MAX_HIDDEN_LAYERS;
-use namegen_model::q8::TANH_TABLE_LEN;
+use namegen_model::q8::{TANH_TABLE_LEN, split_bias_shift, widen_multiplier};
 use namegen_model::{Dtype, ModelConfig, Vocabulary};
 
 use crate::kernels::Kernels;
@@ -14,23 +14,21 @@ pub struct Layer<'a> {
     pub weight: Matrix<'a>,
     /// `[out]` f32; empty for q8, whose bias is an integer ([`Requant::bias`]).
     pub bias: Vector<'a>,
-    /// q8 only (empty otherwise): the int32 bias and the per-row requantisation.
+    /// q8 only (empty otherwise): the integer bias and the per-row requantisation.
     pub requant: Requant<'a>,
 }
 
 /// A q8 layer's integers per row, read little-endian from the file's bytes at any alignment:
-/// the bias in accumulator units, and the multiplier and shift of
-/// [`namegen_model::q8::requantize`]. `Default` is empty: the float dtypes have none. Without
-/// the `q8` feature it is always empty and takes no memory, so float-only firmware keeps its
-/// RAM.
+/// each row's `bias_shift` word (the bias in accumulator units and the shift of
+/// [`namegen_model::q8::requantize`], [`namegen_model::q8::split_bias_shift`]) and its 16-bit
+/// multiplier. `Default` is empty: the float dtypes have none. Without the `q8` feature it is
+/// always empty and takes no memory, so float-only firmware keeps its RAM.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Requant<'a> {
     #[cfg(feature = "q8")]
-    bias: &'a [u8],
+    bias_shift: &'a [u8],
     #[cfg(feature = "q8")]
     multiplier: &'a [u8],
-    #[cfg(feature = "q8")]
-    shift: &'a [u8],
     #[cfg(not(feature = "q8"))]
     empty: core::marker::PhantomData<&'a [u8]>,
 }
@@ -39,33 +37,25 @@ impl<'a> Requant<'a> {
     /// None: what the float dtypes' layers hold.
     pub(crate) const EMPTY: Self = Self {
         #[cfg(feature = "q8")]
-        bias: &[],
+        bias_shift: &[],
         #[cfg(feature = "q8")]
         multiplier: &[],
-        #[cfg(feature = "q8")]
-        shift: &[],
         #[cfg(not(feature = "q8"))]
         empty: core::marker::PhantomData,
     };
 
-    /// Views the `rows` biases and multipliers (int32, 4 bytes each) and shifts (int8); `None`
-    /// unless the lengths are those, and always without the `q8` feature.
-    pub const fn new(
-        rows: usize,
-        bias: &'a [u8],
-        multiplier: &'a [u8],
-        shift: &'a [u8],
-    ) -> Option<Self> {
+    /// Views the `rows` `bias_shift` words (int32, 4 bytes each) and multipliers (int16, 2
+    /// bytes each); `None` unless the lengths are those, and always without the `q8` feature.
+    pub const fn new(rows: usize, bias_shift: &'a [u8], multiplier: &'a [u8]) -> Option<Self> {
         let Some(words) = rows.checked_mul(4) else {
             return None;
         };
-        let fits = bias.len() == words && multiplier.len() == words && shift.len() == rows;
+        let fits = bias_shift.len() == words && multiplier.len() == 2 * rows;
         #[cfg(feature = "q8")]
         return if fits {
             Some(Self {
-                bias,
+                bias_shift,
                 multiplier,
-                shift,
             })
         } else {
             None
@@ -79,37 +69,41 @@ impl<'a> Requant<'a> {
 
     /// Rows: the layer's outputs (0 when empty).
     pub const fn rows(&self) -> usize {
-        self.bytes()[2].len()
+        self.bytes()[1].len() / 2
     }
 
-    /// The bias of row `row`, in accumulator units. Panics past the end, like slice indexing.
+    /// The bias of row `row`, in accumulator units (`-2^23..2^23`). Panics past the end, like
+    /// slice indexing.
     pub fn bias(&self, row: usize) -> i32 {
-        word(self.bytes()[0], row)
+        split_bias_shift(self.word(row)).0
     }
 
-    /// The multiplier of row `row`. Panics past the end, like slice indexing.
+    /// The multiplier of row `row` as [`namegen_model::q8::requantize`] takes it: the stored
+    /// 16-bit one times `2^16` ([`widen_multiplier`]). Panics past the end, like slice
+    /// indexing.
     pub fn multiplier(&self, row: usize) -> i32 {
-        word(self.bytes()[1], row)
+        let b = &self.bytes()[1][row * 2..row * 2 + 2];
+        widen_multiplier(i16::from_le_bytes([b[0], b[1]]))
     }
 
     /// The shift of row `row`. Panics past the end, like slice indexing.
     pub fn shift(&self, row: usize) -> i8 {
-        self.bytes()[2][row] as i8
+        split_bias_shift(self.word(row)).1
     }
 
-    /// The bytes of the biases, multipliers and shifts, in place, in file order.
-    pub const fn bytes(&self) -> [&'a [u8]; 3] {
+    /// The bytes of the `bias_shift` words and of the multipliers, in place, in file order.
+    pub const fn bytes(&self) -> [&'a [u8]; 2] {
         #[cfg(feature = "q8")]
-        return [self.bias, self.multiplier, self.shift];
+        return [self.bias_shift, self.multiplier];
         #[cfg(not(feature = "q8"))]
-        [&[], &[], &[]]
+        [&[], &[]]
     }
-}
 
-/// Little-endian int32 number `index` of `bytes`.
-fn word(bytes: &[u8], index: usize) -> i32 {
-    let b = &bytes[index * 4..index * 4 + 4];
-    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    /// Row `row`'s little-endian `bias_shift` word.
+    fn word(&self, row: usize) -> i32 {
+        let b = &self.bytes()[0][row * 4..row * 4 + 4];
+        i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
 }
 
 /// A folded model whose bytes have been validated; borrows them, copies no weights (unless a

@@ -7,7 +7,7 @@
 mod common;
 
 use common::FileSpec;
-use namegen_model::q8::requantize;
+use namegen_model::q8::{MAX_BIAS, MIN_BIAS, bias_shift, requantize, widen_multiplier};
 use namegen_model::{Context, Dtype, Rng};
 use namegen_sampler::{
     BatchOptions, Forward, Kernels, ModelView, Sampler, Settings, generate_batched, score,
@@ -47,10 +47,10 @@ fn models() -> Vec<(String, Vec<u8>)> {
 
 /// A random q8 model the loader accepts, with the most extreme values it allows: codes of
 /// +-127 (the format's range is symmetric) for a third of the embedding, the weights and the
-/// `tanh` table each; any multiplier; for every row, a bias up to the largest the accumulator
-/// bound leaves room for (for a quarter of the rows exactly that), and a shift from a right
-/// shift by 31 up to the largest left shift the bound allows (hidden layers) or down from
-/// there until the logit bound holds (the output layer).
+/// `tanh` table each; any multiplier; for every row any bias the format stores (for half of
+/// the rows one of its extremes, -2^23 and 2^23 - 1: the accumulator bound always leaves room
+/// for them) and a shift from a right shift by 31 up to the largest left shift the bound
+/// allows (hidden layers) or down from there until the logit bound holds (the output layer).
 fn extreme_q8(block: usize, embed: usize, hidden: &[usize], vocab: &str, seed: u64) -> FileSpec {
     let mut spec = FileSpec::folded_with(block, embed, hidden, vocab, Dtype::Q8, seed);
     let mut rng = Rng::new(seed + 100);
@@ -86,36 +86,29 @@ fn extreme_q8(block: usize, embed: usize, hidden: &[usize], vocab: &str, seed: u
             .collect();
         let mut rows = Vec::new();
         for weights in bounds {
-            let room = i32::MAX as u64 - weights;
-            let magnitude = if rng.below(4) == 0 {
-                room
-            } else {
-                u64::from(rng.next_u32()) % (room + 1)
+            let bias = match rng.below(4) {
+                0 => MAX_BIAS,
+                1 => MIN_BIAS,
+                _ => (rng.next_u32() as i32) >> 8,
             };
-            let bias = if rng.below(2) == 0 {
-                magnitude as i64
-            } else {
-                -(magnitude as i64)
-            } as i32;
-            let bound = weights + magnitude;
-            let multiplier = (rng.next_u32() >> 1).max(1) as i32;
+            let bound = weights + u64::from(bias.unsigned_abs());
+            let multiplier = rng.below(i16::MAX as u32) as i16 + 1;
             let widest = (i32::MAX as u64 / bound.max(1)).ilog2().min(30) as i8;
             let mut shift = rng.below(32 + widest as u32) as i8 - 31;
             if layer == layers - 1 {
-                let logit = |shift| requantize(bound as i32, multiplier, shift).unsigned_abs();
+                let logit = |shift| {
+                    requantize(bound as i32, widen_multiplier(multiplier), shift).unsigned_abs()
+                };
                 while logit(shift) > 1 << 24 {
                     shift -= 1;
                 }
             }
-            rows.push((bias, multiplier, shift));
+            rows.push((bias_shift(bias, shift).unwrap(), multiplier));
         }
-        let bytes =
-            |f: fn(&(i32, i32, i8)) -> Vec<u8>| -> Vec<u8> { rows.iter().flat_map(f).collect() };
-        spec.tensor_mut(&format!("layers.{layer}.bias")).data =
-            bytes(|r| r.0.to_le_bytes().to_vec());
+        spec.tensor_mut(&format!("layers.{layer}.bias_shift")).data =
+            rows.iter().flat_map(|r| r.0.to_le_bytes()).collect();
         spec.tensor_mut(&format!("layers.{layer}.multiplier")).data =
-            bytes(|r| r.1.to_le_bytes().to_vec());
-        spec.tensor_mut(&format!("layers.{layer}.shift")).data = bytes(|r| vec![r.2 as u8]);
+            rows.iter().flat_map(|r| r.1.to_le_bytes()).collect();
     }
     ModelView::parse(&spec.to_bytes()).expect("within the loader's bounds");
     spec

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{FileSpec, TensorSpec};
-use namegen_model::q8::{LOGIT_FRAC_BITS, requantize};
+use namegen_model::q8::{LOGIT_FRAC_BITS, bias_shift, requantize};
 use namegen_model::{Dtype, Rng, TensorName, split};
 use namegen_sampler::{
     BatchOptions, Forward, Kernels, Layout, LoadError, ModelView, Sampler, Settings,
@@ -118,7 +118,7 @@ fn every_context_gives_the_fixture_checksum() {
 
 /// The validation loss of the q8 model on the names of the default split, through `score`:
 /// what the fixture script prints with `--val` on `namegen split`'s validation file
-/// (2.075801; the f32 model's is 2.07565).
+/// (2.075812; the f32 model's is 2.07565).
 #[test]
 fn validation_loss_is_the_scripts() {
     let view = ModelView::parse(FIXTURE).unwrap();
@@ -134,7 +134,7 @@ fn validation_loss_is_the_scripts() {
         symbols += scored.symbols;
     }
     let loss = -log_likelihood / symbols as f64;
-    assert!((loss - 2.075801).abs() < 2e-6, "{loss}");
+    assert!((loss - 2.075812).abs() < 2e-6, "{loss}");
 }
 
 /// `requantize` against the definition written out with 128-bit integers and explicit
@@ -199,8 +199,13 @@ fn broken(edit: impl Fn(&mut FileSpec)) -> LoadError {
     }
 }
 
-fn set_i32(t: &mut TensorSpec, index: usize, value: i32) {
-    t.data[4 * index..4 * index + 4].copy_from_slice(&value.to_le_bytes());
+fn set_word(t: &mut TensorSpec, index: usize, word: i32) {
+    t.data[4 * index..4 * index + 4].copy_from_slice(&word.to_le_bytes());
+}
+
+/// Sets the shift of row `index` of a `bias_shift` tensor: the word's low byte, its first.
+fn set_shift(t: &mut TensorSpec, index: usize, shift: i8) {
+    t.data[4 * index] = shift as u8;
 }
 
 #[test]
@@ -210,23 +215,23 @@ fn the_loader_refuses_broken_q8_models() {
     // The spec itself is the fixture: rewritten, it loads.
     ModelView::parse(&fixture_spec().to_bytes()).unwrap();
 
-    let error = broken(|s| s.tensor_mut("layers.3.shift").data[17] = 31);
+    let error = broken(|s| set_shift(s.tensor_mut("layers.3.bias_shift"), 17, 31));
     assert_eq!(
         error,
         E::ShiftOutOfRange {
-            tensor: T::Shift(3),
+            tensor: T::BiasShift(3),
             index: 17
         }
     );
-    let error = broken(|s| s.tensor_mut("layers.5.shift").data[26] = -32i8 as u8);
+    let error = broken(|s| set_shift(s.tensor_mut("layers.5.bias_shift"), 26, -32));
     assert_eq!(
         error,
         E::ShiftOutOfRange {
-            tensor: T::Shift(5),
+            tensor: T::BiasShift(5),
             index: 26
         }
     );
-    let error = broken(|s| set_i32(s.tensor_mut("layers.2.multiplier"), 40, 0));
+    let error = broken(|s| s.tensor_mut("layers.2.multiplier").data[80..82].fill(0));
     assert_eq!(
         error,
         E::MultiplierNotPositive {
@@ -243,7 +248,7 @@ fn the_loader_refuses_broken_q8_models() {
         }
     );
     let error = broken(|s| {
-        let t = s.tensor_mut("layers.4.bias");
+        let t = s.tensor_mut("layers.4.bias_shift");
         t.shape = vec![99];
         t.data.truncate(396);
     });
@@ -251,7 +256,7 @@ fn the_loader_refuses_broken_q8_models() {
         matches!(
             error,
             E::TensorShape {
-                tensor: T::Bias(4),
+                tensor: T::BiasShift(4),
                 ..
             }
         ),
@@ -268,7 +273,7 @@ fn the_loader_refuses_broken_q8_models() {
         ),
         "{error:?}"
     );
-    let error = broken(|s| s.tensor_mut("layers.1.multiplier").dtype = "F32".into());
+    let error = broken(|s| s.tensor_mut("layers.1.multiplier").dtype = "I32".into());
     assert!(
         matches!(
             error,
@@ -280,43 +285,40 @@ fn the_loader_refuses_broken_q8_models() {
         "{error:?}"
     );
 
-    // Overflow: a row of 127s in the widest layer, with a bias that takes the worst-case
-    // accumulator (100 * 127 * 128 + bias) one past int32.
-    let error = broken(|s| {
-        s.tensor_mut("layers.2.weight").data[700..800].fill(127);
-        set_i32(
-            s.tensor_mut("layers.2.bias"),
-            7,
-            i32::MAX - 100 * 127 * 128 + 1,
-        );
-    });
+    // Overflow: a row of 127s in a layer of 100 inputs (100 * 127 * 128 = 1,625,600) and a
+    // bias that takes the worst-case accumulator to 2^23, shifted left by 8: 2^31, one past
+    // int32.
+    let overflowing = |bias: i32| {
+        move |s: &mut FileSpec| {
+            s.tensor_mut("layers.2.weight").data[700..800].fill(127);
+            let word = bias_shift(bias, 8).unwrap();
+            set_word(s.tensor_mut("layers.2.bias_shift"), 7, word);
+        }
+    };
+    let error = broken(overflowing((1 << 23) - 100 * 127 * 128));
     assert_eq!(
         error,
         E::IntegerOverflow {
-            tensor: T::Weight(2),
+            tensor: T::BiasShift(2),
             row: 7
         }
     );
-    // One below: accepted (the bound is exact, and the row's shift is a right shift).
+    // One below: accepted (the bound is exact; a hidden layer's left shift only saturates
+    // its codes).
     let mut spec = fixture_spec();
-    spec.tensor_mut("layers.2.weight").data[700..800].fill(127);
-    set_i32(
-        spec.tensor_mut("layers.2.bias"),
-        7,
-        i32::MAX - 100 * 127 * 128,
-    );
+    overflowing((1 << 23) - 100 * 127 * 128 - 1)(&mut spec);
     ModelView::parse(&spec.to_bytes()).unwrap();
     // The logits' left shift of 1 or 2 is safe for the trained weights, not for a shift of 30.
-    let error = broken(|s| s.tensor_mut("layers.5.shift").data[4] = 30);
+    let error = broken(|s| set_shift(s.tensor_mut("layers.5.bias_shift"), 4, 30));
     assert_eq!(
         error,
         E::IntegerOverflow {
-            tensor: T::Shift(5),
+            tensor: T::BiasShift(5),
             row: 4
         }
     );
     // A logit that could exceed 2^24 (256 nats), which f32 would no longer hold exactly.
-    let error = broken(|s| s.tensor_mut("layers.5.shift").data[9] = 10);
+    let error = broken(|s| set_shift(s.tensor_mut("layers.5.bias_shift"), 9, 10));
     assert_eq!(
         error,
         E::IntegerOverflow {
@@ -326,8 +328,44 @@ fn the_loader_refuses_broken_q8_models() {
     );
     // A hidden layer's large shift only saturates its codes: no bound on its output.
     let mut spec = fixture_spec();
-    spec.tensor_mut("layers.1.shift").data[3] = 0;
+    set_shift(spec.tensor_mut("layers.1.bias_shift"), 3, 0);
     ModelView::parse(&spec.to_bytes()).unwrap();
+}
+
+/// The fixture's per-row integers through the view's accessors: the `bias_shift` words and
+/// multipliers decoded as `model/FORMAT.md` says, here from the file's bytes with plain
+/// arithmetic.
+#[test]
+fn the_view_decodes_the_per_row_integers() {
+    let view = ModelView::parse(FIXTURE).unwrap();
+    let mut spec = fixture_spec();
+    let mut negative_biases = 0;
+    for (i, layer) in view.layers().enumerate() {
+        let words = spec
+            .tensor_mut(&format!("layers.{i}.bias_shift"))
+            .data
+            .clone();
+        let multipliers = spec
+            .tensor_mut(&format!("layers.{i}.multiplier"))
+            .data
+            .clone();
+        let requant = &layer.requant;
+        assert_eq!(requant.rows(), layer.weight.rows());
+        for row in 0..requant.rows() {
+            let word = &words[4 * row..4 * row + 4];
+            let unsigned = u32::from_le_bytes(word.try_into().unwrap());
+            let bias = i64::from(unsigned >> 8) - if unsigned >> 31 == 1 { 1 << 24 } else { 0 };
+            let shift = i64::from(word[0]) - if word[0] >= 128 { 256 } else { 0 };
+            let m = &multipliers[2 * row..2 * row + 2];
+            let multiplier = (i64::from(m[0]) + 256 * i64::from(m[1])) * 65536;
+            assert_eq!(i64::from(requant.bias(row)), bias);
+            assert_eq!(i64::from(requant.shift(row)), shift);
+            assert_eq!(i64::from(requant.multiplier(row)), multiplier);
+            assert!((1 << 30..1 << 31).contains(&multiplier), "{multiplier}");
+            negative_biases += usize::from(bias < 0);
+        }
+    }
+    assert!(negative_biases > 100, "{negative_biases}");
 }
 
 #[test]

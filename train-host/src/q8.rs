@@ -9,7 +9,7 @@
 //!   all-zero row), codes `round(W'[r, j] / s_w[r])`, the bias in accumulator units
 //!   `round(b'[r] / (s_w[r] s_x))` with `s_x` the input's scale (`s_e` for layer 0, `1/127`
 //!   after a `tanh`), and the row's real multiplier `s_w[r] s_x / s_out` stored by TensorFlow
-//!   Lite's `QuantizeMultiplier` ([`namegen_model::q8::quantize_multiplier`]);
+//!   Lite's `QuantizeMultiplier` at 16 bits ([`namegen_model::q8::quantize_multiplier`]);
 //! - the output scale `s_out`: `R / 127` for a hidden layer, whose pre-activation codes cover
 //!   `[-R, R]` with `R` = [`TANH_RANGE`], and `2^-16` for the logits (Q16);
 //! - the `tanh` table: `round(127 tanh(k R / 127))` ([`namegen_model::q8::tanh_table`]).
@@ -20,7 +20,7 @@
 
 use namegen_model::TensorName;
 use namegen_model::format::{quantize_symmetric, symmetric_scale};
-use namegen_model::q8::{TANH_TABLE_LEN, quantize_multiplier, tanh_table};
+use namegen_model::q8::{TANH_TABLE_LEN, bias_shift, quantize_multiplier, tanh_table};
 
 use crate::export::FoldedWeights;
 
@@ -52,21 +52,21 @@ pub struct Q8Weights {
 pub struct Q8Layer {
     /// `[out, in]` weight codes.
     pub weight: Vec<i8>,
-    /// Biases in accumulator units.
-    pub bias: Vec<i32>,
-    /// Per-row multipliers, in `[2^30, 2^31)`.
-    pub multiplier: Vec<i32>,
-    /// Per-row shifts.
-    pub shift: Vec<i8>,
+    /// Biases in accumulator units, each with its row's shift in a `bias_shift` word
+    /// ([`namegen_model::q8::bias_shift`]): `-2^23..2^23`.
+    pub bias_shift: Vec<i32>,
+    /// Per-row multipliers as stored, in `[2^14, 2^15)`.
+    pub multiplier: Vec<i16>,
 }
 
 /// Why a folded model has no q8 form: a number the recipe asks for does not fit its integer.
 #[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
 pub enum QuantizeError {
-    /// A bias in accumulator units beyond int32: the bias is huge next to its row's weights.
+    /// A bias in accumulator units beyond the 24 bits a `bias_shift` word holds
+    /// (`-2^23..2^23`): the bias is huge next to its row's weights.
     #[error(
-        "layers.{layer}.bias row {row}: {value:e} accumulator units do not fit int32 (the \
-         bias is too large next to the row's weights)"
+        "layers.{layer}.bias_shift row {row}: a bias of {value:e} accumulator units does not \
+         fit 24 bits (-2^23..2^23; the bias is too large next to the row's weights)"
     )]
     Bias {
         /// The Linear layer.
@@ -79,7 +79,7 @@ pub enum QuantizeError {
     /// A row's real multiplier needs a shift outside `-31..=30` (or is not a positive
     /// number): its weights are extremely small or large.
     #[error(
-        "layers.{layer} row {row}: the multiplier {real:e} cannot be stored as an int32 and \
+        "layers.{layer} row {row}: the multiplier {real:e} cannot be stored as an int16 and \
          a shift in -31..=30 (the row's weights are extremely small or large)"
     )]
     Multiplier {
@@ -114,9 +114,8 @@ impl Q8Weights {
             let cols = w.len() / b.len();
             let mut q = Q8Layer {
                 weight: Vec::with_capacity(w.len()),
-                bias: Vec::with_capacity(b.len()),
+                bias_shift: Vec::with_capacity(b.len()),
                 multiplier: Vec::with_capacity(b.len()),
-                shift: Vec::with_capacity(b.len()),
             };
             for (row, (weights, &bias)) in w.chunks_exact(cols).zip(b).enumerate() {
                 let s_w = symmetric_scale(weights);
@@ -124,16 +123,17 @@ impl Q8Weights {
                 q.weight
                     .extend(weights.iter().map(|&v| quantize_symmetric(v, s_w)));
                 let value = (bias / s_acc).round();
-                // NaN (an infinite scale) fails too.
-                if value.is_nan() || value.abs() > f64::from(i32::MAX) {
-                    return Err(QuantizeError::Bias { layer, row, value });
-                }
-                q.bias.push(value as i32);
                 let real = s_acc / s_out;
                 let (multiplier, shift) = quantize_multiplier(real)
                     .ok_or(QuantizeError::Multiplier { layer, row, real })?;
+                // Checked in f64 before the cast, which saturates; NaN (an infinite scale)
+                // fails too.
+                let word = Some(value)
+                    .filter(|v| v.abs() <= f64::from(i32::MAX))
+                    .and_then(|v| bias_shift(v as i32, shift))
+                    .ok_or(QuantizeError::Bias { layer, row, value })?;
+                q.bias_shift.push(word);
                 q.multiplier.push(multiplier);
-                q.shift.push(shift);
             }
             layers.push(q);
             s_x = 1.0 / 127.0;
@@ -149,15 +149,21 @@ impl Q8Weights {
     /// [`namegen_model::format::folded_tensors`] for q8), little-endian.
     pub fn tensor_bytes(&self, name: TensorName) -> Vec<u8> {
         let bytes = |v: &[i8]| v.iter().map(|&c| c as u8).collect();
-        let words = |v: &[i32]| v.iter().flat_map(|w| w.to_le_bytes()).collect();
         let layer = |i: usize| &self.layers[i];
         match name {
             TensorName::Embedding => bytes(&self.embedding),
             TensorName::TanhTable => bytes(&self.table),
             TensorName::Weight(i) => bytes(&layer(i).weight),
-            TensorName::Bias(i) => words(&layer(i).bias),
-            TensorName::Multiplier(i) => words(&layer(i).multiplier),
-            TensorName::Shift(i) => bytes(&layer(i).shift),
+            TensorName::BiasShift(i) => layer(i)
+                .bias_shift
+                .iter()
+                .flat_map(|w| w.to_le_bytes())
+                .collect(),
+            TensorName::Multiplier(i) => layer(i)
+                .multiplier
+                .iter()
+                .flat_map(|m| m.to_le_bytes())
+                .collect(),
             // Not a tensor of a q8 file.
             _ => Vec::new(),
         }

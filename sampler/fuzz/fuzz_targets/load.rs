@@ -61,13 +61,14 @@ fn check(view: &ModelView<'_>) {
         assert_eq!([layer.weight.rows(), layer.weight.cols()], shape.dims());
         check_matrix(&layer.weight, view.dtype());
         if view.dtype() == Dtype::Q8 {
-            // q8's bias is an integer, with the row's multiplier and shift.
+            // q8's bias is a 24-bit integer, with the row's multiplier and shift.
             let requant = &layer.requant;
             assert_eq!(requant.rows(), layer.weight.rows());
-            assert!(
-                (0..requant.rows())
-                    .all(|r| requant.multiplier(r) > 0 && (-31..=30).contains(&requant.shift(r)))
-            );
+            assert!((0..requant.rows()).all(|r| {
+                requant.multiplier(r) > 0
+                    && (-31..=30).contains(&requant.shift(r))
+                    && (-(1 << 23)..1 << 23).contains(&requant.bias(r))
+            }));
         } else {
             assert_eq!(layer.bias.len(), layer.weight.rows());
             assert!(layer.bias.iter().all(f32::is_finite));

@@ -42,21 +42,21 @@
 //! carries the per-row sums that kernel needs.
 
 use core::arch::x86_64::{
-    __m128i, __m256i, _mm_cvtsi128_si64, _mm_loadl_epi64, _mm256_abs_epi8, _mm256_add_epi32,
+    __m128i, __m256i, _mm_cvtsi128_si64, _mm_loadu_si128, _mm256_abs_epi8, _mm256_add_epi32,
     _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_castsi256_si128,
-    _mm256_cmpgt_epi32, _mm256_cvtepi8_epi32, _mm256_dpbusd_avx_epi32, _mm256_hadd_epi32,
+    _mm256_cmpgt_epi32, _mm256_cvtepu16_epi32, _mm256_dpbusd_avx_epi32, _mm256_hadd_epi32,
     _mm256_i32gather_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
     _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_permute2x128_si256,
     _mm256_permutevar8x32_epi32, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x,
     _mm256_setr_epi8, _mm256_setr_epi32, _mm256_setzero_si256, _mm256_shuffle_epi8,
-    _mm256_sign_epi8, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srav_epi32, _mm256_srli_epi32,
-    _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
+    _mm256_sign_epi8, _mm256_slli_epi32, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srai_epi32,
+    _mm256_srav_epi32, _mm256_srli_epi32, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
 };
 use core::mem::MaybeUninit;
 use std::vec::Vec;
 
 use namegen_model::config::MAX_WIDTH;
-use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, MULTIPLIER_LOW_BITS, SHIFT_BITS, TANH_TABLE_LEN};
 
 use super::Packed;
 use crate::Kernels;
@@ -499,15 +499,13 @@ fn in_place(layer: &Layer<'_>, x: &[i8], sums: &mut [__m256i]) {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn finish(layer: &Layer<'_>, sums: &[__m256i], out: &mut Out<'_>) {
-    let [bias, multiplier, shift] = layer.requant.bytes();
+    let [bias_shift, multiplier] = layer.requant.bytes();
     let requantized = sums.iter().enumerate().map(|(block, &sums)| {
         let first = block * ROWS;
-        let acc = _mm256_add_epi32(sums, load(&bytes_at(bias, 4 * first)));
-        let multipliers = load(&bytes_at(multiplier, 4 * first));
-        (
-            first,
-            requantize(acc, multipliers, shifts(&bytes_at(shift, first))),
-        )
+        let words = load(&bytes_at(bias_shift, 4 * first));
+        let acc = _mm256_add_epi32(sums, _mm256_srai_epi32::<{ SHIFT_BITS as i32 }>(words));
+        let multipliers = multipliers(&bytes_at(multiplier, 2 * first));
+        (first, requantize(acc, multipliers, shifts(words)))
     });
     match out {
         Out::Codes { table, codes } => {
@@ -577,16 +575,25 @@ fn load(bytes: &[u8; CHUNK]) -> __m256i {
     unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
 }
 
-/// The 8 int8 shifts in `bytes`, widened to int32 and clamped to the range the loader admits
-/// ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
+/// The shifts of the 8 `bias_shift` words `words` (each one's low byte, sign-extended), clamped
+/// to the range the loader admits ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn shifts(bytes: &[u8; ROWS]) -> __m256i {
-    // SAFETY: `bytes` is the 8 bytes read; no alignment is required.
-    let low: __m128i = unsafe { _mm_loadl_epi64(bytes.as_ptr().cast()) };
-    let wide = _mm256_cvtepi8_epi32(low);
+fn shifts(words: __m256i) -> __m256i {
+    const HIGH: i32 = 32 - SHIFT_BITS as i32;
+    let wide = _mm256_srai_epi32::<HIGH>(_mm256_slli_epi32::<HIGH>(words));
     let wide = _mm256_max_epi32(wide, _mm256_set1_epi32(i32::from(MIN_SHIFT)));
     _mm256_min_epi32(wide, _mm256_set1_epi32(i32::from(MAX_SHIFT)))
+}
+
+/// The 8 int16 multipliers in `bytes`, widened to the int32 ones of
+/// [`namegen_model::q8::requantize`] ([`namegen_model::q8::widen_multiplier`]).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn multipliers(bytes: &[u8; 2 * ROWS]) -> __m256i {
+    // SAFETY: `bytes` is the 16 bytes read; no alignment is required.
+    let halves: __m128i = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
+    _mm256_slli_epi32::<{ MULTIPLIER_LOW_BITS as i32 }>(_mm256_cvtepu16_epi32(halves))
 }
 
 /// Row `r`'s sum of the 8 lanes of `s[r]` in lane `r`; any order gives the same wrapping sum.

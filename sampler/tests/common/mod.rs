@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, Storage, keys};
-use namegen_model::{Dtype, ModelConfig, Rng, TensorName};
+use namegen_model::{Dtype, ModelConfig, Rng, TensorName, q8};
 use namegen_sampler::{JsonError, LoadError, ModelView};
 
 /// One tensor as it will be written: the header fields and the data bytes.
@@ -218,7 +218,8 @@ pub fn assemble(header: &str, data: &[u8]) -> Vec<u8> {
 
 /// `n` random valid values of tensor `name` stored as `storage`. q8's stay far inside its
 /// overflow bounds: biases below 2^12, shifts at most 0 (a right shift), so that with the
-/// test configs' at most 12 inputs no accumulator nears 2^31 nor a logit 2^24.
+/// test configs' at most 12 inputs no accumulator nears 2^31 nor a logit 2^24; multipliers in
+/// `2^14..2^15`, as a writer makes them.
 fn random_values(rng: &mut Rng, name: TensorName, storage: Storage, n: usize) -> Vec<u8> {
     let scale = matches!(name, TensorName::Scale(_) | TensorName::EmbeddingScale);
     (0..n)
@@ -228,14 +229,15 @@ fn random_values(rng: &mut Rng, name: TensorName, storage: Storage, n: usize) ->
             (Storage::F16, _) => half::f16::from_f64(rng.normal() * 0.5)
                 .to_le_bytes()
                 .to_vec(),
-            (Storage::I8, TensorName::Shift(_)) => vec![(rng.below(11) as i8 - 10) as u8],
             (Storage::I8, _) => ((rng.below(255) as i32 - 127) as i8).to_le_bytes().to_vec(),
-            (Storage::I32, TensorName::Multiplier(_)) => ((1 << 30) + rng.below(1 << 30) as i32)
+            (Storage::I16, _) => ((1 << 14) + rng.below(1 << 14) as i16)
                 .to_le_bytes()
                 .to_vec(),
-            (Storage::I32, _) => (rng.below(1 << 13) as i32 - (1 << 12))
-                .to_le_bytes()
-                .to_vec(),
+            (Storage::I32, _) => {
+                let bias = rng.below(1 << 13) as i32 - (1 << 12);
+                let shift = rng.below(11) as i8 - 10;
+                q8::bias_shift(bias, shift).unwrap().to_le_bytes().to_vec()
+            }
         })
         .collect()
 }
@@ -644,48 +646,75 @@ pub fn bad_files() -> Vec<BadFile> {
     missing.remove_tensor("tanh.table");
     case!(files, "q8 without its table", missing.to_bytes(), E::MissingTensor(T::TanhTable));
     let mut missing = q8_spec.clone();
-    missing.remove_tensor("layers.1.shift");
-    case!(files, "q8 without a shift", missing.to_bytes(), E::MissingTensor(T::Shift(1)));
+    missing.remove_tensor("layers.1.bias_shift");
+    case!(files, "q8 without a bias_shift", missing.to_bytes(), E::MissingTensor(T::BiasShift(1)));
+    // The per-row integers of a q8 file as three tensors, a bias, a 32-bit multiplier and a
+    // shift, are not the format: refused by name.
+    let mut split = q8_spec.clone();
+    split.remove_tensor("layers.2.bias_shift");
+    split.tensors.push(TensorSpec {
+        name: "layers.2.shift".into(),
+        dtype: "I8".into(),
+        shape: vec![3],
+        data: vec![0; 3],
+    });
+    case!(files, "q8 with a shift tensor", split.to_bytes(), E::UnexpectedTensor { name: None, .. });
+    let mut split = q8_spec.clone();
+    split.remove_tensor("layers.2.bias_shift");
+    split.tensors.push(TensorSpec {
+        name: "layers.2.bias".into(),
+        dtype: "I32".into(),
+        shape: vec![3],
+        data: vec![0; 12],
+    });
+    case!(files, "q8 with a bias tensor", split.to_bytes(),
+        E::UnexpectedTensor { name: Some(T::Bias(2)), .. });
     case!(files, "table in an f32 model", with_extra(&f32_spec, "tanh.table", "I8", &[256], vec![0; 256]),
         E::UnexpectedTensor { name: Some(T::TanhTable), .. });
-    case!(files, "q8 bias F32", with_tensor(&q8_spec, "layers.0.bias", |t| t.dtype = "F32".into()),
-        E::TensorDtype { tensor: T::Bias(0), expected: Storage::I32, .. });
-    case!(files, "q8 shift I32",
-        with_tensor(&q8_spec, "layers.2.shift", |t| { t.dtype = "I32".into(); t.data = vec![0; 20] }),
-        E::TensorDtype { tensor: T::Shift(2), expected: Storage::I8, .. });
+    case!(files, "q8 bias_shift F32", with_tensor(&q8_spec, "layers.0.bias_shift", |t| t.dtype = "F32".into()),
+        E::TensorDtype { tensor: T::BiasShift(0), expected: Storage::I32, .. });
+    case!(files, "q8 multiplier I32",
+        with_tensor(&q8_spec, "layers.2.multiplier", |t| { t.dtype = "I32".into(); t.data = vec![1; 20] }),
+        E::TensorDtype { tensor: T::Multiplier(2), expected: Storage::I16, .. });
     case!(files, "q8 table of 255", with_tensor(&q8_spec, "tanh.table", |t| { t.shape = vec![255]; t.data.pop(); }),
         E::TensorShape { tensor: T::TanhTable, .. });
     case!(files, "q8 multipliers one short",
-        with_tensor(&q8_spec, "layers.1.multiplier", |t| { t.shape = vec![7]; t.data.truncate(28) }),
+        with_tensor(&q8_spec, "layers.1.multiplier", |t| { t.shape = vec![7]; t.data.truncate(14) }),
         E::TensorShape { tensor: T::Multiplier(1), .. });
+    case!(files, "q8 multipliers of 4 bytes",
+        with_tensor(&q8_spec, "layers.1.multiplier", |t| t.data.extend([0; 16])),
+        E::TensorLength { tensor: T::Multiplier(1), expected: 16, .. });
     case!(files, "q8 weight -128", with_tensor(&q8_spec, "layers.1.weight", |t| t.data[9] = 0x80),
         E::QuantOutOfRange { tensor: T::Weight(1), index: 9 });
     case!(files, "q8 embedding -128", with_tensor(&q8_spec, "emb.weight", |t| t.data[3] = 0x80),
         E::QuantOutOfRange { tensor: T::Embedding, index: 3 });
     case!(files, "q8 table -128", with_tensor(&q8_spec, "tanh.table", |t| t.data[0] = 0x80),
         E::QuantOutOfRange { tensor: T::TanhTable, index: 0 });
-    case!(files, "q8 zero multiplier", with_tensor(&q8_spec, "layers.0.multiplier", |t| t.data[8..12].fill(0)),
+    case!(files, "q8 zero multiplier", with_tensor(&q8_spec, "layers.0.multiplier", |t| t.data[4..6].fill(0)),
         E::MultiplierNotPositive { tensor: T::Multiplier(0), index: 2 });
-    case!(files, "q8 negative multiplier", with_tensor(&q8_spec, "layers.2.multiplier", |t| t.data[19] = 0x80),
+    case!(files, "q8 negative multiplier", with_tensor(&q8_spec, "layers.2.multiplier", |t| t.data[9] = 0x80),
         E::MultiplierNotPositive { tensor: T::Multiplier(2), index: 4 });
-    case!(files, "q8 shift 31", with_tensor(&q8_spec, "layers.0.shift", |t| t.data[5] = 31),
-        E::ShiftOutOfRange { tensor: T::Shift(0), index: 5 });
-    case!(files, "q8 shift -32", with_tensor(&q8_spec, "layers.1.shift", |t| t.data[0] = -32i8 as u8),
-        E::ShiftOutOfRange { tensor: T::Shift(1), index: 0 });
-    // The accumulator bound: 12 inputs of up to 127 * 128 plus a bias near 2^31 overflows.
-    let i32_at = |index: usize, value: i32| move |t: &mut TensorSpec| {
-        t.data[4 * index..4 * index + 4].copy_from_slice(&value.to_le_bytes())
-    };
-    case!(files, "q8 bias near 2^31", with_tensor(&q8_spec, "layers.0.bias", i32_at(3, i32::MAX - 100)),
-        E::IntegerOverflow { tensor: T::Weight(0), row: 3 });
-    case!(files, "q8 bias -2^31", with_tensor(&q8_spec, "layers.1.bias", i32_at(6, i32::MIN)),
-        E::IntegerOverflow { tensor: T::Bias(1), row: 6 });
+    // The shift is the low byte of each `bias_shift` word (little-endian: its first byte).
+    case!(files, "q8 shift 31", with_tensor(&q8_spec, "layers.0.bias_shift", |t| t.data[20] = 31),
+        E::ShiftOutOfRange { tensor: T::BiasShift(0), index: 5 });
+    case!(files, "q8 shift -32", with_tensor(&q8_spec, "layers.1.bias_shift", |t| t.data[0] = -32i8 as u8),
+        E::ShiftOutOfRange { tensor: T::BiasShift(1), index: 0 });
+    case!(files, "q8 shift -128", with_tensor(&q8_spec, "layers.2.bias_shift", |t| t.data[8] = 0x80),
+        E::ShiftOutOfRange { tensor: T::BiasShift(2), index: 2 });
     // A left shift by 30 takes any nonzero accumulator bound past 2^31.
-    case!(files, "q8 left shift 30", with_tensor(&q8_spec, "layers.1.shift", |t| t.data[2] = 30),
-        E::IntegerOverflow { tensor: T::Shift(1), row: 2 });
+    case!(files, "q8 left shift 30", with_tensor(&q8_spec, "layers.1.bias_shift", |t| t.data[8] = 30),
+        E::IntegerOverflow { tensor: T::BiasShift(1), row: 2 });
+    // The bias of the largest magnitude a word holds, -2^23, with 12 inputs of up to 127 * 128 (at most
+    // 8,583,680 in all) fits int32 shifted left by 7 but not by 8.
+    let word_at = |index: usize, bias: i32, shift: i8| move |t: &mut TensorSpec| {
+        let word = q8::bias_shift(bias, shift).unwrap();
+        t.data[4 * index..4 * index + 4].copy_from_slice(&word.to_le_bytes())
+    };
+    case!(files, "q8 bias -2^23 shifted by 8", with_tensor(&q8_spec, "layers.0.bias_shift", word_at(3, q8::MIN_BIAS, 8)),
+        E::IntegerOverflow { tensor: T::BiasShift(0), row: 3 });
     // Output row 1 scaled up by 2^12: its accumulator bound (8 inputs, at most 134,144) still
     // fits int32 shifted, but the logit bound (half the shifted bound at least) passes 2^24.
-    case!(files, "q8 logit beyond 2^24", with_tensor(&q8_spec, "layers.2.shift", |t| t.data[1] = 12),
+    case!(files, "q8 logit beyond 2^24", with_tensor(&q8_spec, "layers.2.bias_shift", |t| t.data[4] = 12),
         E::IntegerOverflow { tensor: T::Multiplier(2), row: 1 });
     files
 }
@@ -721,18 +750,22 @@ pub fn view_tensors(view: &ModelView<'_>) -> Vec<(String, String, Vec<usize>, Ve
     for (i, layer) in view.layers().enumerate() {
         matrix(TensorName::Weight(i), TensorName::Scale(i), &layer.weight);
         if dtype == Dtype::Q8 {
+            // Encoded back from the accessors' decoded integers.
             let q = &layer.requant;
             let rows = q.rows();
-            let words = |f: &dyn Fn(usize) -> i32| -> Vec<u8> {
-                (0..rows).flat_map(|r| f(r).to_le_bytes()).collect()
-            };
-            let bias = words(&|r| q.bias(r));
-            let multiplier = words(&|r| q.multiplier(r));
-            let shift: Vec<u8> = (0..rows).map(|r| q.shift(r) as u8).collect();
+            let bias_shift: Vec<u8> = (0..rows)
+                .flat_map(|r| q8::bias_shift(q.bias(r), q.shift(r)).unwrap().to_le_bytes())
+                .collect();
+            let multiplier: Vec<u8> = (0..rows)
+                .flat_map(|r| {
+                    let stored = q.multiplier(r) >> q8::MULTIPLIER_LOW_BITS;
+                    assert_eq!(q.multiplier(r), q8::widen_multiplier(stored as i16));
+                    (stored as i16).to_le_bytes()
+                })
+                .collect();
             for (name, dtype, bytes) in [
-                (TensorName::Bias(i), "I32", bias),
-                (TensorName::Multiplier(i), "I32", multiplier),
-                (TensorName::Shift(i), "I8", shift),
+                (TensorName::BiasShift(i), "I32", bias_shift),
+                (TensorName::Multiplier(i), "I16", multiplier),
             ] {
                 biases.push((name.to_string(), dtype.to_string(), vec![rows], bytes));
             }

@@ -6,14 +6,15 @@ Reads `data/model-f32.safetensors` and writes, next to this script:
 
 - `model-q8.safetensors`: the model quantised to the folded dtype `q8` of `model/FORMAT.md`
   (int8 embedding with one scale folded into layer 0, int8 weights with one scale per row,
-  int32 biases in accumulator units, per-row int32 multiplier and int8 shift, one shared
+  per row an int32 word holding the bias in accumulator units (high 24 bits) and the shift
+  (low byte) and an int16 multiplier (the high half of TFLite's 32-bit one), one shared
   256-entry int8 tanh table for pre-activations on [-3.25, 3.25], Q16 int32 logits);
 - `q8-expected.json`: the Q16 logits the integer network computes for a spread of contexts,
   and a checksum of the logits of every context, computed below with numpy int64 arithmetic
   (every int32 quantity checked to fit), never by the sampler.
 
 The tests (`sampler/tests/q8.rs`) require the sampler to compute exactly these logits. The
-quantisation recipe is the prototype's recommended one (validation loss 2.07580 against the
+quantisation recipe is the prototype's recommended one (validation loss 2.07581 against the
 float model's 2.07565). With `--val`, prints the validation loss of the q8 model on the names
 of that file (one per line, `namegen split` writes the split).
 
@@ -35,6 +36,8 @@ SOURCE = os.path.join(HERE, "..", "..", "..", "data", "model-f32.safetensors")
 TANH_RANGE = 3.25
 LOGIT_FRAC_BITS = 16
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+# The bias shares its int32 word with the shift's byte: 24 bits.
+BIAS_MIN, BIAS_MAX = -(1 << 23), (1 << 23) - 1
 
 
 def round_half_away(v):
@@ -49,14 +52,29 @@ def check_i32(x, what):
 
 
 def quantize_multiplier(real):
-    """TFLite's QuantizeMultiplier: real = m * 2^(shift - 31), m in [2^30, 2^31)."""
+    """TFLite's QuantizeMultiplier with 16 bits: real = m * 2^(shift - 15), m in [2^14, 2^15),
+    rounded once from real; the requantisation's 32-bit multiplier is m * 2^16."""
     q, shift = math.frexp(float(real))
-    m = int(math.floor(q * (1 << 31) + 0.5))
-    if m == 1 << 31:
+    m = int(math.floor(q * (1 << 15) + 0.5))
+    if m == 1 << 15:
         m //= 2
         shift += 1
-    assert -31 <= shift <= 30 and (1 << 30) <= m < (1 << 31), (real, m, shift)
+    assert -31 <= shift <= 30 and (1 << 14) <= m < (1 << 15), (real, m, shift)
     return m, shift
+
+
+def bias_shift(bias, shift):
+    """The stored int32 words: bias * 2^8 + (shift mod 2^8)."""
+    bias, shift = np.asarray(bias, dtype=np.int64), np.asarray(shift, dtype=np.int64)
+    assert BIAS_MIN <= int(bias.min()) and int(bias.max()) <= BIAS_MAX, "bias beyond 24 bits"
+    return (bias * 256 + (shift & 0xFF)).astype(np.int32)
+
+
+def row_integers(q, i):
+    """Layer i's bias, 32-bit multiplier and shift, decoded from the stored tensors."""
+    word = q[f"layers.{i}.bias_shift"].astype(np.int64)
+    shift = (word & 0xFF) - ((word & 0x80) << 1)
+    return word >> 8, q[f"layers.{i}.multiplier"].astype(np.int64) << 16, shift
 
 
 def requantize(acc, m, shift):
@@ -95,9 +113,9 @@ def quantize(tensors):
         target = 2.0 ** -LOGIT_FRAC_BITS if i == n_layers - 1 else s_y
         ms = [quantize_multiplier(s / target) for s in s_acc]
         out[f"layers.{i}.weight"] = round_half_away(w / s_w[:, None]).astype(np.int8)
-        out[f"layers.{i}.bias"] = check_i32(round_half_away(b / s_acc), "bias").astype(np.int32)
-        out[f"layers.{i}.multiplier"] = np.array([m for m, _ in ms], dtype=np.int32)
-        out[f"layers.{i}.shift"] = np.array([s for _, s in ms], dtype=np.int8)
+        bias = round_half_away(b / s_acc).astype(np.int64)
+        out[f"layers.{i}.bias_shift"] = bias_shift(bias, [s for _, s in ms])
+        out[f"layers.{i}.multiplier"] = np.array([m for m, _ in ms], dtype=np.int16)
         s_x = 1 / 127
     return out, n_layers
 
@@ -108,8 +126,9 @@ def q16_logits(q, n_layers, contexts):
     table = q["tanh.table"].astype(np.int64)
     for i in range(n_layers):
         w = q[f"layers.{i}.weight"].astype(np.int64)
-        acc = check_i32(x @ w.T + q[f"layers.{i}.bias"].astype(np.int64), f"layer {i} acc")
-        z = requantize(acc, q[f"layers.{i}.multiplier"][None, :], q[f"layers.{i}.shift"][None, :])
+        bias, m, shift = row_integers(q, i)
+        acc = check_i32(x @ w.T + bias, f"layer {i} acc")
+        z = requantize(acc, m[None, :], shift[None, :])
         if i == n_layers - 1:
             return check_i32(z, "logits")
         x = table[np.clip(z, -128, 127) + 128]
@@ -171,9 +190,10 @@ def main():
         f.write("\n")
     for i in range(n_layers):
         w = q[f"layers.{i}.weight"].astype(np.int64)
-        bound = np.abs(w).sum(1) * 128 + np.abs(q[f"layers.{i}.bias"].astype(np.int64))
-        sh = q[f"layers.{i}.shift"]
-        print(f"layer {i}: worst |acc| {bound.max()}, shifts {sh.min()}..{sh.max()}")
+        bias, _, sh = row_integers(q, i)
+        bound = np.abs(w).sum(1) * 128 + np.abs(bias)
+        print(f"layer {i}: worst |acc| {bound.max()}, largest |bias| {np.abs(bias).max()}, "
+              f"shifts {sh.min()}..{sh.max()}")
     if args.val:
         print(f"validation loss {val_loss(q, n_layers, vocab, block, args.val):.6f}")
 

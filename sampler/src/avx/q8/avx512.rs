@@ -236,9 +236,9 @@ fn load<T: Copy>(values: &[T]) -> __m512i {
 pub(super) struct Row {
     /// The bias plus [`Rows`]' offset: where the row's sum of products starts.
     pub(super) start: i32,
-    /// The multiplier.
+    /// The 32-bit multiplier, as [`namegen_model::q8::requantize`] takes it.
     pub(super) multiplier: i32,
-    /// The shift, as stored.
+    /// The shift, as stored (not clamped).
     pub(super) shift: i8,
 }
 
