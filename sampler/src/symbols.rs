@@ -16,8 +16,9 @@ use crate::json::{self, JsonStr};
 /// form) or the file header's `vocab` string still JSON-escaped, as [`crate::ModelView::parse`]
 /// found it, whose escapes it decodes on the fly. Either way it takes a few bytes where a
 /// `Vocabulary` holds a table of 128 `char`s, so a view in flash or on a device's stack stays
-/// small; in exchange, encoding or decoding a character scans the symbols (at most
-/// [`namegen_model::MAX_VOCAB`]), which next to a forward pass costs nothing.
+/// small; in exchange, encoding a character, or decoding one of symbols beyond plain ASCII,
+/// scans the symbols (at most [`namegen_model::MAX_VOCAB`]), which next to a forward pass
+/// costs little.
 #[derive(Clone, Copy)]
 pub struct Symbols<'a> {
     /// The stored form, or the header's escaped string.
@@ -91,7 +92,15 @@ impl<'a> Symbols<'a> {
 
     /// The symbol at `index`.
     pub fn decode(&self, index: u8) -> Result<char, VocabError> {
-        let symbol = self.chars().nth(usize::from(index));
+        let at = usize::from(index);
+        // One byte per symbol, each written as itself: an escape or a symbol outside ASCII
+        // takes more bytes than it gives symbols. The sampler decodes every character it
+        // draws, so the usual vocabulary skips the scan.
+        let symbol = if self.text.len() == self.len() {
+            self.text.as_bytes().get(at).map(|&b| char::from(b))
+        } else {
+            self.chars().nth(at)
+        };
         symbol.ok_or(VocabError::UnknownIndex(index))
     }
 
