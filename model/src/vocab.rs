@@ -229,16 +229,7 @@ impl Vocabulary {
     /// Encodes the characters of `name` into `out` and returns how many were written.
     /// [`END`] inside a name is an error, as is a name longer than `out`.
     pub fn encode_name(&self, name: &str, out: &mut [u8]) -> Result<usize, VocabError> {
-        let (mut len, max) = (0, out.len());
-        for ch in name.chars() {
-            if ch == END {
-                return Err(VocabError::TerminatorInName);
-            }
-            let slot = out.get_mut(len).ok_or(VocabError::NameTooLong { max })?;
-            *slot = self.encode(ch)?;
-            len += 1;
-        }
-        Ok(len)
+        encode_name_with(name, out, |ch| self.encode(ch))
     }
 
     /// The symbol at `index`.
@@ -248,6 +239,28 @@ impl Vocabulary {
             .copied()
             .ok_or(VocabError::UnknownIndex(index))
     }
+}
+
+/// Encodes the characters of `name` into `out` with `encode` (a symbol table's index of a
+/// character) and returns how many were written: [`Vocabulary::encode_name`]'s rule, for any
+/// table of the same symbols (the sampler's view reads them from the model's bytes). [`END`]
+/// inside a name is an error, as is a name longer than `out`; otherwise the first error of
+/// `encode`, in the name's order.
+pub fn encode_name_with(
+    name: &str,
+    out: &mut [u8],
+    mut encode: impl FnMut(char) -> Result<u8, VocabError>,
+) -> Result<usize, VocabError> {
+    let (mut len, max) = (0, out.len());
+    for ch in name.chars() {
+        if ch == END {
+            return Err(VocabError::TerminatorInName);
+        }
+        let slot = out.get_mut(len).ok_or(VocabError::NameTooLong { max })?;
+        *slot = encode(ch)?;
+        len += 1;
+    }
+    Ok(len)
 }
 
 const fn check_symbol(ch: char) -> Result<(), VocabError> {

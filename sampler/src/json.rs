@@ -29,6 +29,12 @@ impl<'a> JsonStr<'a> {
         self.offset
     }
 
+    /// The string as it stands in the header between its quotes, escapes and all: what
+    /// [`next_unescaped`] reads.
+    pub(crate) const fn raw(&self) -> &'a str {
+        self.raw
+    }
+
     /// The decoded characters. The reader validated every escape before handing the string
     /// out, so nothing is dropped here.
     pub(crate) fn chars(&self) -> impl Iterator<Item = char> + 'a {
@@ -46,6 +52,16 @@ impl<'a> JsonStr<'a> {
         self.chars().try_for_each(|c| out.push(c)).ok()?;
         Some(out)
     }
+}
+
+/// The first character of `rest`, a [`JsonStr::raw`] or what is left of one, its escape
+/// decoded, and `rest` moved past it; `None` at the end. Like [`JsonStr::chars`], whose
+/// string the reader validated, it meets no bad escape.
+pub(crate) fn next_unescaped(rest: &mut &str) -> Option<char> {
+    let mut unescape = Unescape::new(rest);
+    let ch = unescape.next()?.ok()?;
+    *rest = unescape.chars.as_str();
+    Some(ch)
 }
 
 /// Decodes a string's escapes; yields the error and its byte index in the raw string.

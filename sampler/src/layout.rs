@@ -13,9 +13,10 @@ use core::fmt;
 use namegen_model::config::{ConfigError, MAX_HIDDEN_LAYERS};
 use namegen_model::q8::TANH_TABLE_LEN;
 use namegen_model::vocab::VocabError;
-use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
+use namegen_model::{Dtype, ModelConfig, TensorName};
 
 use crate::kernels::Kernels;
+use crate::symbols::Symbols;
 use crate::tensor::{Matrix, Vector};
 use crate::view::{Layer, ModelView, Requant};
 
@@ -30,7 +31,8 @@ use crate::view::{Layer, ModelView, Requant};
 pub struct Layout<'l> {
     /// How the embedding and the Linear weights are stored.
     pub dtype: Dtype,
-    /// The vocabulary in index order, [`namegen_model::END`] first (its `Display` form).
+    /// The vocabulary in index order, [`namegen_model::END`] first (its `Display` form),
+    /// which the view borrows.
     pub symbols: &'l str,
     /// Symbols of context.
     pub block_size: usize,
@@ -127,9 +129,9 @@ impl<'a> ModelView<'a> {
     /// example by a build script, and this trusts it was done: on a part too small for the
     /// JSON reader, those checks would take flash it does not have (the overflow bound alone
     /// is f64 arithmetic, which a Cortex-M3 emulates in software). Unchecked values can only
-    /// make the names meaningless. Allocates nothing, copies no weights. The view's kernels
-    /// are [`Kernels::detect`]'s.
-    pub fn from_layout(layout: &Layout<'_>, data: &'a [u8]) -> Result<Self, LayoutError> {
+    /// make the names meaningless. Allocates and copies nothing: the view borrows `data` and
+    /// the layout's symbols. The view's kernels are [`Kernels::detect`]'s.
+    pub fn from_layout(layout: &Layout<'a>, data: &'a [u8]) -> Result<Self, LayoutError> {
         Self::from_layout_portable(layout, data).map(|view| view.with_kernels(Kernels::detect()))
     }
 
@@ -139,10 +141,10 @@ impl<'a> ModelView<'a> {
     /// in the build, as `sampler/firmware` does: no RAM, no code and no run-time check for it
     /// on the device.
     pub const fn from_layout_portable(
-        layout: &Layout<'_>,
+        layout: &Layout<'a>,
         data: &'a [u8],
     ) -> Result<Self, LayoutError> {
-        let vocab = match Vocabulary::from_symbols(layout.symbols) {
+        let vocab = match Symbols::from_stored(layout.symbols) {
             Ok(vocab) => vocab,
             Err(e) => return Err(LayoutError::Vocab(e)),
         };

@@ -120,12 +120,13 @@
 //! settings (with q8's fixed-point temperature and `top_p`) and a name counter. While a name
 //! is drawn, the stack also holds the name being built (160 bytes) and, per draw, the weights
 //! of the symbols (at most 128 `f32`, or `u32` for q8). The model itself stays in the file's bytes
-//! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the vocabulary
-//! table (1,768 bytes on 64-bit targets, 512 of them the 128-symbol vocabulary and, with the
-//! `q8` feature, 432 the per-layer views of q8's integers (empty for the float dtypes; without
-//! the feature they take no memory); 16 more with `std`, for the host's optional packed copy
-//! of the weights, `ModelView::pack_weights`, and in a wasm32 build with `simd128` 72 more, the
-//! layers of the copy [`ModelView::pack_weights_into`] makes).
+//! (flash); the [`ModelView`] over it holds the config, the tensor offsets and the symbols,
+//! borrowed as the file's header or the layout holds them ([`Symbols`]; 1,280 bytes on 64-bit
+//! targets, 32 of them the symbols and, with the `q8` feature, 432 the per-layer views of
+//! q8's integers (empty for the float dtypes; without the feature they take no memory); 16
+//! more with `std`, for the host's optional packed copy of the weights,
+//! `ModelView::pack_weights`, and in a wasm32 build with `simd128` 72 more, the layers of the
+//! copy [`ModelView::pack_weights_into`] makes).
 #![no_std]
 #![warn(missing_docs)]
 
@@ -155,6 +156,7 @@ mod math;
 mod q8;
 mod sample;
 mod score;
+mod symbols;
 mod tensor;
 mod view;
 
@@ -173,5 +175,6 @@ pub use sample::{
     DEFAULT_MAX_LEN, DEFAULT_NAME_BYTES, DefaultSampler, Name, SampleError, Sampler, Settings,
 };
 pub use score::{MAX_SCORED_LEN, Score, ScoreError, score};
+pub use symbols::Symbols;
 pub use tensor::{Matrix, Vector, dot_f32, f16_to_f32};
 pub use view::{BufferTooSmall, Layer, ModelView, Requant};

@@ -4,17 +4,18 @@
 //! says which tensors to expect may come last: the first reads the JSON and records, in fixed
 //! tables, every metadata value and tensor entry the format knows; the second checks them
 //! against the config the metadata describes, then the data section against the tensors.
-//! Nothing is copied but the vocabulary; every size is checked before it is used, so no input
-//! can make it panic, overflow or read out of bounds, on 32-bit targets too.
+//! Nothing is copied; every size is checked before it is used, so no input can make it panic,
+//! overflow or read out of bounds, on 32-bit targets too.
 
 use namegen_model::config::MAX_HIDDEN_LAYERS;
 use namegen_model::format::{self, FOLDED_FORMAT, FORMAT_VERSION, Shape, Storage, keys};
 use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN, split_bias_shift};
-use namegen_model::{Dtype, ModelConfig, TensorName, Vocabulary};
+use namegen_model::{Dtype, ModelConfig, TensorName};
 
 use crate::error::JsonError;
 use crate::error::LoadError;
 use crate::json::{JsonStr, Reader};
+use crate::symbols::Symbols;
 use crate::tensor::{Matrix, Vector};
 use crate::view::{Layer, ModelView, Requant};
 
@@ -181,7 +182,7 @@ impl<'a> Metadata<'a> {
     }
 
     /// The dtype, vocabulary and config the metadata describe.
-    fn model(&self) -> Result<(Dtype, Vocabulary, ModelConfig), LoadError> {
+    fn model(&self) -> Result<(Dtype, Symbols<'a>, ModelConfig), LoadError> {
         let format = required(self.format, keys::FORMAT)?;
         if !format.is(FOLDED_FORMAT) {
             let offset = format.offset();
@@ -204,7 +205,7 @@ impl<'a> Metadata<'a> {
             return Err(LoadError::DtypeNotBuilt { dtype });
         }
         let vocab = required(self.vocab, keys::VOCAB)?;
-        let vocab = Vocabulary::from_chars(vocab.chars()).map_err(|error| LoadError::Vocab {
+        let vocab = Symbols::from_json(vocab).map_err(|error| LoadError::Vocab {
             offset: vocab.offset(),
             error,
         })?;

@@ -60,10 +60,11 @@ use heapless::String;
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use namegen_model::rng::unit_f32;
 use namegen_model::vocab::VocabError;
-use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng, Vocabulary};
+use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng};
 
 use crate::forward::{DEFAULT_WIDTH, Forward, Logits, TooWide};
 use crate::kernels::Kernels;
+use crate::symbols::Symbols;
 use crate::view::ModelView;
 
 #[cfg(feature = "q8")]
@@ -356,13 +357,14 @@ pub(crate) fn validate<'p>(
         return Err(SampleError::TopP);
     }
     // After the one-byte END the symbols ascend by code point: the last is the longest in UTF-8.
-    let widest = model.vocab().symbols().last().map_or(1, |c| c.len_utf8());
+    let vocab = model.vocab();
+    let widest = vocab.chars().last().map_or(1, |c| c.len_utf8());
     let fits = s.max_len.checked_mul(widest).is_some_and(|b| b <= bytes);
     if s.max_len == 0 || s.max_len < s.min_len || !fits {
         return Err(SampleError::Lengths);
     }
     let (mut prefix, mut length) = (s.prefix.chars(), 0);
-    while let Some(symbol) = next_symbol(&mut prefix, model.vocab()) {
+    while let Some(symbol) = next_symbol(&mut prefix, &vocab) {
         symbol.map_err(SampleError::Prefix)?;
         length += 1;
     }
@@ -383,7 +385,7 @@ pub(crate) fn validate<'p>(
 #[inline(never)]
 fn next_symbol(
     prefix: &mut core::str::Chars<'_>,
-    vocab: &Vocabulary,
+    vocab: &Symbols<'_>,
 ) -> Option<Result<u8, VocabError>> {
     let ch = prefix.next()?;
     Some(match ch {
@@ -495,7 +497,7 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
     ) {
         let vocab = model.vocab();
         let settings = &rules.settings;
-        let symbol = match next_symbol(&mut self.prefix, vocab) {
+        let symbol = match next_symbol(&mut self.prefix, &vocab) {
             // `validate` refused a prefix with any error.
             Some(symbol) => symbol.unwrap_or(END_INDEX),
             None => step.draw(

@@ -2,9 +2,10 @@
 
 use namegen_model::config::MAX_HIDDEN_LAYERS;
 use namegen_model::q8::{TANH_TABLE_LEN, split_bias_shift, widen_multiplier};
-use namegen_model::{Dtype, ModelConfig, Vocabulary};
+use namegen_model::{Dtype, ModelConfig};
 
 use crate::kernels::Kernels;
+use crate::symbols::Symbols;
 use crate::tensor::{Matrix, Vector};
 
 /// One folded Linear layer: `y = W x + b`.
@@ -117,7 +118,7 @@ impl<'a> Requant<'a> {
 #[derive(Clone, Debug)]
 pub struct ModelView<'a> {
     pub(crate) config: ModelConfig,
-    pub(crate) vocab: Vocabulary,
+    pub(crate) vocab: Symbols<'a>,
     pub(crate) dtype: Dtype,
     pub(crate) embedding: Matrix<'a>,
     pub(crate) layers: [Option<Layer<'a>>; MAX_HIDDEN_LAYERS + 1],
@@ -145,9 +146,9 @@ impl<'a> ModelView<'a> {
         &self.config
     }
 
-    /// The symbols, from the file's metadata.
-    pub const fn vocab(&self) -> &Vocabulary {
-        &self.vocab
+    /// The symbols, from the file's metadata (or the layout's), borrowed where they are.
+    pub const fn vocab(&self) -> Symbols<'a> {
+        self.vocab
     }
 
     /// How the weights are stored.

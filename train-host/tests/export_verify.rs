@@ -528,7 +528,7 @@ fn shipped_f32_as_folded() -> (FoldedWeights, namegen_model::Vocabulary) {
             .map(|i| values(format!("layers.{i}.bias")))
             .collect(),
     };
-    (folded, view.vocab().clone())
+    (folded, view.vocab().to_vocabulary())
 }
 
 /// The exporter's recipe and the numpy reference's agree bit for bit when they start from the

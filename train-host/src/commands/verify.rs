@@ -59,7 +59,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, CommandError> {
         path: args.model.clone(),
         source,
     })?;
-    if model.config() != &checkpoint.config || model.vocab() != &checkpoint.vocab {
+    if model.config() != &checkpoint.config || model.vocab().to_vocabulary() != checkpoint.vocab {
         return Err(CommandError::Mismatch(format!(
             "{} and {} describe different models (architecture or vocabulary)",
             args.unfolded.display(),
