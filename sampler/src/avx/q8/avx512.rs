@@ -23,11 +23,12 @@
 use core::arch::x86_64::{
     __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpgt_epi32_mask,
     _mm512_cmplt_epi32_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_add_epi32,
-    _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_mask_storeu_epi32, _mm512_movepi8_mask,
-    _mm512_mul_epi32, _mm512_packs_epi16, _mm512_packs_epi32, _mm512_permutex2var_epi8,
-    _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setr_epi32,
-    _mm512_setzero_si512, _mm512_shuffle_epi32, _mm512_slli_epi64, _mm512_sllv_epi32,
-    _mm512_srav_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
+    _mm512_mask_blend_epi8, _mm512_mask_blend_epi32, _mm512_mask_storeu_epi32, _mm512_max_epi32,
+    _mm512_movepi8_mask, _mm512_mul_epi32, _mm512_packs_epi16, _mm512_packs_epi32,
+    _mm512_permutex2var_epi8, _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64,
+    _mm512_setr_epi32, _mm512_setzero_si512, _mm512_shuffle_epi32, _mm512_slli_epi32,
+    _mm512_slli_epi64, _mm512_sllv_epi32, _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi32,
+    _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi32, _mm512_xor_si512,
 };
 use core::mem::MaybeUninit;
 
@@ -242,29 +243,20 @@ pub(super) struct Row {
     pub(super) shift: i8,
 }
 
-/// The integers of the 16 rows of one vector of sums, derived once from each row's
-/// [`Row`] so that [`requantize`] loads them rather than computes them: most of its other
-/// instructions (shifts, multiplications) share one port with `vpdpbusd`. Lanes past the
-/// panel's rows are zero.
+/// The integers of the 16 rows of one vector of sums, laid out once from each row's [`Row`]:
+/// 8 bytes a row, against 100 bytes of weights a row of the default model, because a forward
+/// pass (about 60 KB) does not fit a 32 KB L1 cache and each byte read costs more than the few
+/// instructions that derive the shifts from the stored one. Lanes past the panel's rows are
+/// zero.
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(64))]
 pub(super) struct Vector {
     /// Where each row's sum starts.
     start: [i32; LANES],
-    /// The multiplier: `vpmuldq` reads the even rows' from each 64-bit lane's low half.
-    multiplier: [i32; LANES],
-    /// Each odd row's multiplier at the row before it (0 at odd rows): the odd rows' for
-    /// `vpmuldq`.
-    odd_multiplier: [i32; LANES],
-    /// The left shift, `max(shift, 0)`, the shift clamped to the range the loader admits
+    /// The multiplier, whose low 16 bits are zero ([`namegen_model::q8::widen_multiplier`]),
+    /// with the shift in its low byte, clamped to the range the loader admits
     /// ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
-    left: [i32; LANES],
-    /// The right shift, `max(-shift, 0)`.
-    right: [i32; LANES],
-    /// `2^right - 1`: the bits the right shift drops.
-    mask: [i32; LANES],
-    /// `mask / 2`: the largest remainder that rounds down (for a non-negative quotient).
-    half: [i32; LANES],
+    scale: [i32; LANES],
 }
 
 impl Vector {
@@ -282,20 +274,15 @@ impl Vector {
         vectors
     }
 
-    /// The vector of up to 16 `rows`, the lanes past them zero.
+    /// The vector of up to 16 `rows`, the lanes past them zero. Panics on a multiplier whose
+    /// low byte is not zero, which the shift's byte would overwrite.
     pub(super) fn new(rows: impl Iterator<Item = Row>) -> Self {
         let mut vector = Self::default();
         for (lane, row) in rows.enumerate() {
-            let shift = i32::from(row.shift.clamp(MIN_SHIFT, MAX_SHIFT));
-            let right = (-shift).max(0);
-            let mask = ((1u32 << right) - 1) as i32;
+            assert_eq!(row.multiplier & 0xff, 0, "a widened multiplier");
+            let shift = row.shift.clamp(MIN_SHIFT, MAX_SHIFT);
             vector.start[lane] = row.start;
-            vector.multiplier[lane] = row.multiplier;
-            vector.odd_multiplier[lane & !1] = if lane % 2 == 1 { row.multiplier } else { 0 };
-            vector.left[lane] = shift.max(0);
-            vector.right[lane] = right;
-            vector.mask[lane] = mask;
-            vector.half[lane] = mask >> 1;
+            vector.scale[lane] = row.multiplier | i32::from(shift as u8);
         }
         vector
     }
@@ -307,12 +294,23 @@ impl Vector {
 #[target_feature(enable = "avx512f")]
 fn requantize(acc: __m512i, rows: &Vector) -> __m512i {
     let one = _mm512_set1_epi32(1);
-    let a = _mm512_sllv_epi32(acc, load(&rows.left));
+    let zero = _mm512_setzero_si512();
+    let scale = load(&rows.scale);
+    let multiplier = _mm512_and_si512(scale, _mm512_set1_epi32(!0xff));
+    let shift = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<24>(scale));
+    let right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+    // `2^right - 1`, the bits the right shift drops, and half of it, the largest remainder
+    // that rounds down (for a non-negative quotient).
+    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    let half = _mm512_srli_epi32::<1>(mask);
+    let a = _mm512_sllv_epi32(acc, _mm512_max_epi32(shift, zero));
     let nudge = _mm512_set1_epi64(1 << 30);
-    let even = _mm512_add_epi64(_mm512_mul_epi32(a, load(&rows.multiplier)), nudge);
-    // The odd lanes moved down by a shuffle, which runs beside the multiplications.
+    let even = _mm512_add_epi64(_mm512_mul_epi32(a, multiplier), nudge);
+    // The odd lanes, and their multipliers, moved down by shuffles, which run beside the
+    // multiplications.
     let odd_a = _mm512_shuffle_epi32::<0b11_11_01_01>(a);
-    let odd = _mm512_add_epi64(_mm512_mul_epi32(odd_a, load(&rows.odd_multiplier)), nudge);
+    let odd_multiplier = _mm512_shuffle_epi32::<0b11_11_01_01>(multiplier);
+    let odd = _mm512_add_epi64(_mm512_mul_epi32(odd_a, odd_multiplier), nudge);
     // Bits 31..62 of each: shifted down into the low half of each even lane, up into the
     // high half of each odd one (`super::requantize` says why these are the high product).
     let high = _mm512_mask_blend_epi32(
@@ -320,13 +318,12 @@ fn requantize(acc: __m512i, rows: &Vector) -> __m512i {
         _mm512_srli_epi64::<31>(even),
         _mm512_slli_epi64::<1>(odd),
     );
-    let remainder = _mm512_and_si512(high, load(&rows.mask));
+    let remainder = _mm512_and_si512(high, mask);
     // The threshold is half the mask, plus 1 for a negative `high`.
-    let half = load(&rows.half);
-    let negative = _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512());
+    let negative = _mm512_cmplt_epi32_mask(high, zero);
     let threshold = _mm512_mask_add_epi32(half, negative, half, one);
     let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
-    let quotient = _mm512_srav_epi32(high, load(&rows.right));
+    let quotient = _mm512_srav_epi32(high, right);
     _mm512_mask_add_epi32(quotient, up, quotient, one)
 }
 
@@ -379,6 +376,8 @@ impl Table {
 mod tests {
     use core::arch::x86_64::_mm512_storeu_si512;
 
+    use std::vec::Vec;
+
     use super::{Row, Vector, load, requantize};
     use crate::Kernels;
 
@@ -389,7 +388,11 @@ mod tests {
         if Kernels::detect() != Kernels::Avx512Vnni {
             return;
         }
-        let cases = super::super::tests::cases();
+        // The multipliers a q8 file can hold: 16 bits, widened.
+        let cases: Vec<_> = super::super::tests::cases()
+            .into_iter()
+            .map(|(acc, multiplier, shift)| (acc, (multiplier >> 16).max(1) << 16, shift))
+            .collect();
         for sixteen in cases.chunks(16) {
             let rows = sixteen.iter().map(|&(_, multiplier, shift)| Row {
                 start: 0,
