@@ -8,6 +8,9 @@
 //!   with [`Kernels::Portable`], the reference the host's kernels are compared with; for q8,
 //!   `unbatched-avx2` draws them with [`Kernels::Avx2`], what a CPU without AVX-VNNI and
 //!   AVX-512 runs;
+//! - `unbatched-forwards` runs only the forward passes of `unbatched` (packed weights), back
+//!   to back, on the contexts its names were drawn after: what `unbatched` costs beyond it is
+//!   the draw, the log-likelihood and the wait of each pass for the symbol drawn before it;
 //! - `batched` draws the same 256 names with [`generate_batched`] and the default
 //!   [`BatchOptions`] ([`namegen_sampler::DEFAULT_BATCH`] in flight), its logits cache on
 //!   (what `namegen sample` runs);
@@ -150,24 +153,33 @@ fn encode_matrix(
     }
 }
 
+/// The contexts the symbols of `name` were drawn after, the start first: one forward pass
+/// each without the cache.
+fn contexts(model: &ModelView<'_>, name: &Name) -> Vec<Vec<u8>> {
+    let mut context = Context::start(model.config().block_size());
+    let mut chars = name.text.chars();
+    let drawn = name.chars + usize::from(!name.cut);
+    let mut contexts = Vec::with_capacity(drawn);
+    for _ in 0..drawn {
+        contexts.push(context.ids().to_vec());
+        if let Some(ch) = chars.next() {
+            context.push(model.vocab().encode(ch).unwrap());
+        }
+    }
+    contexts
+}
+
 /// Symbols drawn for `names` (one forward pass each without the cache), and how many distinct
 /// contexts they were drawn from (the forward passes with a cache that holds them all).
 fn symbols_and_contexts(model: &ModelView<'_>, names: &[Name]) -> (usize, usize) {
-    let mut contexts = HashSet::new();
+    let mut distinct = HashSet::new();
     let mut symbols = 0;
     for name in names {
-        let mut context = Context::start(model.config().block_size());
-        let mut chars = name.text.chars();
-        let drawn = name.chars + usize::from(!name.cut);
-        for _ in 0..drawn {
-            contexts.insert(context.ids().to_vec());
-            if let Some(ch) = chars.next() {
-                context.push(model.vocab().encode(ch).unwrap());
-            }
-        }
-        symbols += drawn;
+        let contexts = contexts(model, name);
+        symbols += contexts.len();
+        distinct.extend(contexts);
     }
-    (symbols, contexts.len())
+    (symbols, distinct.len())
 }
 
 /// Prints the mean symbols per name and the share of symbols whose context the cache finds,
@@ -229,6 +241,19 @@ fn bench_sampling<'c>(
             })
         });
     }
+    // The contexts of the unbatched names but the start, whose logits a sampler computes once.
+    let replay: Vec<Vec<u8>> = names[..NAMES]
+        .iter()
+        .flat_map(|name| contexts(model, name).into_iter().skip(1))
+        .collect();
+    group.bench_function("unbatched-forwards", |b| {
+        let mut forward = Forward::<100>::new();
+        b.iter(|| {
+            for context in &replay {
+                black_box(forward.logits(&packed, black_box(context))[0]);
+            }
+        })
+    });
     for (case, cache_bytes) in [("batched", DEFAULT_CACHE_BYTES), ("batched-compute", 0)] {
         let options = BatchOptions {
             cache_bytes,

@@ -337,7 +337,9 @@ impl Cache {
             #[cfg(feature = "log-likelihood")]
             z: &self.logits[values.clone()],
             #[cfg(feature = "log-likelihood")]
-            plain: &self.weights[values],
+            plain: &self.weights[values.clone()],
+            #[cfg(feature = "log-likelihood")]
+            max: crate::sample::q16_max(&self.q16[values]),
         }
     }
 }

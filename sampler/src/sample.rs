@@ -466,19 +466,22 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
             #[cfg(feature = "q8")]
             Logits::Q16(q) => {
                 #[cfg(feature = "log-likelihood")]
-                let (z, plain) = (
+                let (z, plain, max) = (
                     crate::forward::q16_to_f32(q, &mut converted),
                     &mut plain[..q.len()],
+                    q16_max(q),
                 );
                 // `softmax_weights`, the largest logit found among the integers.
                 #[cfg(feature = "log-likelihood")]
-                exp_weights(model.kernels(), z, q16_max(q), 1.0, plain);
+                exp_weights(model.kernels(), z, max, 1.0, plain);
                 Step::Q16 {
                     q,
                     #[cfg(feature = "log-likelihood")]
                     z,
                     #[cfg(feature = "log-likelihood")]
                     plain,
+                    #[cfg(feature = "log-likelihood")]
+                    max,
                 }
             }
         };
@@ -567,7 +570,7 @@ fn log_probability_below(z_s: f32, max: f32, plain: &[f32]) -> f64 {
 /// is exact and keeps the order; no logit converts to -0 or NaN), found by integer comparisons
 /// that vectorise where the float fold's cannot.
 #[cfg(all(feature = "q8", feature = "log-likelihood"))]
-fn q16_max(q: &[i32]) -> f32 {
+pub(crate) fn q16_max(q: &[i32]) -> f32 {
     q.iter()
         .copied()
         .max()
@@ -599,6 +602,9 @@ pub(crate) enum Step<'s> {
         /// Their temperature-1 weights.
         #[cfg(feature = "log-likelihood")]
         plain: &'s [f32],
+        /// The largest of `z` ([`q16_max`]), which the weights were measured from.
+        #[cfg(feature = "log-likelihood")]
+        max: f32,
     },
 }
 
@@ -610,8 +616,8 @@ impl Step<'_> {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             Self::Float { z, plain } => log_probability(z, plain, symbol),
             #[cfg(feature = "q8")]
-            Self::Q16 { q, z, plain } => {
-                log_probability_below(z[usize::from(symbol)], q16_max(q), plain)
+            Self::Q16 { z, plain, max, .. } => {
+                log_probability_below(z[usize::from(symbol)], max, plain)
             }
         }
     }

@@ -230,6 +230,11 @@ fn ratio(value: Option<f64>) -> String {
     value.map_or("-".into(), |r| format!("{r:.2}"))
 }
 
+/// `74 %`, or `-` when there is no reference.
+fn percent(value: Option<f64>) -> String {
+    value.map_or("-".into(), |r| format!("{:.0} %", 100.0 * r))
+}
+
 /// Criterion's results of the sampling benchmark.
 struct Sampling {
     dir: PathBuf,
@@ -287,8 +292,8 @@ impl Sampling {
              `Sampler` a device runs (here on weights packed for the host's kernel); batched is \
              `generate_batched` with its logits cache, 4,096 names per call.\n\n",
         );
-        table += "| model | one name at a time | x portable kernel | forward pass / weight stream | batched, 4,096 names | x one name at a time |\n";
-        table += "| --- | ---: | ---: | ---: | ---: | ---: |\n";
+        table += "| model | one name at a time | x portable kernel | its forward passes' share | forward pass / weight stream | batched, 4,096 names | x one name at a time |\n";
+        table += "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
         for group in GROUPS {
             let one = self.rate(group, "unbatched");
             let portable = self.rate(group, "unbatched-portable");
@@ -296,14 +301,19 @@ impl Sampling {
             let rate = |r: Option<f64>| r.map_or("-".into(), |r| thousands(r as u64));
             let _ = writeln!(
                 table,
-                "| {group} | {} | {} | {} | {} | {} |",
+                "| {group} | {} | {} | {} | {} | {} | {} |",
                 rate(one),
                 ratio(one.zip(portable).map(|(a, b)| a / b)),
+                percent(self.time_ratio(group, "unbatched-forwards", "unbatched")),
                 ratio(self.time_ratio(group, "forward", "stream")),
                 rate(batched),
                 ratio(batched.zip(one).map(|(a, b)| a / b)),
             );
         }
+        table += "\n*Its forward passes' share*: the time of one name at a time's forward passes \
+                  alone, run back to back on the same contexts, over its whole time; the rest is \
+                  the draw, the log-likelihood and each pass's wait for the symbol drawn before \
+                  it.\n";
         table += "\n*Forward pass / weight stream*: one forward pass's time over that of a bare \
                   loop reading the same weight bytes once (what the memory system alone allows; \
                   1.00 would be the limit).\n";
