@@ -335,11 +335,10 @@ impl Cache {
         Step::Q16 {
             q: &self.q16[values.clone()],
             #[cfg(feature = "log-likelihood")]
-            z: &self.logits[values.clone()],
-            #[cfg(feature = "log-likelihood")]
-            plain: &self.weights[values.clone()],
-            #[cfg(feature = "log-likelihood")]
-            max: crate::sample::q16_max(&self.q16[values]),
+            ahead: Some(crate::sample::Ahead {
+                plain: &self.weights[values.clone()],
+                max: crate::sample::q16_max(&self.q16[values]),
+            }),
         }
     }
 }

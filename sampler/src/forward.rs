@@ -50,25 +50,6 @@ pub(crate) enum Logits<'a> {
     Q16(&'a [i32]),
 }
 
-impl<'a> Logits<'a> {
-    /// The logits in f32: a float model's as they are, a q8 model's converted exactly into
-    /// `scratch` (at least as long).
-    pub(crate) fn to_f32<'z>(self, scratch: &'z mut [f32]) -> &'z [f32]
-    where
-        'a: 'z,
-    {
-        match self {
-            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
-            Self::Float(z) => {
-                let _ = scratch;
-                z
-            }
-            #[cfg(feature = "q8")]
-            Self::Q16(q) => q16_to_f32(q, scratch),
-        }
-    }
-}
-
 /// Two activation buffers of `W` f32 each for a float model, and with the `q8` feature two of
 /// `W` int8 codes for the integer network (widened to 16 bits with the `dsp` feature on ARM)
 /// and `W` int32 for its Q16 logits: all the RAM a forward pass uses. A build with the `q8`
@@ -190,7 +171,10 @@ impl<const W: usize> Forward<W> {
 
 /// The Q16 logits `q` as f32 into the start of `z` (at least as long), exactly (`|q| <= 2^24`
 /// for every logit the loader admits); returns that part of `z`.
-#[cfg(feature = "q8")]
+#[cfg(all(
+    feature = "q8",
+    any(feature = "f32", feature = "f16", feature = "i8", feature = "alloc")
+))]
 pub(crate) fn q16_to_f32<'z>(q: &[i32], z: &'z mut [f32]) -> &'z [f32] {
     let z = &mut z[..q.len()];
     for (z, &q) in z.iter_mut().zip(q) {

@@ -57,6 +57,8 @@
 use core::fmt;
 
 use heapless::String;
+#[cfg(feature = "q8")]
+use namegen_model::q8::logit_to_f32;
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use namegen_model::rng::unit_f32;
 use namegen_model::vocab::VocabError;
@@ -445,17 +447,9 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 
     /// Takes the next symbol (from the prefix, or drawn from `logits`).
     pub(crate) fn advance(&mut self, logits: Logits<'_>, model: &ModelView<'_>, rules: &Rules<'_>) {
-        // Weights for the float draw and the log-likelihood; a q8 model's f32 logits for the
-        // latter (its draw reads the integers).
-        #[cfg(any(
-            feature = "f32",
-            feature = "f16",
-            feature = "i8",
-            feature = "log-likelihood"
-        ))]
+        // Weights for the float draw and the log-likelihood.
+        #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
         let mut plain = [0.0f32; MAX_VOCAB];
-        #[cfg(all(feature = "q8", feature = "log-likelihood"))]
-        let mut converted = [0.0f32; MAX_VOCAB];
         let step = match logits {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             Logits::Float(z) => {
@@ -463,27 +457,14 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
                 softmax_weights(z, plain, model.kernels());
                 Step::Float { z, plain }
             }
+            // The log-likelihood's weights wait for the draw ([`Step::log_probability`]), so
+            // that the next forward pass, which needs only the drawn symbol, overlaps them.
             #[cfg(feature = "q8")]
-            Logits::Q16(q) => {
+            Logits::Q16(q) => Step::Q16 {
+                q,
                 #[cfg(feature = "log-likelihood")]
-                let (z, plain, max) = (
-                    crate::forward::q16_to_f32(q, &mut converted),
-                    &mut plain[..q.len()],
-                    q16_max(q),
-                );
-                // `softmax_weights`, the largest logit found among the integers.
-                #[cfg(feature = "log-likelihood")]
-                exp_weights(model.kernels(), z, max, 1.0, plain);
-                Step::Q16 {
-                    q,
-                    #[cfg(feature = "log-likelihood")]
-                    z,
-                    #[cfg(feature = "log-likelihood")]
-                    plain,
-                    #[cfg(feature = "log-likelihood")]
-                    max,
-                }
-            }
+                ahead: None,
+            },
         };
         // One call, so that the draws inlined into it are inlined once.
         self.advance_with(&step, model, rules);
@@ -512,7 +493,7 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
         };
         #[cfg(feature = "log-likelihood")]
         {
-            self.name.log_likelihood += step.log_probability(symbol);
+            self.name.log_likelihood += step.log_probability(symbol, model.kernels());
         }
         if symbol == END_INDEX {
             self.done = true;
@@ -539,6 +520,7 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 
 /// `log softmax(z)[symbol]` at temperature 1, its weights computed by `kernels`: the number
 /// [`Name::log_likelihood`] and [`crate::score()`] add up.
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
     let plain = &mut plain[..z.len()];
@@ -546,8 +528,20 @@ pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
     log_probability(z, plain, symbol)
 }
 
+/// [`log_softmax_at`] of a q8 model's Q16 logits `q` in f32 (`logit_to_f32`, exact), computed
+/// from the integers: the same number.
+#[cfg(feature = "q8")]
+pub(crate) fn log_softmax_q16(q: &[i32], symbol: u8, kernels: Kernels) -> f64 {
+    let mut plain = [0.0f32; MAX_VOCAB];
+    let plain = &mut plain[..q.len()];
+    let max = q16_max(q);
+    exp_weights_q16(kernels, q, max, plain);
+    log_probability_below(logit_to_f32(q[usize::from(symbol)]), max, plain)
+}
+
 /// Writes `expf(z_i - max z)` into `plain` (as long as `z`), computed by `kernels`: the
 /// temperature-1 weights of `z`.
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8", feature = "alloc"))]
 pub(crate) fn softmax_weights(z: &[f32], plain: &mut [f32], kernels: Kernels) {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     exp_weights(kernels, z, max, 1.0, plain);
@@ -555,6 +549,7 @@ pub(crate) fn softmax_weights(z: &[f32], plain: &mut [f32], kernels: Kernels) {
 
 /// `log softmax(z)[symbol]` from the weights `plain` of `z` ([`softmax_weights`]):
 /// `(z_s - max z) - ln(sum)`, the sum of the f32 weights taken in f64 in index order.
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 fn log_probability(z: &[f32], plain: &[f32], symbol: u8) -> f64 {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     log_probability_below(z[usize::from(symbol)], max, plain)
@@ -569,7 +564,7 @@ fn log_probability_below(z_s: f32, max: f32, plain: &[f32]) -> f64 {
 /// The largest of the Q16 logits `q`, in f32: the largest of their f32 values (the conversion
 /// is exact and keeps the order; no logit converts to -0 or NaN), found by integer comparisons
 /// that vectorise where the float fold's cannot.
-#[cfg(all(feature = "q8", feature = "log-likelihood"))]
+#[cfg(feature = "q8")]
 pub(crate) fn q16_max(q: &[i32]) -> f32 {
     q.iter()
         .copied()
@@ -579,7 +574,9 @@ pub(crate) fn q16_max(q: &[i32]) -> f32 {
 
 /// One step's logits as the draw reads them, and what the log-likelihood reads: the f32
 /// logits `z` and their temperature-1 weights `plain`, `expf(z_i - max z)` ([`softmax_weights`]).
-/// A pure function of the logits, so the batched generator computes it once per context.
+/// A pure function of the logits, so the batched generator computes it once per context; one
+/// name at a time, a q8 step's weights are computed only after its draw, which does not read
+/// them.
 #[derive(Clone, Copy)]
 pub(crate) enum Step<'s> {
     /// A float model's logits and their weights, which its draw reuses at temperature 1.
@@ -590,35 +587,47 @@ pub(crate) enum Step<'s> {
         /// Their temperature-1 weights.
         plain: &'s [f32],
     },
-    /// A q8 model's Q16 logits, which its draw reads, and for the log-likelihood the same in
-    /// f32 (exact) with their weights.
+    /// A q8 model's Q16 logits, which its draw reads, and what the log-likelihood reads of
+    /// them if it was computed ahead.
     #[cfg(feature = "q8")]
     Q16 {
         /// The Q16 logits.
         q: &'s [i32],
-        /// The logits in f32.
+        /// Their temperature-1 weights, where computed ahead (the batched generator keeps
+        /// them per context); otherwise [`Step::log_probability`] computes them from `q`.
         #[cfg(feature = "log-likelihood")]
-        z: &'s [f32],
-        /// Their temperature-1 weights.
-        #[cfg(feature = "log-likelihood")]
-        plain: &'s [f32],
-        /// The largest of `z` ([`q16_max`]), which the weights were measured from.
-        #[cfg(feature = "log-likelihood")]
-        max: f32,
+        ahead: Option<Ahead<'s>>,
     },
 }
 
+/// A q8 step's temperature-1 weights `expf(z_i - max)` of its logits in f32
+/// (`z_i = logit_to_f32(q_i)`, exact), computed once for every name that draws from them.
+#[cfg(all(feature = "q8", feature = "log-likelihood"))]
+#[derive(Clone, Copy)]
+pub(crate) struct Ahead<'s> {
+    /// The weights.
+    pub(crate) plain: &'s [f32],
+    /// The largest `z_i` ([`q16_max`]), which they were measured from.
+    pub(crate) max: f32,
+}
+
 impl Step<'_> {
-    /// `log softmax(z)[symbol]` at temperature 1 ([`log_probability`]).
+    /// `log softmax(z)[symbol]` at temperature 1 ([`log_probability`]); a q8 step's weights
+    /// computed by `kernels` (the view's) unless they were computed ahead.
     #[cfg(feature = "log-likelihood")]
-    fn log_probability(&self, symbol: u8) -> f64 {
+    fn log_probability(&self, symbol: u8, kernels: Kernels) -> f64 {
+        #[cfg(not(feature = "q8"))]
+        let _ = kernels;
         match *self {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             Self::Float { z, plain } => log_probability(z, plain, symbol),
             #[cfg(feature = "q8")]
-            Self::Q16 { z, plain, max, .. } => {
-                log_probability_below(z[usize::from(symbol)], max, plain)
-            }
+            Self::Q16 { q, ahead } => match ahead {
+                Some(Ahead { plain, max }) => {
+                    log_probability_below(logit_to_f32(q[usize::from(symbol)]), max, plain)
+                }
+                None => log_softmax_q16(q, symbol, kernels),
+            },
         }
     }
 
@@ -733,6 +742,7 @@ fn keep_top_k<T: Copy + Default + PartialOrd>(weights: &mut [T], k: usize) {
 /// one at a time. `kernels` must be a view's ([`ModelView::kernels`]), which holds
 /// [`Kernels::Avx2`] (or kernels that build on it) only where the CPU runs it; every caller
 /// passes one.
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8", feature = "alloc"))]
 fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if kernels.avx2() {
@@ -744,6 +754,24 @@ fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mu
     let _ = kernels;
     for (w, &v) in out.iter_mut().zip(z) {
         *w = libm::expf((v - max) / temperature);
+    }
+}
+
+/// `out[i] = libm::expf(logit_to_f32(q[i]) - max)` for `out` as long as `q`: [`exp_weights`] at
+/// temperature 1 of the Q16 logits in f32, with the same bits, converted by the AVX2 code in
+/// registers (`kernels` as [`exp_weights`] takes them).
+#[cfg(feature = "q8")]
+fn exp_weights_q16(kernels: Kernels, q: &[i32], max: f32, out: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if kernels.avx2() {
+        // SAFETY: as for `exp_weights`: AVX2 alone is required, and a view's kernels build on
+        // it only where the CPU has it.
+        return unsafe { crate::avx::exp_weights_q16(q, max, out) };
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = kernels;
+    for (w, &v) in out.iter_mut().zip(q) {
+        *w = libm::expf(logit_to_f32(v) - max);
     }
 }
 

@@ -3,10 +3,13 @@
 use core::fmt;
 
 use namegen_model::vocab::VocabError;
-use namegen_model::{END_INDEX, MAX_VOCAB, windows};
+use namegen_model::{END_INDEX, windows};
 
-use crate::forward::{Forward, TooWide};
+use crate::forward::{Forward, Logits, TooWide};
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use crate::sample::log_softmax_at;
+#[cfg(feature = "q8")]
+use crate::sample::log_softmax_q16;
 use crate::view::ModelView;
 
 /// The longest name [`score`] takes, in characters.
@@ -66,10 +69,13 @@ pub fn score<const W: usize>(
         .map_err(ScoreError::Name)?;
     let mut log_likelihood = 0.0;
     for (context, target) in windows(&encoded[..len], model.config().block_size()) {
-        // A q8 model's log-likelihood is the float one of its exact f32 logits.
-        let mut converted = [0.0f32; MAX_VOCAB];
-        let z = forward.run(model, context.ids()).to_f32(&mut converted);
-        log_likelihood += log_softmax_at(z, target, model.kernels());
+        log_likelihood += match forward.run(model, context.ids()) {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            Logits::Float(z) => log_softmax_at(z, target, model.kernels()),
+            // The float one of its exact f32 logits.
+            #[cfg(feature = "q8")]
+            Logits::Q16(q) => log_softmax_q16(q, target, model.kernels()),
+        };
     }
     Ok(Score {
         log_likelihood,

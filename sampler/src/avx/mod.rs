@@ -40,6 +40,8 @@ pub(crate) mod q8;
 
 pub(crate) use activation::finish;
 pub(crate) use exp::exp_weights;
+#[cfg(feature = "q8")]
+pub(crate) use exp::exp_weights_q16;
 pub(crate) use group::{finish_group, matmul_group};
 pub(crate) use matvec::{Packed, matvec, matvec_packed};
 
