@@ -9,8 +9,10 @@
 //!   `unbatched-avx2` draws them with [`Kernels::Avx2`], what a CPU without AVX-VNNI and
 //!   AVX-512 runs;
 //! - `unbatched-forwards` runs only the forward passes of `unbatched` (packed weights), back
-//!   to back, on the contexts its names were drawn after: what `unbatched` costs beyond it is
-//!   the draw, the log-likelihood and the wait of each pass for the symbol drawn before it;
+//!   to back, on the contexts its names were drawn after (with [`Forward::logits`], which
+//!   converts a q8 model's 27 logits to f32 besides), counted in the same symbols: what
+//!   `unbatched` costs beyond it is the draw, the log-likelihood and the wait of each pass for
+//!   the symbol drawn before it;
 //! - `batched` draws the same 256 names with [`generate_batched`] and the default
 //!   [`BatchOptions`] ([`namegen_sampler::DEFAULT_BATCH`] in flight), its logits cache on
 //!   (what `namegen sample` runs);
@@ -241,10 +243,12 @@ fn bench_sampling<'c>(
             })
         });
     }
-    // The contexts of the unbatched names but the start, whose logits a sampler computes once.
+    // The contexts of the unbatched names, the start only for the first: a sampler (one per
+    // iteration) computes its logits once.
     let replay: Vec<Vec<u8>> = names[..NAMES]
         .iter()
-        .flat_map(|name| contexts(model, name).into_iter().skip(1))
+        .enumerate()
+        .flat_map(|(k, name)| contexts(model, name).into_iter().skip(usize::from(k > 0)))
         .collect();
     group.bench_function("unbatched-forwards", |b| {
         let mut forward = Forward::<100>::new();

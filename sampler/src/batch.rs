@@ -41,6 +41,8 @@ use namegen_model::config::MAX_BLOCK_SIZE;
 use namegen_model::q8::TANH_TABLE_LEN;
 
 use crate::kernels::Kernels;
+#[cfg(feature = "q8")]
+use crate::sample::q16_weights;
 use crate::sample::{
     DEFAULT_NAME_BYTES, InFlight, Name, Rules, SampleError, Settings, Step, softmax_weights,
     validate,
@@ -74,9 +76,9 @@ pub struct BatchOptions {
     /// The most names in flight at a time, rounded up to a multiple of 16 (the kernel's
     /// group); fewer when `count` is smaller. [`DEFAULT_BATCH`] by default.
     pub batch: usize,
-    /// The most bytes the logits cache holds: `8 * vocab_size` per context (the logits and
-    /// their temperature-1 weights in f32; `4 * vocab_size` more for a q8 model's Q16 logits)
-    /// plus about 40 bytes of index. When
+    /// The most bytes the logits cache holds: `8 * vocab_size` per context (the logits, in
+    /// f32 or a q8 model's Q16, and their temperature-1 weights in f32; 4 more for a q8
+    /// model's largest logit) plus about 40 bytes of index. When
     /// a step would overflow it, the cache is emptied and refills. With 0 nothing is memoised
     /// and every name's every step runs the model: the compute-only speed, for benchmarks.
     /// [`DEFAULT_CACHE_BYTES`] by default.
@@ -220,12 +222,13 @@ impl<'p> Slots<'p> {
 }
 
 /// Per context met in the call, found by its symbols packed into a key: its `vocab` logits
-/// and their `vocab` temperature-1 weights (a [`Step`]), and for a q8 model its Q16 logits, at
-/// one entry index.
+/// (f32, or a q8 model's Q16) and their `vocab` temperature-1 weights (a [`Step`]), at one
+/// entry index.
 struct Cache {
     vocab: usize,
     /// The most contexts held; with 0 nothing is looked up and every context is computed.
     capacity: usize,
+    /// A float model's logits; empty for a q8 model.
     logits: Vec<f32>,
     weights: Vec<f32>,
     /// Entries in use.
@@ -233,6 +236,9 @@ struct Cache {
     /// A q8 model's Q16 logits, which its draw reads; empty for a float model.
     #[cfg(feature = "q8")]
     q16: Vec<i32>,
+    /// A q8 model's largest logit per entry, in f32, which its weights were measured from.
+    #[cfg(feature = "q8")]
+    maxima: Vec<f32>,
     /// Whether the model is q8.
     #[cfg(feature = "q8")]
     integer: bool,
@@ -244,7 +250,7 @@ impl Cache {
     fn new(model: &ModelView<'_>, bytes: usize) -> Self {
         let vocab = model.config().vocab_size();
         let integer = model.tanh_table().is_some();
-        let per_context = (8 + if integer { 4 } else { 0 }) * vocab.max(1);
+        let per_context = 8 * vocab.max(1) + if integer { 4 } else { 0 };
         Self {
             vocab,
             capacity: bytes / per_context,
@@ -253,6 +259,8 @@ impl Cache {
             len: 0,
             #[cfg(feature = "q8")]
             q16: Vec::new(),
+            #[cfg(feature = "q8")]
+            maxima: Vec::new(),
             #[cfg(feature = "q8")]
             integer,
             known: BTreeMap::new(),
@@ -267,6 +275,8 @@ impl Cache {
             self.len = 0;
             #[cfg(feature = "q8")]
             self.q16.clear();
+            #[cfg(feature = "q8")]
+            self.maxima.clear();
             self.known.clear();
         }
     }
@@ -282,13 +292,15 @@ impl Cache {
                 return (found, false);
             }
         }
-        self.logits.resize(self.logits.len() + self.vocab, 0.0);
         self.weights.resize(self.weights.len() + self.vocab, 0.0);
         self.len += 1;
         #[cfg(feature = "q8")]
         if self.integer {
             self.q16.resize(self.q16.len() + self.vocab, 0);
+            self.maxima.push(0.0);
+            return (at, true);
         }
+        self.logits.resize(self.logits.len() + self.vocab, 0.0);
         (at, true)
     }
 
@@ -297,14 +309,16 @@ impl Cache {
     fn store(&mut self, lanes: &Lanes, kernels: Kernels) {
         let vocab = self.vocab;
         for (lane, &at) in lanes.entries.iter().enumerate() {
+            let plain = &mut self.weights[at * vocab..][..vocab];
             #[cfg(feature = "q8")]
             if self.integer {
-                self.q16[at * vocab..][..vocab]
-                    .copy_from_slice(&lanes.q16[lane * vocab..][..vocab]);
+                let q = &mut self.q16[at * vocab..][..vocab];
+                q.copy_from_slice(&lanes.q16[lane * vocab..][..vocab]);
+                self.maxima[at] = q16_weights(q, plain, kernels);
+                continue;
             }
             let z = &mut self.logits[at * vocab..][..vocab];
             lanes.logits_into(lane, z);
-            let plain = &mut self.weights[at * vocab..][..vocab];
             softmax_weights(z, plain, kernels);
         }
     }
@@ -336,8 +350,8 @@ impl Cache {
             q: &self.q16[values.clone()],
             #[cfg(feature = "log-likelihood")]
             ahead: Some(crate::sample::Ahead {
-                plain: &self.weights[values.clone()],
-                max: crate::sample::q16_max(&self.q16[values]),
+                plain: &self.weights[values],
+                max: self.maxima[at],
             }),
         }
     }
@@ -435,14 +449,9 @@ impl Lanes {
         }
     }
 
-    /// Lane `lane`'s logits in f32, once the layers have run, into `z` (`vocab_size` of them):
-    /// a q8 model's Q16 ones converted exactly.
+    /// A float model's lane `lane`'s logits, once the layers have run, into `z` (`vocab_size`
+    /// of them).
     fn logits_into(&self, lane: usize, z: &mut [f32]) {
-        #[cfg(feature = "q8")]
-        if !self.q16.is_empty() {
-            crate::forward::q16_to_f32(&self.q16[lane * z.len()..][..z.len()], z);
-            return;
-        }
         let xt = &self.x[lane / GROUP * self.width..][..z.len()];
         for (z, xt) in z.iter_mut().zip(xt) {
             *z = xt[lane % GROUP];
@@ -501,8 +510,6 @@ impl Weights {
 
     /// Runs the layers `net` (from [`Weights::layers`] of `model`) on the contexts embedded in
     /// `lanes`; the logits end in `lanes.x`.
-    // Only q8's integer network reads `model` itself.
-    #[cfg_attr(not(feature = "q8"), expect(unused_variables))]
     fn run(&self, model: &ModelView<'_>, net: &[Layer<'_>], lanes: &mut Lanes) {
         // Only q8's integer network reads the model itself.
         #[cfg(not(feature = "q8"))]

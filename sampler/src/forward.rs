@@ -171,10 +171,7 @@ impl<const W: usize> Forward<W> {
 
 /// The Q16 logits `q` as f32 into the start of `z` (at least as long), exactly (`|q| <= 2^24`
 /// for every logit the loader admits); returns that part of `z`.
-#[cfg(all(
-    feature = "q8",
-    any(feature = "f32", feature = "f16", feature = "i8", feature = "alloc")
-))]
+#[cfg(all(feature = "q8", any(feature = "f32", feature = "f16", feature = "i8")))]
 pub(crate) fn q16_to_f32<'z>(q: &[i32], z: &'z mut [f32]) -> &'z [f32] {
     let z = &mut z[..q.len()];
     for (z, &q) in z.iter_mut().zip(q) {

@@ -534,9 +534,18 @@ pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
 pub(crate) fn log_softmax_q16(q: &[i32], symbol: u8, kernels: Kernels) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
     let plain = &mut plain[..q.len()];
+    let max = q16_weights(q, plain, kernels);
+    Ahead { plain, max }.log_probability(q, symbol)
+}
+
+/// [`softmax_weights`] of a q8 model's Q16 logits `q` in f32 (exact), computed by `kernels`
+/// from the integers into `plain` (as long as `q`); returns the largest logit in f32, which
+/// they are measured from.
+#[cfg(feature = "q8")]
+pub(crate) fn q16_weights(q: &[i32], plain: &mut [f32], kernels: Kernels) -> f32 {
     let max = q16_max(q);
     exp_weights_q16(kernels, q, max, plain);
-    log_probability_below(logit_to_f32(q[usize::from(symbol)]), max, plain)
+    max
 }
 
 /// Writes `expf(z_i - max z)` into `plain` (as long as `z`), computed by `kernels`: the
@@ -565,16 +574,16 @@ fn log_probability_below(z_s: f32, max: f32, plain: &[f32]) -> f64 {
 /// is exact and keeps the order; no logit converts to -0 or NaN), found by integer comparisons
 /// that vectorise where the float fold's cannot.
 #[cfg(feature = "q8")]
-pub(crate) fn q16_max(q: &[i32]) -> f32 {
+fn q16_max(q: &[i32]) -> f32 {
     q.iter()
         .copied()
         .max()
         .map_or(f32::NEG_INFINITY, namegen_model::q8::logit_to_f32)
 }
 
-/// One step's logits as the draw reads them, and what the log-likelihood reads: the f32
-/// logits `z` and their temperature-1 weights `plain`, `expf(z_i - max z)` ([`softmax_weights`]).
-/// A pure function of the logits, so the batched generator computes it once per context; one
+/// One step's logits as the draw reads them, and what the log-likelihood reads: their
+/// temperature-1 weights, `expf(z_i - max z)` of the f32 logits `z` ([`softmax_weights`]). A
+/// pure function of the logits, so the batched generator computes it once per context; one
 /// name at a time, a q8 step's weights are computed only after its draw, which does not read
 /// them.
 #[derive(Clone, Copy)]
@@ -601,14 +610,23 @@ pub(crate) enum Step<'s> {
 }
 
 /// A q8 step's temperature-1 weights `expf(z_i - max)` of its logits in f32
-/// (`z_i = logit_to_f32(q_i)`, exact), computed once for every name that draws from them.
-#[cfg(all(feature = "q8", feature = "log-likelihood"))]
+/// (`z_i = logit_to_f32(q_i)`, exact; [`q16_weights`]), computed once for every name that
+/// draws from them.
+#[cfg(feature = "q8")]
 #[derive(Clone, Copy)]
 pub(crate) struct Ahead<'s> {
     /// The weights.
     pub(crate) plain: &'s [f32],
     /// The largest `z_i` ([`q16_max`]), which they were measured from.
     pub(crate) max: f32,
+}
+
+#[cfg(feature = "q8")]
+impl Ahead<'_> {
+    /// `log softmax(z)[symbol]` of the logits `q` these weights are of ([`log_probability`]).
+    fn log_probability(&self, q: &[i32], symbol: u8) -> f64 {
+        log_probability_below(logit_to_f32(q[usize::from(symbol)]), self.max, self.plain)
+    }
 }
 
 impl Step<'_> {
@@ -623,9 +641,7 @@ impl Step<'_> {
             Self::Float { z, plain } => log_probability(z, plain, symbol),
             #[cfg(feature = "q8")]
             Self::Q16 { q, ahead } => match ahead {
-                Some(Ahead { plain, max }) => {
-                    log_probability_below(logit_to_f32(q[usize::from(symbol)]), max, plain)
-                }
+                Some(ahead) => ahead.log_probability(q, symbol),
                 None => log_softmax_q16(q, symbol, kernels),
             },
         }

@@ -137,6 +137,37 @@ fn validation_loss_is_the_scripts() {
     assert!((loss - 2.075812).abs() < 2e-6, "{loss}");
 }
 
+/// A q8 name's score is the contract's log-likelihood of its logits in f32, bit for bit: per
+/// symbol `(z_s - max) - ln(sum_i expf(z_i - max))`, the sum in f64 in index order, written
+/// out here with libm on `Forward::logits` (the Q16 logits converted exactly), with every
+/// kernel; names with likely and unlikely symbols.
+#[test]
+fn q8_scores_are_the_log_softmax_of_the_f32_logits() {
+    let parsed = ModelView::parse(FIXTURE).unwrap();
+    for view in with_each_kernel(&parsed) {
+        let mut forward = Forward::<100>::new();
+        for name in ["emma", "x", "zzqqxj", "olivia"] {
+            let mut context = vec![0u8; view.config().block_size()];
+            let symbols = name.chars().map(|c| view.vocab().encode(c).unwrap());
+            let mut want = 0.0f64;
+            for symbol in symbols.chain([0]) {
+                let z = forward.logits(&view, &context).to_vec();
+                let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f64 = z.iter().map(|&v| f64::from(libm::expf(v - max))).sum();
+                want += f64::from(z[usize::from(symbol)] - max) - libm::log(sum);
+                context.remove(0);
+                context.push(symbol);
+            }
+            let got = score(&view, &mut forward, name).unwrap().log_likelihood;
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "{name}: {got} against {want}"
+            );
+        }
+    }
+}
+
 /// `requantize` against the definition written out with 128-bit integers and explicit
 /// rounding: `round(round(acc * 2^left * m / 2^31) / 2^right)`, both to nearest, the first
 /// with ties toward +infinity (gemmlowp's nudge of `1 - 2^30` for negative products), the

@@ -1,4 +1,6 @@
-//! The draw's weights `expf((z - m) / T)`: [`exp_weights`], bit for bit `libm::expf`.
+//! The draw's weights `expf((z - m) / T)`: [`exp_weights`], bit for bit `libm::expf`; and
+//! the log-likelihood's of a q8 model's Q16 logits, converted in registers
+//! ([`exp_weights_q16`]).
 //!
 //! Why it is the same: it runs `libm::expf` (FreeBSD's `e_expf.c`) on 8 lanes at once: the
 //! same argument reduction and polynomial, operation for operation, with its branches on the

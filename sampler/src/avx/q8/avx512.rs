@@ -33,7 +33,7 @@ use core::arch::x86_64::{
 use core::mem::MaybeUninit;
 
 use namegen_model::config::MAX_WIDTH;
-use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, TANH_TABLE_LEN};
+use namegen_model::q8::{MAX_SHIFT, MIN_SHIFT, MULTIPLIER_LOW_BITS, SHIFT_BITS, TANH_TABLE_LEN};
 use std::vec::Vec;
 
 use super::{CHUNK, GROUP, PANEL, Packed, ROWS, groups, stride};
@@ -245,7 +245,7 @@ pub(super) struct Row {
 
 /// The integers of the 16 rows of one vector of sums, laid out once from each row's [`Row`]:
 /// 8 bytes a row, against 100 bytes of weights a row of the default model, because a forward
-/// pass (about 60 KB) does not fit a 32 KB L1 cache and each byte read costs more than the few
+/// pass (about 57 KB) does not fit a 32 KB L1 cache and each byte read costs more than the few
 /// instructions that derive the shifts from the stored one. Lanes past the panel's rows are
 /// zero.
 #[derive(Clone, Copy, Default)]
@@ -254,10 +254,16 @@ pub(super) struct Vector {
     /// Where each row's sum starts.
     start: [i32; LANES],
     /// The multiplier, whose low 16 bits are zero ([`namegen_model::q8::widen_multiplier`]),
-    /// with the shift in its low byte, clamped to the range the loader admits
+    /// with the shift in its low [`SHIFT_BITS`], clamped to the range the loader admits
     /// ([`MIN_SHIFT`]`..=`[`MAX_SHIFT`]).
     scale: [i32; LANES],
 }
+
+/// The bits of a [`Vector`]'s `scale` that hold the shift.
+const SHIFT_MASK: i32 = (1 << SHIFT_BITS) - 1;
+
+// The shift fits in the multiplier's zero bits.
+const _: () = assert!(SHIFT_BITS <= MULTIPLIER_LOW_BITS);
 
 impl Vector {
     /// The vectors of a layer of `rows` rows, whose row `r` is `row(r)`: panel by panel of
@@ -275,14 +281,14 @@ impl Vector {
     }
 
     /// The vector of up to 16 `rows`, the lanes past them zero. Panics on a multiplier whose
-    /// low byte is not zero, which the shift's byte would overwrite.
+    /// low [`SHIFT_BITS`] are not zero, which the shift would overwrite.
     pub(super) fn new(rows: impl Iterator<Item = Row>) -> Self {
         let mut vector = Self::default();
         for (lane, row) in rows.enumerate() {
-            assert_eq!(row.multiplier & 0xff, 0, "a widened multiplier");
+            assert_eq!(row.multiplier & SHIFT_MASK, 0, "a widened multiplier");
             let shift = row.shift.clamp(MIN_SHIFT, MAX_SHIFT);
             vector.start[lane] = row.start;
-            vector.scale[lane] = row.multiplier | i32::from(shift as u8);
+            vector.scale[lane] = row.multiplier | (i32::from(shift) & SHIFT_MASK);
         }
         vector
     }
@@ -296,8 +302,9 @@ fn requantize(acc: __m512i, rows: &Vector) -> __m512i {
     let one = _mm512_set1_epi32(1);
     let zero = _mm512_setzero_si512();
     let scale = load(&rows.scale);
-    let multiplier = _mm512_and_si512(scale, _mm512_set1_epi32(!0xff));
-    let shift = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<24>(scale));
+    const HIGH: u32 = 32 - SHIFT_BITS;
+    let multiplier = _mm512_and_si512(scale, _mm512_set1_epi32(!SHIFT_MASK));
+    let shift = _mm512_srai_epi32::<HIGH>(_mm512_slli_epi32::<HIGH>(scale));
     let right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
     // `2^right - 1`, the bits the right shift drops, and half of it, the largest remainder
     // that rounds down (for a non-negative quotient).
@@ -382,7 +389,8 @@ mod tests {
     use crate::Kernels;
 
     /// [`super::requantize`] of 16 lanes at once against the portable
-    /// [`namegen_model::q8::requantize`] of each, on [`super::super::tests::cases`].
+    /// [`namegen_model::q8::requantize`] of each, on [`super::super::tests::cases`] with their
+    /// multipliers narrowed to the 16 bits a file stores.
     #[test]
     fn requantize_is_the_portable_one() {
         if Kernels::detect() != Kernels::Avx512Vnni {
