@@ -51,8 +51,9 @@ use crate::tensor::{GROUP, Matrix, Vector};
 use crate::view::{Layer, ModelView};
 
 /// What [`generate_batched`] keeps per context, in bytes: 8 MiB, every context of the default
-/// model (19,683 of 27 logits and 27 weights in f32: 4.3 MB) or 8,160 contexts of a
-/// 128-symbol one. The index (a B-tree) adds about 40 bytes per context.
+/// model (19,683 of 27 logits, f32 or a q8 model's Q16, and 27 f32 weights: 4.3 MB) or 8,192
+/// contexts of a 128-symbol float model (8,160 of a q8 one). The index (a B-tree) adds about
+/// 40 bytes per context.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// A good [`BatchOptions::batch`] (any value gives the same names): with 256 names in

@@ -519,7 +519,8 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 }
 
 /// `log softmax(z)[symbol]` at temperature 1, its weights computed by `kernels`: the number
-/// [`Name::log_likelihood`] and [`crate::score()`] add up.
+/// [`Name::log_likelihood`] and [`crate::score()`] add up for a float model (a q8 model's:
+/// [`log_softmax_q16`]).
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
