@@ -93,10 +93,12 @@ const NAMES_PER_CALL: usize = 4096;
 /// count; with `--exclude-training` the candidates found in the names file are skipped.
 pub fn run(args: &SampleArgs) -> Result<ExitCode, CommandError> {
     let bytes = super::read_model(&args.model)?;
-    let model = ModelView::parse(&bytes).map_err(|source| CommandError::Model {
+    let mut model = ModelView::parse(&bytes).map_err(|source| CommandError::Model {
         path: args.model.clone(),
         source,
     })?;
+    // Once for every call below, which would otherwise pack a q8 model's weights each time.
+    model.pack_weights();
     let settings = Settings {
         temperature: args.temperature,
         top_k: args.top_k,
