@@ -11,8 +11,7 @@
 //! - `unbatched-forwards` runs only the forward passes of `unbatched` (packed weights), back
 //!   to back, on the contexts its names were drawn after (with [`Forward::logits`], which
 //!   converts a q8 model's 27 logits to f32 besides), counted in the same symbols: what
-//!   `unbatched` costs beyond it is the draw, the log-likelihood and the wait of each pass for
-//!   the symbol drawn before it;
+//!   `unbatched` costs beyond it is the draw, the log-likelihood and the bookkeeping;
 //! - `batched` draws the same 256 names with [`generate_batched`] and the default
 //!   [`BatchOptions`] ([`namegen_sampler::DEFAULT_BATCH`] in flight), its logits cache on
 //!   (what `namegen sample` runs);

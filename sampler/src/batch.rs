@@ -41,7 +41,7 @@ use namegen_model::config::MAX_BLOCK_SIZE;
 use namegen_model::q8::TANH_TABLE_LEN;
 
 use crate::kernels::Kernels;
-#[cfg(feature = "q8")]
+#[cfg(all(feature = "q8", feature = "log-likelihood"))]
 use crate::sample::q16_weights;
 use crate::sample::{
     DEFAULT_NAME_BYTES, InFlight, Name, Rules, SampleError, Settings, Step, softmax_weights,
@@ -334,7 +334,11 @@ impl Cache {
             if self.integer {
                 let q = &mut self.q16[at * vocab..][..vocab];
                 q.copy_from_slice(&lanes.q16[lane * vocab..][..vocab]);
-                self.maxima[at] = q16_weights(q, plain, kernels);
+                // Only the log-likelihood reads a q8 model's weights: its draw reads `q`.
+                #[cfg(feature = "log-likelihood")]
+                {
+                    self.maxima[at] = q16_weights(q, plain, kernels);
+                }
                 continue;
             }
             let z = &mut self.logits[at * vocab..][..vocab];

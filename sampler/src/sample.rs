@@ -579,7 +579,7 @@ fn q16_max(q: &[i32]) -> f32 {
     q.iter()
         .copied()
         .max()
-        .map_or(f32::NEG_INFINITY, namegen_model::q8::logit_to_f32)
+        .map_or(f32::NEG_INFINITY, logit_to_f32)
 }
 
 /// One step's logits as the draw reads them, and what the log-likelihood reads: their

@@ -8,7 +8,7 @@ mod common;
 
 use common::{FileSpec, TensorSpec};
 use namegen_model::q8::{LOGIT_FRAC_BITS, bias_shift, requantize};
-use namegen_model::{Dtype, Rng, TensorName, split};
+use namegen_model::{Context, Dtype, END_INDEX, Rng, TensorName, split};
 use namegen_sampler::{
     BatchOptions, Forward, Kernels, Layout, LoadError, ModelView, Sampler, Settings,
     generate_batched, score,
@@ -147,15 +147,14 @@ fn q8_scores_are_the_log_softmax_of_the_f32_logits() {
     for view in with_each_kernel(&parsed) {
         let mut forward = Forward::<100>::new();
         for name in ["emma", "x", "zzqqxj", "olivia"] {
-            let mut context = vec![0u8; view.config().block_size()];
+            let mut context = Context::start(view.config().block_size());
             let symbols = name.chars().map(|c| view.vocab().encode(c).unwrap());
             let mut want = 0.0f64;
-            for symbol in symbols.chain([0]) {
-                let z = forward.logits(&view, &context).to_vec();
+            for symbol in symbols.chain([END_INDEX]) {
+                let z = forward.logits(&view, context.ids()).to_vec();
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let sum: f64 = z.iter().map(|&v| f64::from(libm::expf(v - max))).sum();
                 want += f64::from(z[usize::from(symbol)] - max) - libm::log(sum);
-                context.remove(0);
                 context.push(symbol);
             }
             let got = score(&view, &mut forward, name).unwrap().log_likelihood;

@@ -312,8 +312,7 @@ impl Sampling {
         }
         table += "\n*Its forward passes' share*: the time of one name at a time's forward passes \
                   alone, run back to back on the same contexts, over its whole time; the rest is \
-                  the draw, the log-likelihood and each pass's wait for the symbol drawn before \
-                  it.\n";
+                  the draw, the log-likelihood and the bookkeeping.\n";
         table += "\n*Forward pass / weight stream*: one forward pass's time over that of a bare \
                   loop reading the same weight bytes once (what the memory system alone allows; \
                   1.00 would be the limit).\n";
