@@ -42,7 +42,7 @@ use namegen_model::q8::TANH_TABLE_LEN;
 
 use crate::kernels::Kernels;
 #[cfg(all(feature = "q8", feature = "log-likelihood"))]
-use crate::sample::q16_weights;
+use crate::sample::q16::Plain;
 use crate::sample::{
     DEFAULT_NAME_BYTES, InFlight, Name, Rules, SampleError, Settings, Step, softmax_weights,
     validate,
@@ -51,9 +51,9 @@ use crate::tensor::{GROUP, Matrix, Vector};
 use crate::view::{Layer, ModelView};
 
 /// What [`generate_batched`] keeps per context, in bytes: 8 MiB, every context of the default
-/// model (19,683 of 27 logits, f32 or a q8 model's Q16, and 27 f32 weights: 4.3 MB) or 8,192
-/// contexts of a 128-symbol float model (8,160 of a q8 one). The index (a B-tree) adds about
-/// 40 bytes per context.
+/// model (19,683 of 27 f32 logits and 27 f32 weights: 4.3 MB; in q8, 27 Q16 logits and an
+/// 8-byte total: 2.3 MB) or 8,192 contexts of a 128-symbol float model (16,131 of a q8 one).
+/// The index (a B-tree) adds about 40 bytes per context.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// A good [`BatchOptions::batch`] (any value gives the same names): with 256 names in
@@ -241,24 +241,33 @@ impl<'p> Slots<'p> {
     }
 }
 
-/// Per context met in the call, found by its symbols packed into a key: its `vocab` logits
-/// (f32, or a q8 model's Q16) and their `vocab` temperature-1 weights (a [`Step`]), at one
-/// entry index.
+/// Bytes a q8 model's cache entry keeps beside its Q16 logits: their [`Plain`] total, which
+/// only the log-likelihood reads.
+#[cfg(all(feature = "q8", feature = "log-likelihood"))]
+const PLAIN_BYTES: usize = size_of::<Plain>();
+/// A build without q8 or the log-likelihood keeps none.
+#[cfg(not(all(feature = "q8", feature = "log-likelihood")))]
+const PLAIN_BYTES: usize = 0;
+
+/// Per context met in the call, found by its symbols packed into a key, at one entry index:
+/// a float model's `vocab` logits and their `vocab` temperature-1 weights, or a q8 model's
+/// `vocab` Q16 logits and their temperature-1 [`Plain`] total (a [`Step`]).
 struct Cache {
     vocab: usize,
     /// The most contexts held; with 0 nothing is looked up and every context is computed.
     capacity: usize,
     /// A float model's logits; empty for a q8 model.
     logits: Vec<f32>,
+    /// A float model's temperature-1 weights; empty for a q8 model.
     weights: Vec<f32>,
     /// Entries in use.
     len: usize,
     /// A q8 model's Q16 logits, which its draw reads; empty for a float model.
     #[cfg(feature = "q8")]
     q16: Vec<i32>,
-    /// A q8 model's largest logit per entry, in f32, which its weights were measured from.
-    #[cfg(feature = "q8")]
-    maxima: Vec<f32>,
+    /// A q8 model's temperature-1 total per entry, which its log-likelihood reads.
+    #[cfg(all(feature = "q8", feature = "log-likelihood"))]
+    plains: Vec<Plain>,
     /// Whether the model is q8.
     #[cfg(feature = "q8")]
     integer: bool,
@@ -270,7 +279,10 @@ impl Cache {
     fn new(model: &ModelView<'_>, bytes: usize) -> Self {
         let vocab = model.config().vocab_size();
         let integer = model.tanh_table().is_some();
-        let per_context = 8 * vocab.max(1) + if integer { 4 } else { 0 };
+        let per_context = match integer {
+            true => 4 * vocab + PLAIN_BYTES,
+            false => 8 * vocab.max(1),
+        };
         Self {
             vocab,
             capacity: bytes / per_context,
@@ -279,8 +291,8 @@ impl Cache {
             len: 0,
             #[cfg(feature = "q8")]
             q16: Vec::new(),
-            #[cfg(feature = "q8")]
-            maxima: Vec::new(),
+            #[cfg(all(feature = "q8", feature = "log-likelihood"))]
+            plains: Vec::new(),
             #[cfg(feature = "q8")]
             integer,
             known: BTreeMap::new(),
@@ -295,8 +307,8 @@ impl Cache {
             self.len = 0;
             #[cfg(feature = "q8")]
             self.q16.clear();
-            #[cfg(feature = "q8")]
-            self.maxima.clear();
+            #[cfg(all(feature = "q8", feature = "log-likelihood"))]
+            self.plains.clear();
             self.known.clear();
         }
     }
@@ -312,15 +324,16 @@ impl Cache {
                 return (found, false);
             }
         }
-        self.weights.resize(self.weights.len() + self.vocab, 0.0);
         self.len += 1;
         #[cfg(feature = "q8")]
         if self.integer {
             self.q16.resize(self.q16.len() + self.vocab, 0);
-            self.maxima.push(0.0);
+            #[cfg(feature = "log-likelihood")]
+            self.plains.push(Plain::default());
             return (at, true);
         }
         self.logits.resize(self.logits.len() + self.vocab, 0.0);
+        self.weights.resize(self.weights.len() + self.vocab, 0.0);
         (at, true)
     }
 
@@ -329,21 +342,20 @@ impl Cache {
     fn store(&mut self, lanes: &Lanes, kernels: Kernels) {
         let vocab = self.vocab;
         for (lane, &at) in lanes.entries.iter().enumerate() {
-            let plain = &mut self.weights[at * vocab..][..vocab];
             #[cfg(feature = "q8")]
             if self.integer {
                 let q = &mut self.q16[at * vocab..][..vocab];
                 q.copy_from_slice(&lanes.q16[lane * vocab..][..vocab]);
-                // Only the log-likelihood reads a q8 model's weights: its draw reads `q`.
+                // Only the log-likelihood reads the total: the draw reads `q`.
                 #[cfg(feature = "log-likelihood")]
                 {
-                    self.maxima[at] = q16_weights(q, plain, kernels);
+                    self.plains[at] = Plain::of(q, kernels);
                 }
                 continue;
             }
             let z = &mut self.logits[at * vocab..][..vocab];
             lanes.logits_into(lane, z);
-            softmax_weights(z, plain, kernels);
+            softmax_weights(z, &mut self.weights[at * vocab..][..vocab], kernels);
         }
     }
 
@@ -369,14 +381,10 @@ impl Cache {
     /// Entry `at`'s values for a q8 model.
     #[cfg(feature = "q8")]
     fn q16_step(&self, at: usize) -> Step<'_> {
-        let values = at * self.vocab..(at + 1) * self.vocab;
         Step::Q16 {
-            q: &self.q16[values.clone()],
+            q: &self.q16[at * self.vocab..][..self.vocab],
             #[cfg(feature = "log-likelihood")]
-            ahead: Some(crate::sample::Ahead {
-                plain: &self.weights[values],
-                max: self.maxima[at],
-            }),
+            plain: Some(self.plains[at]),
         }
     }
 }

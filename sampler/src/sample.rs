@@ -50,6 +50,22 @@
 //!    running sum exceeds the target is chosen. Each kept symbol is chosen with probability
 //!    `w_i / total` within `2^-32`.
 //!
+//! # The log-likelihood
+//!
+//! A name's log-likelihood ([`Name::log_likelihood`], the `log-likelihood` feature) adds up, in
+//! f64, the log-probability of each of its symbols (the end symbol too, unless the name was
+//! cut) at temperature 1 with nothing masked; [`crate::score()`] gives the same number for the
+//! same name. `ln` is `libm::log`.
+//! - A float model's: `(z_s - m) - ln(sum_i expf(z_i - m))`, `z_s - m` in f32 and the sum of the
+//!   f32 weights of step 3 (at `T = 1`) in f64, in index order.
+//! - A q8 model's, from the integers of its draw: `(q_s - m) * 2^-16 - ln(W * 2^-24)`, where
+//!   `W` is the sum of the integer weights of step 3 at temperature 1 with nothing excluded
+//!   (`m` the largest logit, whose weight is `2^24`); both products are exact. It is within
+//!   1.5e-5 nats of the exact log-softmax of the logits: a weight is at most `2^(2^-16) - 1`
+//!   (1.06e-5) too large relatively, its exponent rounded down to `2^-16`, and within 0.55 of
+//!   that, while `W >= 2^24`. A step drawn at temperature 1 reuses its draw's weights, so
+//!   the log-likelihood costs a q8 character one `log`.
+//!
 //! Name `k` (counting from 0) of seed `s` draws from [`Rng::with_stream`]`(s, k)`, so a
 //! name does not depend on how many names came before it, and the batched generator gives
 //! the same names as this one.
@@ -57,12 +73,12 @@
 use core::fmt;
 
 use heapless::String;
-#[cfg(feature = "q8")]
-use namegen_model::q8::logit_to_f32;
+#[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+use namegen_model::MAX_VOCAB;
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use namegen_model::rng::unit_f32;
 use namegen_model::vocab::VocabError;
-use namegen_model::{Context, END_INDEX, MAX_VOCAB, Rng};
+use namegen_model::{Context, END_INDEX, Rng};
 
 use crate::forward::{DEFAULT_WIDTH, Forward, Logits, TooWide};
 use crate::kernels::Kernels;
@@ -168,7 +184,8 @@ pub struct Name<const N: usize = DEFAULT_NAME_BYTES> {
     pub cut: bool,
     /// Natural-log likelihood of the name under the model itself (temperature 1, no top-k/p
     /// or length masks), the end symbol included unless the name was cut: the same number
-    /// [`crate::score()`] gives for it. Only with the `log-likelihood` feature (a default).
+    /// [`crate::score()`] gives for it, computed as the module documentation's "The
+    /// log-likelihood" says. Only with the `log-likelihood` feature (a default).
     #[cfg(feature = "log-likelihood")]
     pub log_likelihood: f64,
 }
@@ -447,23 +464,23 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 
     /// Takes the next symbol (from the prefix, or drawn from `logits`).
     pub(crate) fn advance(&mut self, logits: Logits<'_>, model: &ModelView<'_>, rules: &Rules<'_>) {
-        // Weights for the float draw and the log-likelihood.
+        // Weights for the float draw and the log-likelihood, set (512 bytes) for those only.
         #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
-        let mut plain = [0.0f32; MAX_VOCAB];
+        let mut plain;
         let step = match logits {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             Logits::Float(z) => {
+                plain = [0.0f32; MAX_VOCAB];
                 let plain = &mut plain[..z.len()];
                 softmax_weights(z, plain, model.kernels());
                 Step::Float { z, plain }
             }
-            // The log-likelihood's weights wait for the draw ([`Step::log_probability`]), so
-            // that the next forward pass, which needs only the drawn symbol, overlaps them.
+            // The log-likelihood's total comes from the draw, or after it.
             #[cfg(feature = "q8")]
             Logits::Q16(q) => Step::Q16 {
                 q,
                 #[cfg(feature = "log-likelihood")]
-                ahead: None,
+                plain: None,
             },
         };
         // One call, so that the draws inlined into it are inlined once.
@@ -481,9 +498,9 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
     ) {
         let vocab = model.vocab();
         let settings = &rules.settings;
-        let symbol = match next_symbol(&mut self.prefix, &vocab) {
+        let drawn = match next_symbol(&mut self.prefix, &vocab) {
             // `validate` refused a prefix with any error.
-            Some(symbol) => symbol.unwrap_or(END_INDEX),
+            Some(symbol) => Drawn::given(symbol.unwrap_or(END_INDEX)),
             None => step.draw(
                 rules,
                 self.name.chars < settings.min_len,
@@ -493,8 +510,9 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
         };
         #[cfg(feature = "log-likelihood")]
         {
-            self.name.log_likelihood += step.log_probability(symbol, model.kernels());
+            self.name.log_likelihood += step.log_probability(&drawn, model.kernels());
         }
+        let symbol = drawn.symbol;
         if symbol == END_INDEX {
             self.done = true;
             return;
@@ -520,33 +538,13 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 
 /// `log softmax(z)[symbol]` at temperature 1, its weights computed by `kernels`: the number
 /// [`Name::log_likelihood`] and [`crate::score()`] add up for a float model (a q8 model's:
-/// [`log_softmax_q16`]).
+/// [`q16::Plain`]).
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
     let plain = &mut plain[..z.len()];
     softmax_weights(z, plain, kernels);
     log_probability(z, plain, symbol)
-}
-
-/// [`log_softmax_at`] of a q8 model's Q16 logits `q` in f32 (`logit_to_f32`, exact), computed
-/// from the integers: the same number.
-#[cfg(feature = "q8")]
-pub(crate) fn log_softmax_q16(q: &[i32], symbol: u8, kernels: Kernels) -> f64 {
-    let mut plain = [0.0f32; MAX_VOCAB];
-    let plain = &mut plain[..q.len()];
-    let max = q16_weights(q, plain, kernels);
-    Ahead { plain, max }.log_probability(q, symbol)
-}
-
-/// [`softmax_weights`] of a q8 model's Q16 logits `q` in f32 (exact), computed by `kernels`
-/// from the integers into `plain` (as long as `q`); returns the largest logit in f32, which
-/// they are measured from.
-#[cfg(feature = "q8")]
-pub(crate) fn q16_weights(q: &[i32], plain: &mut [f32], kernels: Kernels) -> f32 {
-    let max = q16_max(q);
-    exp_weights_q16(kernels, q, max, plain);
-    max
 }
 
 /// Writes `expf(z_i - max z)` into `plain` (as long as `z`), computed by `kernels`: the
@@ -562,34 +560,17 @@ pub(crate) fn softmax_weights(z: &[f32], plain: &mut [f32], kernels: Kernels) {
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 fn log_probability(z: &[f32], plain: &[f32], symbol: u8) -> f64 {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    log_probability_below(z[usize::from(symbol)], max, plain)
-}
-
-/// [`log_probability`] of the logit `z_s` given the largest logit `max`.
-fn log_probability_below(z_s: f32, max: f32, plain: &[f32]) -> f64 {
     let sum: f64 = plain.iter().map(|&w| f64::from(w)).sum();
-    f64::from(z_s - max) - libm::log(sum)
+    f64::from(z[usize::from(symbol)] - max) - libm::log(sum)
 }
 
-/// The largest of the Q16 logits `q`, in f32: the largest of their f32 values (the conversion
-/// is exact and keeps the order; no logit converts to -0 or NaN), found by integer comparisons
-/// that vectorise where the float fold's cannot.
-#[cfg(feature = "q8")]
-fn q16_max(q: &[i32]) -> f32 {
-    q.iter()
-        .copied()
-        .max()
-        .map_or(f32::NEG_INFINITY, logit_to_f32)
-}
-
-/// One step's logits as the draw reads them, and what the log-likelihood reads: their
-/// temperature-1 weights, `expf(z_i - max z)` of the f32 logits `z` ([`softmax_weights`]). A
-/// pure function of the logits, so the batched generator computes it once per context; one
-/// name at a time, a q8 step's weights are computed only after its draw, which does not read
-/// them.
+/// One step's logits as the draw reads them, and what the log-likelihood reads of them. A pure
+/// function of the logits, so the batched generator computes it once per context.
 #[derive(Clone, Copy)]
 pub(crate) enum Step<'s> {
-    /// A float model's logits and their weights, which its draw reuses at temperature 1.
+    /// A float model's logits and their temperature-1 weights `expf(z_i - max z)`
+    /// ([`softmax_weights`]), which its draw reuses at temperature 1 and the log-likelihood
+    /// reads.
     #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
     Float {
         /// The logits.
@@ -597,54 +578,55 @@ pub(crate) enum Step<'s> {
         /// Their temperature-1 weights.
         plain: &'s [f32],
     },
-    /// A q8 model's Q16 logits, which its draw reads, and what the log-likelihood reads of
-    /// them if it was computed ahead.
+    /// A q8 model's Q16 logits, which its draw reads, and the total of their temperature-1
+    /// weights if it was computed ahead (the batched generator keeps one per context);
+    /// otherwise the draw leaves it, or [`Step::log_probability`] computes it.
     #[cfg(feature = "q8")]
     Q16 {
         /// The Q16 logits.
         q: &'s [i32],
-        /// Their temperature-1 weights, where computed ahead (the batched generator keeps
-        /// them per context); otherwise [`Step::log_probability`] computes them from `q`.
+        /// Their temperature-1 total, where computed ahead.
         #[cfg(feature = "log-likelihood")]
-        ahead: Option<Ahead<'s>>,
+        plain: Option<q16::Plain>,
     },
 }
 
-/// A q8 step's temperature-1 weights `expf(z_i - max)` of its logits in f32
-/// (`z_i = logit_to_f32(q_i)`, exact; [`q16_weights`]), computed once for every name that
-/// draws from them.
-#[cfg(feature = "q8")]
-#[derive(Clone, Copy)]
-pub(crate) struct Ahead<'s> {
-    /// The weights.
-    pub(crate) plain: &'s [f32],
-    /// The largest `z_i` ([`q16_max`]), which they were measured from.
-    pub(crate) max: f32,
+/// The symbol a step took, and what its draw left for the log-likelihood.
+pub(crate) struct Drawn {
+    /// The symbol.
+    symbol: u8,
+    /// A q8 draw's temperature-1 total, where its weights gave it ([`q16::draw`]).
+    #[cfg(all(feature = "q8", feature = "log-likelihood"))]
+    plain: Option<q16::Plain>,
 }
 
-#[cfg(feature = "q8")]
-impl Ahead<'_> {
-    /// `log softmax(z)[symbol]` of the logits `q` these weights are of ([`log_probability`]).
-    fn log_probability(&self, q: &[i32], symbol: u8) -> f64 {
-        log_probability_below(logit_to_f32(q[usize::from(symbol)]), self.max, self.plain)
+impl Drawn {
+    /// A symbol taken without a draw (the prefix's).
+    fn given(symbol: u8) -> Self {
+        Self {
+            symbol,
+            #[cfg(all(feature = "q8", feature = "log-likelihood"))]
+            plain: None,
+        }
     }
 }
 
 impl Step<'_> {
-    /// `log softmax(z)[symbol]` at temperature 1 ([`log_probability`]); a q8 step's weights
-    /// computed by `kernels` (the view's) unless they were computed ahead.
+    /// `log softmax(z)[symbol]` at temperature 1 of the drawn symbol ([`log_probability`]; a q8
+    /// step's by [`q16::Plain`], its total computed by `kernels`, the view's, unless it was
+    /// computed ahead or left by the draw).
     #[cfg(feature = "log-likelihood")]
-    fn log_probability(&self, symbol: u8, kernels: Kernels) -> f64 {
+    fn log_probability(&self, drawn: &Drawn, kernels: Kernels) -> f64 {
         #[cfg(not(feature = "q8"))]
         let _ = kernels;
         match *self {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
-            Self::Float { z, plain } => log_probability(z, plain, symbol),
+            Self::Float { z, plain } => log_probability(z, plain, drawn.symbol),
             #[cfg(feature = "q8")]
-            Self::Q16 { q, ahead } => match ahead {
-                Some(ahead) => ahead.log_probability(q, symbol),
-                None => log_softmax_q16(q, symbol, kernels),
-            },
+            Self::Q16 { q, plain } => plain
+                .or(drawn.plain)
+                .unwrap_or_else(|| q16::Plain::of(q, kernels))
+                .log_probability(q[usize::from(drawn.symbol)]),
         }
     }
 
@@ -657,16 +639,24 @@ impl Step<'_> {
         mask_end: bool,
         rng: &mut R,
         kernels: Kernels,
-    ) -> u8 {
+    ) -> Drawn {
         match *self {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
-            Self::Float { z, plain } => draw(z, plain, &rules.settings, mask_end, rng, kernels),
+            Self::Float { z, plain } => {
+                Drawn::given(draw(z, plain, &rules.settings, mask_end, rng, kernels))
+            }
             #[cfg(feature = "q8")]
             Self::Q16 { q, .. } => {
                 let (fixed, top_k) = (&rules.fixed, rules.settings.top_k);
-                match fixed.greedy {
-                    true => q16::argmax(q, mask_end) as u8,
-                    false => q16::draw(q, fixed, top_k, mask_end, rng.next_u32(), kernels),
+                if fixed.greedy {
+                    return Drawn::given(q16::argmax(q, mask_end) as u8);
+                }
+                let (symbol, _plain) =
+                    q16::draw(q, fixed, top_k, mask_end, rng.next_u32(), kernels);
+                Drawn {
+                    symbol,
+                    #[cfg(feature = "log-likelihood")]
+                    plain: _plain,
                 }
             }
         }
@@ -771,24 +761,6 @@ fn exp_weights(kernels: Kernels, z: &[f32], max: f32, temperature: f32, out: &mu
     let _ = kernels;
     for (w, &v) in out.iter_mut().zip(z) {
         *w = libm::expf((v - max) / temperature);
-    }
-}
-
-/// `out[i] = libm::expf(logit_to_f32(q[i]) - max)` for `out` as long as `q`: [`exp_weights`] at
-/// temperature 1 of the Q16 logits in f32, with the same bits, converted by the AVX2 code in
-/// registers (`kernels` as [`exp_weights`] takes them).
-#[cfg(feature = "q8")]
-fn exp_weights_q16(kernels: Kernels, q: &[i32], max: f32, out: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if kernels.avx2() {
-        // SAFETY: as for `exp_weights`: AVX2 alone is required, and a view's kernels build on
-        // it only where the CPU has it.
-        return unsafe { crate::avx::exp_weights_q16(q, max, out) };
-    }
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    let _ = kernels;
-    for (w, &v) in out.iter_mut().zip(q) {
-        *w = libm::expf(logit_to_f32(v) - max);
     }
 }
 

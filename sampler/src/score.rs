@@ -9,7 +9,7 @@ use crate::forward::{Forward, Logits, TooWide};
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use crate::sample::log_softmax_at;
 #[cfg(feature = "q8")]
-use crate::sample::log_softmax_q16;
+use crate::sample::q16::Plain;
 use crate::view::ModelView;
 
 /// The longest name [`score`] takes, in characters.
@@ -18,7 +18,8 @@ pub const MAX_SCORED_LEN: usize = 256;
 /// How likely a name is under the model (temperature 1, nothing masked).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Score {
-    /// Natural-log likelihood of the characters and the end symbol.
+    /// Natural-log likelihood of the characters and the end symbol, the number
+    /// [`Name::log_likelihood`](crate::Name::log_likelihood) gives a drawn name.
     pub log_likelihood: f64,
     /// Predictions scored: characters plus the end symbol.
     pub symbols: usize,
@@ -72,9 +73,8 @@ pub fn score<const W: usize>(
         log_likelihood += match forward.run(model, context.ids()) {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
             Logits::Float(z) => log_softmax_at(z, target, model.kernels()),
-            // The float one of its exact f32 logits.
             #[cfg(feature = "q8")]
-            Logits::Q16(q) => log_softmax_q16(q, target, model.kernels()),
+            Logits::Q16(q) => Plain::of(q, model.kernels()).log_probability(q[usize::from(target)]),
         };
     }
     Ok(Score {

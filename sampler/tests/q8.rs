@@ -118,7 +118,8 @@ fn every_context_gives_the_fixture_checksum() {
 
 /// The validation loss of the q8 model on the names of the default split, through `score`:
 /// what the fixture script prints with `--val` on `namegen split`'s validation file
-/// (2.075812; the f32 model's is 2.07565).
+/// (2.075812; the f32 model's is 2.07565), within the 1.5e-5 nats per symbol a q8 model's
+/// log-likelihood may differ from the exact one, and the printed figure's rounding.
 #[test]
 fn validation_loss_is_the_scripts() {
     let view = ModelView::parse(FIXTURE).unwrap();
@@ -134,35 +135,36 @@ fn validation_loss_is_the_scripts() {
         symbols += scored.symbols;
     }
     let loss = -log_likelihood / symbols as f64;
-    assert!((loss - 2.075812).abs() < 2e-6, "{loss}");
+    assert!((loss - 2.075812).abs() < 1.5e-5 + 5e-7, "{loss}");
 }
 
-/// A q8 name's score is the contract's log-likelihood of its logits in f32, bit for bit: per
-/// symbol `(z_s - max) - ln(sum_i expf(z_i - max))`, the sum in f64 in index order, written
-/// out here with libm on `Forward::logits` (the Q16 logits converted exactly), with every
-/// kernel; names with likely and unlikely symbols.
+/// A q8 name's score is within the contract's 1.5e-5 nats per symbol of the exact log-softmax
+/// of its logits (written out here in f64 on `Forward::logits`, the Q16 logits converted
+/// exactly), with every kernel; names with likely and unlikely symbols.
 #[test]
-fn q8_scores_are_the_log_softmax_of_the_f32_logits() {
+fn q8_scores_are_within_their_bound_of_the_exact_log_softmax() {
     let parsed = ModelView::parse(FIXTURE).unwrap();
     for view in with_each_kernel(&parsed) {
         let mut forward = Forward::<100>::new();
         for name in ["emma", "x", "zzqqxj", "olivia"] {
             let mut context = Context::start(view.config().block_size());
             let symbols = name.chars().map(|c| view.vocab().encode(c).unwrap());
-            let mut want = 0.0f64;
+            let (mut want, mut count) = (0.0f64, 0);
             for symbol in symbols.chain([END_INDEX]) {
-                let z = forward.logits(&view, context.ids()).to_vec();
-                let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f64 = z.iter().map(|&v| f64::from(libm::expf(v - max))).sum();
-                want += f64::from(z[usize::from(symbol)] - max) - libm::log(sum);
+                let z: Vec<f64> = forward
+                    .logits(&view, context.ids())
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect();
+                let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = z.iter().map(|&v| (v - max).exp()).sum();
+                want += z[usize::from(symbol)] - max - sum.ln();
                 context.push(symbol);
+                count += 1;
             }
             let got = score(&view, &mut forward, name).unwrap().log_likelihood;
-            assert_eq!(
-                got.to_bits(),
-                want.to_bits(),
-                "{name}: {got} against {want}"
-            );
+            let bound = 1.5e-5 * f64::from(count);
+            assert!((got - want).abs() <= bound, "{name}: {got} against {want}");
         }
     }
 }

@@ -1,6 +1,4 @@
-//! The draw's weights `expf((z - m) / T)`: [`exp_weights`], bit for bit `libm::expf`; and
-//! the log-likelihood's of a q8 model's Q16 logits, converted in registers
-//! ([`exp_weights_q16`]).
+//! The draw's weights `expf((z - m) / T)`: [`exp_weights`], bit for bit `libm::expf`.
 //!
 //! Why it is the same: it runs `libm::expf` (FreeBSD's `e_expf.c`) on 8 lanes at once: the
 //! same argument reduction and polynomial, operation for operation, with its branches on the
@@ -18,54 +16,24 @@ use core::arch::x86_64::{
     _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_si256, _mm256_slli_epi32, _mm256_srai_epi32,
     _mm256_storeu_ps, _mm256_sub_ps,
 };
-#[cfg(feature = "q8")]
-use namegen_model::q8::logit_to_f32;
 
-use super::load;
+use super::{load, load_padded};
 use crate::tensor::LANES;
 
 /// `out[i] = libm::expf((z[i] - max) / temperature)`, bit for bit, for `z` and `out` of the
 /// same length. `temperature` 1 divides exactly, so it also gives `expf(z[i] - max)`.
 #[target_feature(enable = "avx2")]
 pub(crate) fn exp_weights(z: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
+    assert_eq!(z.len(), out.len(), "one weight per logit");
     let (max, temperature) = (_mm256_set1_ps(max), _mm256_set1_ps(temperature));
-    exp_each(z, out, |z| {
-        _mm256_div_ps(_mm256_sub_ps(load(z), max), temperature)
-    });
-}
-
-/// `out[i] = libm::expf(logit_to_f32(q[i]) - max)`, bit for bit, for `q` and `out` of the same
-/// length: [`exp_weights`] at temperature 1 of the Q16 logits `q` in f32
-/// ([`namegen_model::q8::logit_to_f32`]), converted in registers (`vcvtdq2ps` rounds as `as
-/// f32` does, and the product by `2^-16` is exact).
-#[cfg(feature = "q8")]
-#[target_feature(enable = "avx2")]
-pub(crate) fn exp_weights_q16(q: &[i32], max: f32, out: &mut [f32]) {
-    use core::arch::x86_64::_mm256_loadu_si256;
-
-    let (max, unit) = (_mm256_set1_ps(max), _mm256_set1_ps(logit_to_f32(1)));
-    exp_each(q, out, |q| {
-        // SAFETY: `q` is 8 i32, the 32 bytes read; no alignment is required.
-        let q = unsafe { _mm256_loadu_si256(q.as_ptr().cast()) };
-        _mm256_sub_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), unit), max)
-    });
-}
-
-/// `out[i]` = [`exp_lanes`] of the arguments `x` makes of the values of `values`, 8 at a time,
-/// the last chunk padded with zeros (whose lanes are dropped). Panics if the lengths differ.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn exp_each<T: Copy + Default>(values: &[T], out: &mut [f32], x: impl Fn(&[T; LANES]) -> __m256) {
-    assert_eq!(values.len(), out.len(), "one weight per logit");
-    let (chunks, tail) = values.as_chunks::<LANES>();
+    let (z_chunks, z_tail) = z.as_chunks::<LANES>();
     let (out_chunks, out_tail) = out.as_chunks_mut::<LANES>();
-    for (values, out) in chunks.iter().zip(out_chunks) {
-        *out = exp_lanes(x(values));
+    for (z, out) in z_chunks.iter().zip(out_chunks) {
+        *out = exp_lanes(_mm256_div_ps(_mm256_sub_ps(load(z), max), temperature));
     }
-    if !tail.is_empty() {
-        let mut padded = [T::default(); LANES];
-        padded[..tail.len()].copy_from_slice(tail);
-        out_tail.copy_from_slice(&exp_lanes(x(&padded))[..tail.len()]);
+    if !z_tail.is_empty() {
+        let x = _mm256_div_ps(_mm256_sub_ps(load_padded(z_tail), max), temperature);
+        out_tail.copy_from_slice(&exp_lanes(x)[..z_tail.len()]);
     }
 }
 
@@ -208,38 +176,5 @@ mod tests {
         // The subtraction and the division by a temperature.
         check_exp((0x8000_0000u32..=0xc300_0000).step_by(997), 3.5, 0.8, 27);
         check_exp((0..=0x4300_0000u32).step_by(997), -1.25, 1.7, 27);
-    }
-
-    /// `exp_weights_q16` against `libm::expf(logit_to_f32(q) - max)` on every 7th Q16 logit the
-    /// loader admits (`|q| <= 2^24`) and past it, below maxima of both signs and at the largest
-    /// logit of each call, in calls of 27 like a draw's.
-    #[cfg(feature = "q8")]
-    #[test]
-    fn q16_exp_weights_are_libm_expf_of_the_f32_logits_bit_for_bit() {
-        use namegen_model::q8::{MAX_LOGIT, logit_to_f32};
-
-        use super::exp_weights_q16;
-
-        if !Kernels::detect().avx2() {
-            return;
-        }
-        let bound = MAX_LOGIT as i32 + 99;
-        let q: Vec<i32> = (-bound..=bound).step_by(7).collect();
-        let mut got = [0.0f32; 27];
-        for q in q.chunks(27) {
-            let largest = logit_to_f32(*q.iter().max().unwrap());
-            for max in [largest, 256.0, 0.0, -3.5] {
-                let got = &mut got[..q.len()];
-                // SAFETY: `Kernels::detect` found AVX2 above.
-                unsafe { exp_weights_q16(q, max, got) };
-                for (&q, &got) in q.iter().zip(got.iter()) {
-                    let want = libm::expf(logit_to_f32(q) - max);
-                    assert!(
-                        same_bits(got, want),
-                        "q {q}, max {max}: {got:e}, libm {want:e}"
-                    );
-                }
-            }
-        }
     }
 }

@@ -10,8 +10,7 @@
 //! - [`activation`]: its bias and `tanh`, the same bits as [`crate::math::tanh`];
 //! - [`group`]: the batched generator's product of a group of contexts, the same bits as
 //!   [`crate::Matrix::matmul_group`], and its bias and `tanh`;
-//! - [`exp`]: the draw's weights `expf((z - m) / T)`, and a q8 model's log-likelihood weights
-//!   from its Q16 logits converted in registers, the same bits as `libm::expf`;
+//! - [`exp`]: the draw's weights `expf((z - m) / T)`, the same bits as `libm::expf`;
 //! - [`q8`](mod@q8): a layer of the q8 integer network, the same integers as `crate::q8`
 //!   (with AVX-VNNI too, for [`crate::Kernels::Avx2Vnni`], and the whole pass with AVX-512
 //!   for [`crate::Kernels::Avx512Vnni`]);
@@ -41,8 +40,6 @@ pub(crate) mod q8;
 
 pub(crate) use activation::finish;
 pub(crate) use exp::exp_weights;
-#[cfg(feature = "q8")]
-pub(crate) use exp::exp_weights_q16;
 pub(crate) use group::{finish_group, matmul_group};
 pub(crate) use matvec::{Packed, matvec, matvec_packed};
 

@@ -7,7 +7,7 @@
 //! every target draws the same symbols.
 
 use namegen_model::MAX_VOCAB;
-use namegen_model::q8::divide_wide;
+use namegen_model::q8::{divide_wide, logit_to_f32};
 
 // Every weight at most 1, so MAX_VOCAB of them sum below 2^31.
 const _: () = assert!(MAX_VOCAB << WEIGHT_BITS <= 1 << 31);
@@ -50,6 +50,15 @@ pub(crate) const EXP2_SIXTEENTHS: [u32; 16] = [
     1_170_923_762,
     1_121_280_436,
 ];
+
+/// [`Fixed`] of temperature 1 (what [`Fixed::new`] makes of it): `log2(e)` rounded down to 32
+/// significant bits, `log2(e) * 2^31` of [`LOG2E_Q63`]. The log-likelihood's weights.
+const PLAIN: Fixed = Fixed {
+    greedy: false,
+    scale: (LOG2E_Q63 >> 32) as u32,
+    shift: 31,
+    top_p: 1 << 32,
+};
 
 /// The temperature and `top_p` of some [`Settings`] in the fixed point the draw reads,
 /// converted once from their f32 bits (the settings must have passed
@@ -181,17 +190,65 @@ pub(crate) fn argmax(q: &[i32], mask_end: bool) -> usize {
 /// kernels only where the CPU runs them.
 fn exp_weights(kernels: Kernels, q: &[i32], max: i32, fixed: &Fixed, out: &mut [u32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if kernels.avx2() {
-        // SAFETY: `avx::q16::weights` requires only that the CPU supports AVX2; a view's
-        // kernels build on `Kernels::Avx2` only when `Kernels::detect` found AVX2.
-        return unsafe { crate::avx::q16::weights(q, max, fixed.scale, fixed.shift, out) };
+    {
+        let (scale, shift) = (fixed.scale, fixed.shift);
+        if kernels == Kernels::Avx512Vnni {
+            // SAFETY: a view holds these kernels only where `Kernels::detect` found their
+            // instruction sets, AVX2 and AVX-512 F among them.
+            return unsafe { crate::avx::q16::weights_avx512(q, max, scale, shift, out) };
+        }
+        if kernels.avx2() {
+            // SAFETY: `avx::q16::weights` requires only that the CPU supports AVX2; a view's
+            // kernels build on `Kernels::Avx2` only when `Kernels::detect` found AVX2.
+            return unsafe { crate::avx::q16::weights(q, max, scale, shift, out) };
+        }
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     let _ = kernels;
     for (w, &v) in out.iter_mut().zip(q) {
-        // At most 2^25 (the loader's MAX_LOGIT on either side), times a scale below 2^32.
-        let below = max.abs_diff(v);
-        *w = exp2_neg((u64::from(below) * u64::from(fixed.scale)) >> fixed.shift);
+        *w = exp2_neg(y(max.abs_diff(v), fixed));
+    }
+}
+
+/// The exponent `y` of step 3 of a logit `below` units under the largest, at the temperature
+/// of `fixed`: `floor(below * scale / 2^shift)`.
+fn y(below: u32, fixed: &Fixed) -> u64 {
+    // At most 2^25 (the loader's MAX_LOGIT on either side), times a scale below 2^32.
+    (u64::from(below) * u64::from(fixed.scale)) >> fixed.shift
+}
+
+/// The total of a step's temperature-1 weights (every symbol's, step 3 of the draw at `T = 1`
+/// with nothing excluded) and the largest logit they are measured from: what a q8 model's
+/// log-likelihood reads (the module documentation of [`crate::sample`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Plain {
+    /// The largest logit, whose weight is `2^WEIGHT_BITS`.
+    max: i32,
+    /// The sum of the weights: at least `2^WEIGHT_BITS`, below `2^31`.
+    total: u32,
+}
+
+impl Plain {
+    /// Of the logits `q` (at least one), the weights computed by `kernels` (a view's).
+    pub(crate) fn of(q: &[i32], kernels: Kernels) -> Self {
+        let max = q[argmax(q, false)];
+        let mut weights = [0u32; MAX_VOCAB];
+        let weights = &mut weights[..q.len()];
+        exp_weights(kernels, q, max, &PLAIN, weights);
+        Self {
+            max,
+            total: weights.iter().sum(),
+        }
+    }
+
+    /// `ln softmax(q)[s]` for the logit `q_s` of the logits these are of:
+    /// `(q_s - max) * 2^-16 - ln(total * 2^-24)` in f64.
+    pub(crate) fn log_probability(&self, q_s: i32) -> f64 {
+        // Both products are exact: the difference is within 2^25 (the loader's bound on each
+        // logit) and the total below 2^31.
+        let unit = f64::from(logit_to_f32(1));
+        let scale = 1.0 / f64::from(1u32 << WEIGHT_BITS);
+        f64::from(q_s - self.max) * unit - libm::log(f64::from(self.total) * scale)
     }
 }
 
@@ -200,6 +257,10 @@ fn exp_weights(kernels: Kernels, q: &[i32], max: i32, fixed: &Fixed, out: &mut [
 /// `top_k`, the end symbol excluded if `mask_end`, and `word` the draw's random `u32`; the
 /// weights computed by `kernels` (a view's, [`crate::ModelView::kernels`]). Not generic over
 /// the generator, so one copy serves every caller.
+///
+/// Also returns the step's [`Plain`] total where the draw's weights give it for one more
+/// weight at most (temperature 1, and the end symbol, if excluded, not above the largest
+/// allowed logit), so that the log-likelihood does not compute them again.
 pub(crate) fn draw(
     q: &[i32],
     fixed: &Fixed,
@@ -207,7 +268,7 @@ pub(crate) fn draw(
     mask_end: bool,
     word: u32,
     kernels: Kernels,
-) -> u8 {
+) -> (u8, Option<Plain>) {
     let first = usize::from(mask_end);
     let allowed = &q[first..];
     let best = argmax(q, mask_end);
@@ -215,6 +276,23 @@ pub(crate) fn draw(
     let mut weights = [0u32; MAX_VOCAB];
     let weights = &mut weights[..q.len()];
     exp_weights(kernels, allowed, q[best], fixed, &mut weights[first..]);
+    let uncut: u32 = weights.iter().sum();
+    #[cfg(feature = "log-likelihood")]
+    let plain =
+        (fixed.scale == PLAIN.scale && fixed.shift == PLAIN.shift && q[0] <= q[best]).then(|| {
+            // The end symbol's weight, 0 in `weights` when excluded, measured from the same
+            // largest logit, which is then the largest of all.
+            let end = match mask_end {
+                true => exp2_neg(y(q[best].abs_diff(q[0]), &PLAIN)),
+                false => 0,
+            };
+            Plain {
+                max: q[best],
+                total: uncut + end,
+            }
+        });
+    #[cfg(not(feature = "log-likelihood"))]
+    let plain = None;
     if top_k > 0 {
         // Every mass before a symbol is below 2^31, so `u64::MAX` keeps them all.
         cut(weights, top_k, u64::MAX);
@@ -226,16 +304,19 @@ pub(crate) fn draw(
         cut(weights, usize::MAX, threshold);
     }
     // The largest logit's weight is 1 and survives top-k and top-p, so `total > target`.
-    let total: u32 = weights.iter().sum();
+    let total: u32 = match top_k > 0 || fixed.top_p < 1 << 32 {
+        true => weights.iter().sum(),
+        false => uncut,
+    };
     let target = ((u64::from(word) * u64::from(total)) >> 32) as u32;
     let mut running = 0;
     for (i, &w) in weights.iter().enumerate() {
         running += w;
         if running > target {
-            return i as u8;
+            return (i as u8, plain);
         }
     }
-    best as u8
+    (best as u8, plain)
 }
 
 /// Zeroes the weight of every symbol with `top_k` or more symbols ranked before it
@@ -264,11 +345,12 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    use namegen_model::MAX_VOCAB;
     use namegen_model::q8::MAX_LOGIT;
+    use namegen_model::{MAX_VOCAB, Rng};
 
     use super::{
-        Fixed, WEIGHT_BITS, ZERO_FROM, argmax, draw, exp2_neg, inverse_temperature, top_p_q32,
+        Fixed, PLAIN, Plain, WEIGHT_BITS, ZERO_FROM, argmax, draw, exp2_neg, inverse_temperature,
+        top_p_q32,
     };
     use crate::Kernels;
     use crate::sample::Settings;
@@ -348,7 +430,7 @@ mod tests {
             .iter()
             .map(|&w| match fixed.greedy {
                 true => argmax(q, mask_end) as u8,
-                false => draw(q, fixed, top_k, mask_end, w, Kernels::Portable),
+                false => draw(q, fixed, top_k, mask_end, w, Kernels::Portable).0,
             })
             .collect()
     }
@@ -399,6 +481,41 @@ mod tests {
         assert_eq!(draws(&equal, &tiny, 0, false, &words), [0; 5]);
         assert_eq!(draws(&equal, &tiny, 0, true, &words), [1; 5]);
         assert_eq!(draws(&spread, &tiny, 0, false, &words), [77; 5]);
+    }
+
+    /// The draw's weights give the log-likelihood's total exactly where it says they do: at
+    /// temperature 1, whatever top-k and top-p cut, the end symbol excluded or not, unless it
+    /// is above every allowed logit; never at another temperature.
+    #[cfg(feature = "log-likelihood")]
+    #[test]
+    fn the_draw_leaves_the_temperature_1_total_where_its_weights_give_it() {
+        assert_eq!(fixed(1.0, 1.0), PLAIN);
+        let mut rng = Rng::new(3);
+        for _ in 0..2000 {
+            let len = 2 + rng.below(40) as usize;
+            let q: Vec<i32> = (0..len)
+                .map(|_| rng.below(1 << 22) as i32 - (1 << 21))
+                .collect();
+            let plain = Plain::of(&q, Kernels::Portable);
+            let above = q[0] > q[1..].iter().copied().max().unwrap();
+            for (t, top_k, top_p) in [(1.0, 0, 1.0), (1.0, 3, 0.5), (0.5, 0, 1.0), (2.0, 1, 1.0)] {
+                for mask_end in [false, true] {
+                    let (_, left) = draw(
+                        &q,
+                        &fixed(t, top_p),
+                        top_k,
+                        mask_end,
+                        rng.next_u32(),
+                        Kernels::Portable,
+                    );
+                    let expected = (t == 1.0 && !(mask_end && above)).then_some(plain);
+                    assert_eq!(
+                        left, expected,
+                        "T {t}, top-k {top_k}, mask {mask_end}: {q:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
