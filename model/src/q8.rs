@@ -134,7 +134,7 @@ fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     (x >> exponent) + i32::from((x & mask) > threshold)
 }
 
-/// A Q16 logit as the f32 the sampler's scoring (the log-likelihood) takes: `q * 2^-16`, exact
+/// A Q16 logit as an f32 (what `verify` and `Forward::logits` give): `q * 2^-16`, exact
 /// for every logit the loader admits (`|q| <=` [`MAX_LOGIT`] `= 2^24`, which f32 holds exactly).
 pub fn logit_to_f32(q: i32) -> f32 {
     const UNIT: f32 = 1.0 / (1u32 << LOGIT_FRAC_BITS) as f32;

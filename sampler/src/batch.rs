@@ -1,8 +1,9 @@
 //! Many names in flight at once, for throughput on the host.
 //!
 //! Up to [`BatchOptions::batch`] names advance together. Each step looks every name's context
-//! up in a cache of logits and their temperature-1 softmax weights (the `expf` every draw
-//! starts from); the contexts not found there (each only once, however many names share it)
+//! up in a cache of logits and what the draw and the log-likelihood read of them (a float
+//! model's temperature-1 softmax weights, the `expf` every draw starts from; a q8 model's
+//! total of its integer weights); the contexts not found there (each only once, however many names share it)
 //! are embedded into groups of [`GROUP`], then each layer multiplies every group with
 //! [`crate::Matrix::matmul_group`], whose vector registers run across the contexts of a group
 //! (activations are kept transposed, `[width][GROUP]`), so each weight is read once per group
@@ -77,9 +78,10 @@ pub struct BatchOptions {
     /// The most names in flight at a time, rounded up to a multiple of 16 (the kernel's
     /// group); fewer when `count` is smaller. [`DEFAULT_BATCH`] by default.
     pub batch: usize,
-    /// The most bytes the logits cache holds: `8 * vocab_size` per context (the logits, in
-    /// f32 or a q8 model's Q16, and their temperature-1 weights in f32; 4 more for a q8
-    /// model's largest logit) plus about 40 bytes of index. When
+    /// The most bytes the logits cache holds per context: a float model's `8 * vocab_size`
+    /// (the f32 logits and their temperature-1 weights), a q8 model's `4 * vocab_size + 8`
+    /// (the Q16 logits and, with the `log-likelihood` feature, their total), plus about 40
+    /// bytes of index. When
     /// a step would overflow it, the cache is emptied and refills. With 0 nothing is memoised
     /// and every name's every step runs the model: the compute-only speed, for benchmarks.
     /// [`DEFAULT_CACHE_BYTES`] by default.

@@ -24,9 +24,10 @@ pub enum Kernels {
     Avx2Vnni,
     /// [`Kernels::Avx2`], with the q8 integer network on AVX-512 where the weights are packed:
     /// 64 int8 products per `vpdpbusd`, 16 rows requantised per instruction and the `tanh`
-    /// table looked up 64 codes at a time (`vpermi2b`); the float dtypes, and q8 weights in
-    /// place, run the AVX2 code unchanged. x86_64 hosts with the `std` feature whose CPU has
-    /// AVX2, F16C and AVX-512 F, BW, VNNI and VBMI.
+    /// table looked up 64 codes at a time (`vpermi2b`), and the q8 draw's weights 8 at a time
+    /// (packed or not); the float dtypes, and q8 weights in place, run the AVX2 code
+    /// unchanged. x86_64 hosts with the `std` feature whose CPU has AVX2, F16C and AVX-512 F,
+    /// BW, VNNI and VBMI.
     Avx512Vnni,
     /// Kernels written with WASM SIMD128 intrinsics, 4 values per instruction, in the same
     /// order of operations as the portable code: wasm32 builds compiled with the `simd128`

@@ -98,7 +98,8 @@
 //! the draw's `expf`, the batched generator runs an AVX2 kernel across 16 contexts, and q8's
 //! integer layers have an AVX2 kernel too, with AVX-VNNI's `vpdpbusd` where the CPU has it
 //! ([`Kernels::Avx2Vnni`]; the same integers in any order) and a whole AVX-512 pass where it
-//! has that ([`Kernels::Avx512Vnni`]), and the q8 draw's weights an AVX2 kernel; all compute the
+//! has that ([`Kernels::Avx512Vnni`]), and the q8 draw's weights AVX2 and AVX-512 kernels; all
+//! compute the
 //! same bits (Rust neither fuses nor reassociates float operations; the tests
 //! compare the forward pass with a plain scalar one bit for bit, F16C's f16 decoding with the
 //! portable one on every pattern, the vector `tanh` and `expf` with the scalar ones, batched

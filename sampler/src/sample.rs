@@ -63,8 +63,9 @@
 //!   (`m` the largest logit, whose weight is `2^24`); both products are exact. It is within
 //!   1.5e-5 nats of the exact log-softmax of the logits: a weight is at most `2^(2^-16) - 1`
 //!   (1.06e-5) too large relatively, its exponent rounded down to `2^-16`, and within 0.55 of
-//!   that, while `W >= 2^24`. A step drawn at temperature 1 reuses its draw's weights, so
-//!   the log-likelihood costs a q8 character one `log`.
+//!   that, while `W >= 2^24`. A step drawn at temperature 1 reuses its draw's weights (unless
+//!   the end symbol, excluded, is above every allowed logit), so the log-likelihood costs a q8
+//!   character one `log`.
 //!
 //! Name `k` (counting from 0) of seed `s` draws from [`Rng::with_stream`]`(s, k)`, so a
 //! name does not depend on how many names came before it, and the batched generator gives

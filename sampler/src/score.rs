@@ -18,8 +18,8 @@ pub const MAX_SCORED_LEN: usize = 256;
 /// How likely a name is under the model (temperature 1, nothing masked).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Score {
-    /// Natural-log likelihood of the characters and the end symbol, the number
-    /// [`Name::log_likelihood`](crate::Name::log_likelihood) gives a drawn name.
+    /// Natural-log likelihood of the characters and the end symbol: the number a drawn name's
+    /// `log_likelihood` gives (see [`crate::Name`]).
     pub log_likelihood: f64,
     /// Predictions scored: characters plus the end symbol.
     pub symbols: usize,

@@ -2,9 +2,10 @@
 //! documentation of [`crate::sample`] specifies ("A q8 model's draw"), and the settings in the
 //! fixed point it reads.
 //!
-//! No floating-point operation happens here, not even on the f32 settings (their bits are
-//! decoded as integers), so a device without an FPU links no soft-float for a q8 model and
-//! every target draws the same symbols.
+//! No floating-point operation happens in the draw, not even on the f32 settings (their bits
+//! are decoded as integers), so a device without an FPU links no soft-float for a q8 model and
+//! every target draws the same symbols. Only the log-likelihood, from the same integers, ends
+//! in one f64 `log` ([`Plain::log_probability`]).
 
 use namegen_model::MAX_VOCAB;
 use namegen_model::q8::{divide_wide, logit_to_f32};
@@ -185,9 +186,9 @@ pub(crate) fn argmax(q: &[i32], mask_end: bool) -> usize {
 
 /// `out[i] = exp2_neg((max - q[i]) * 2^-16 log2(e) / T)`, the weights of the logits `q` (none
 /// above `max`) at the temperature of `fixed`, for `out` as long as `q`. With the AVX2 kernels
-/// 4 at a time (`avx/q16.rs`, the same integers; its tests compare the two), otherwise one at
-/// a time. `kernels` must be a view's ([`crate::ModelView::kernels`]), which holds the AVX2
-/// kernels only where the CPU runs them.
+/// 4 at a time, with [`Kernels::Avx512Vnni`] 8 at a time (`avx/q16.rs`, the same integers; its
+/// tests compare them), otherwise one at a time. `kernels` must be a view's
+/// ([`crate::ModelView::kernels`]), which holds those kernels only where the CPU runs them.
 fn exp_weights(kernels: Kernels, q: &[i32], max: i32, fixed: &Fixed, out: &mut [u32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
@@ -217,6 +218,17 @@ fn y(below: u32, fixed: &Fixed) -> u64 {
     (u64::from(below) * u64::from(fixed.scale)) >> fixed.shift
 }
 
+/// Room for a step's weights on the stack, of which [`zeros`] clears only those in use: an
+/// array of [`MAX_VOCAB`] would clear all 512 bytes for every symbol drawn.
+type Weights = heapless::Vec<u32, MAX_VOCAB>;
+
+/// The first `len` of `weights`, 0; panics if `len` is above [`MAX_VOCAB`] (the loader admits
+/// no larger vocabulary).
+fn zeros(weights: &mut Weights, len: usize) -> &mut [u32] {
+    let _ = weights.resize(len, 0);
+    &mut weights[..len]
+}
+
 /// The total of a step's temperature-1 weights (every symbol's, step 3 of the draw at `T = 1`
 /// with nothing excluded) and the largest logit they are measured from: what a q8 model's
 /// log-likelihood reads (the module documentation of [`crate::sample`]).
@@ -232,8 +244,8 @@ impl Plain {
     /// Of the logits `q` (at least one), the weights computed by `kernels` (a view's).
     pub(crate) fn of(q: &[i32], kernels: Kernels) -> Self {
         let max = q[argmax(q, false)];
-        let mut weights = [0u32; MAX_VOCAB];
-        let weights = &mut weights[..q.len()];
+        let mut weights = Weights::new();
+        let weights = zeros(&mut weights, q.len());
         exp_weights(kernels, q, max, &PLAIN, weights);
         Self {
             max,
@@ -273,8 +285,8 @@ pub(crate) fn draw(
     let allowed = &q[first..];
     let best = argmax(q, mask_end);
     // Transient stack space, not sampler state: the sampler itself stays small.
-    let mut weights = [0u32; MAX_VOCAB];
-    let weights = &mut weights[..q.len()];
+    let mut weights = Weights::new();
+    let weights = zeros(&mut weights, q.len());
     exp_weights(kernels, allowed, q[best], fixed, &mut weights[first..]);
     let uncut: u32 = weights.iter().sum();
     #[cfg(feature = "log-likelihood")]
@@ -345,12 +357,11 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
+    use namegen_model::MAX_VOCAB;
     use namegen_model::q8::MAX_LOGIT;
-    use namegen_model::{MAX_VOCAB, Rng};
 
     use super::{
-        Fixed, PLAIN, Plain, WEIGHT_BITS, ZERO_FROM, argmax, draw, exp2_neg, inverse_temperature,
-        top_p_q32,
+        Fixed, WEIGHT_BITS, ZERO_FROM, argmax, draw, exp2_neg, inverse_temperature, top_p_q32,
     };
     use crate::Kernels;
     use crate::sample::Settings;
@@ -489,13 +500,16 @@ mod tests {
     #[cfg(feature = "log-likelihood")]
     #[test]
     fn the_draw_leaves_the_temperature_1_total_where_its_weights_give_it() {
+        use namegen_model::Rng;
+
+        use super::{PLAIN, Plain};
+
         assert_eq!(fixed(1.0, 1.0), PLAIN);
         let mut rng = Rng::new(3);
         for _ in 0..2000 {
+            // Few distinct logits, so that the end symbol often ties with the largest.
             let len = 2 + rng.below(40) as usize;
-            let q: Vec<i32> = (0..len)
-                .map(|_| rng.below(1 << 22) as i32 - (1 << 21))
-                .collect();
+            let q: Vec<i32> = (0..len).map(|_| (rng.below(16) as i32 - 8) << 17).collect();
             let plain = Plain::of(&q, Kernels::Portable);
             let above = q[0] > q[1..].iter().copied().max().unwrap();
             for (t, top_k, top_p) in [(1.0, 0, 1.0), (1.0, 3, 0.5), (0.5, 0, 1.0), (2.0, 1, 1.0)] {
