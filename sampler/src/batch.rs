@@ -3,8 +3,8 @@
 //! Up to [`BatchOptions::batch`] names advance together. Each step looks every name's context
 //! up in a cache of logits and what the draw and the log-likelihood read of them (a float
 //! model's temperature-1 softmax weights, the `expf` every draw starts from; a q8 model's
-//! total of its integer weights); the contexts not found there (each only once, however many names share it)
-//! are embedded into groups of [`GROUP`], then each layer multiplies every group with
+//! total of its integer weights); the contexts not found there (each only once, however many
+//! names share it) are embedded into groups of [`GROUP`], then each layer multiplies every group with
 //! [`crate::Matrix::matmul_group`], whose vector registers run across the contexts of a group
 //! (activations are kept transposed, `[width][GROUP]`), so each weight is read once per group
 //! and no context needs a horizontal sum. With [`Kernels::Avx2`] (the view's

@@ -99,8 +99,7 @@
 //! integer layers have an AVX2 kernel too, with AVX-VNNI's `vpdpbusd` where the CPU has it
 //! ([`Kernels::Avx2Vnni`]; the same integers in any order) and a whole AVX-512 pass where it
 //! has that ([`Kernels::Avx512Vnni`]), and the q8 draw's weights AVX2 and AVX-512 kernels; all
-//! compute the
-//! same bits (Rust neither fuses nor reassociates float operations; the tests
+//! compute the same bits (Rust neither fuses nor reassociates float operations; the tests
 //! compare the forward pass with a plain scalar one bit for bit, F16C's f16 decoding with the
 //! portable one on every pattern, the vector `tanh` and `expf` with the scalar ones, batched
 //! names with unbatched ones, and logits, names and scores of [`Kernels::Portable`] with
