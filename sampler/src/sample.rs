@@ -58,14 +58,18 @@
 //! same name. `ln` is `libm::log`.
 //! - A float model's: `(z_s - m) - ln(sum_i expf(z_i - m))`, `z_s - m` in f32 and the sum of the
 //!   f32 weights of step 3 (at `T = 1`) in f64, in index order.
-//! - A q8 model's, from the integers of its draw: `(q_s - m) * 2^-16 - ln(W * 2^-24)`, where
-//!   `W` is the sum of the integer weights of step 3 at temperature 1 with nothing excluded
-//!   (`m` the largest logit, whose weight is `2^24`); both products are exact. It is within
-//!   1.5e-5 nats of the exact log-softmax of the logits: a weight is at most `2^(2^-16) - 1`
-//!   (1.06e-5) too large relatively, its exponent rounded down to `2^-16`, and within 0.55 of
-//!   that, while `W >= 2^24`. A step drawn at temperature 1 reuses its draw's weights (unless
-//!   the end symbol, excluded, is above every allowed logit), so the log-likelihood costs a q8
-//!   character one `log`.
+//! - A q8 model's, from the integers of its draw: per symbol `(q_s - m) * 2^-16 - ln(W *
+//!   2^-24)`, where `W` is the sum of the integer weights of step 3 at temperature 1 with
+//!   nothing excluded (`m` the largest logit, whose weight is `2^24`). A name adds these up as
+//!   `D * 2^-16 - ln(P)`: `D` the exact integer sum of its `q_s - m`, `P` the product of its
+//!   `W * 2^-24` in f64, in order (whenever `P` reaches 2^256, its `ln` is set aside and `P`
+//!   starts again from 1), so that a name costs one `log`, not one per symbol. It is within
+//!   1.5e-5 nats per symbol of the exact log-softmax of the logits: a weight is at most
+//!   `2^(2^-16) - 1` (1.06e-5) too large relatively, its exponent rounded down to `2^-16`, and
+//!   within 0.55 of that, while `W >= 2^24`; each f64 product adds at most 2^-53 relatively.
+//!   A step drawn at temperature 1 reuses its draw's weights (unless the end symbol, excluded,
+//!   is above every allowed logit), so its log-likelihood costs a q8 character a
+//!   multiplication.
 //!
 //! Name `k` (counting from 0) of seed `s` draws from [`Rng::with_stream`]`(s, k)`, so a
 //! name does not depend on how many names came before it, and the batched generator gives
@@ -428,6 +432,9 @@ pub(crate) fn float_bits(x: f32) -> u32 {
 pub(crate) struct InFlight<'p, const N: usize, R = Rng> {
     rng: R,
     name: Name<N>,
+    /// The log-likelihood of the symbols so far, written into the name when it is finished.
+    #[cfg(feature = "log-likelihood")]
+    tally: Tally,
     context: Context,
     prefix: core::str::Chars<'p>,
     done: bool,
@@ -452,6 +459,8 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
                 #[cfg(feature = "log-likelihood")]
                 log_likelihood: 0.0,
             },
+            #[cfg(feature = "log-likelihood")]
+            tally: Tally::new(),
             context: Context::start(model.config().block_size()),
             prefix: rules.settings.prefix.chars(),
             done: false,
@@ -510,9 +519,7 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
             ),
         };
         #[cfg(feature = "log-likelihood")]
-        {
-            self.name.log_likelihood += step.log_probability(&drawn, model.kernels());
-        }
+        step.add_to(&mut self.tally, &drawn, model.kernels());
         let symbol = drawn.symbol;
         if symbol == END_INDEX {
             self.done = true;
@@ -533,13 +540,19 @@ impl<'p, const N: usize, R: rand_core::Rng> InFlight<'p, N, R> {
 
     /// The finished name.
     pub(crate) fn finish(self) -> Name<N> {
+        #[cfg(feature = "log-likelihood")]
+        return Name {
+            log_likelihood: self.tally.nats(),
+            ..self.name
+        };
+        #[cfg(not(feature = "log-likelihood"))]
         self.name
     }
 }
 
 /// `log softmax(z)[symbol]` at temperature 1, its weights computed by `kernels`: the number
 /// [`Name::log_likelihood`] and [`crate::score()`] add up for a float model (a q8 model's:
-/// [`q16::Plain`]).
+/// [`q16::LogLikelihood`]).
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 pub(crate) fn log_softmax_at(z: &[f32], symbol: u8, kernels: Kernels) -> f64 {
     let mut plain = [0.0f32; MAX_VOCAB];
@@ -565,6 +578,52 @@ fn log_probability(z: &[f32], plain: &[f32], symbol: u8) -> f64 {
     f64::from(z[usize::from(symbol)] - max) - libm::log(sum)
 }
 
+/// A name's log-likelihood as its steps add to it (the module documentation, "The
+/// log-likelihood"): a float model's log-probabilities summed in f64 in order, a q8 model's
+/// by [`q16::LogLikelihood`]. Shared by the sampler and [`crate::score()`], so that both give
+/// the same number for the same name.
+pub(crate) struct Tally {
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+    float: f64,
+    #[cfg(feature = "q8")]
+    q16: q16::LogLikelihood,
+}
+
+impl Tally {
+    /// Nothing added: 0 nats.
+    pub(crate) const fn new() -> Self {
+        Self {
+            #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+            float: 0.0,
+            #[cfg(feature = "q8")]
+            q16: q16::LogLikelihood::new(),
+        }
+    }
+
+    /// Adds a float step's log-probability.
+    #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+    pub(crate) fn add_float(&mut self, log_probability: f64) {
+        self.float += log_probability;
+    }
+
+    /// Adds a q8 step: its logits' total `plain` and its symbol's logit `q_s`.
+    #[cfg(feature = "q8")]
+    pub(crate) fn add_q16(&mut self, plain: &q16::Plain, q_s: i32) {
+        self.q16.add(plain, q_s);
+    }
+
+    /// The log-likelihood of the steps added, in nats. A model's steps are all of one kind;
+    /// the other kind's part is exactly 0 and changes nothing.
+    pub(crate) fn nats(&self) -> f64 {
+        let nats = 0.0;
+        #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
+        let nats = nats + self.float;
+        #[cfg(feature = "q8")]
+        let nats = nats + self.q16.nats();
+        nats
+    }
+}
+
 /// One step's logits as the draw reads them, and what the log-likelihood reads of them. A pure
 /// function of the logits, so the batched generator computes it once per context.
 #[derive(Clone, Copy)]
@@ -581,7 +640,7 @@ pub(crate) enum Step<'s> {
     },
     /// A q8 model's Q16 logits, which its draw reads, and the total of their temperature-1
     /// weights if it was computed ahead (the batched generator keeps one per context);
-    /// otherwise the draw leaves it, or [`Step::log_probability`] computes it.
+    /// otherwise the draw leaves it, or [`Step::add_to`] computes it.
     #[cfg(feature = "q8")]
     Q16 {
         /// The Q16 logits.
@@ -613,21 +672,23 @@ impl Drawn {
 }
 
 impl Step<'_> {
-    /// `log softmax(z)[symbol]` at temperature 1 of the drawn symbol ([`log_probability`]; a q8
-    /// step's by [`q16::Plain`], its total computed by `kernels`, the view's, unless it was
-    /// computed ahead or left by the draw).
+    /// Adds the drawn symbol's `log softmax(z)[symbol]` at temperature 1 to `tally` (a float
+    /// step's by [`log_probability`]; a q8 step's by its [`q16::Plain`] total, computed by
+    /// `kernels`, the view's, unless it was computed ahead or left by the draw).
     #[cfg(feature = "log-likelihood")]
-    fn log_probability(&self, drawn: &Drawn, kernels: Kernels) -> f64 {
+    fn add_to(&self, tally: &mut Tally, drawn: &Drawn, kernels: Kernels) {
         #[cfg(not(feature = "q8"))]
         let _ = kernels;
         match *self {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
-            Self::Float { z, plain } => log_probability(z, plain, drawn.symbol),
+            Self::Float { z, plain } => tally.add_float(log_probability(z, plain, drawn.symbol)),
             #[cfg(feature = "q8")]
-            Self::Q16 { q, plain } => plain
-                .or(drawn.plain)
-                .unwrap_or_else(|| q16::Plain::of(q, kernels))
-                .log_probability(q[usize::from(drawn.symbol)]),
+            Self::Q16 { q, plain } => {
+                let plain = plain
+                    .or(drawn.plain)
+                    .unwrap_or_else(|| q16::Plain::of(q, kernels));
+                tally.add_q16(&plain, q[usize::from(drawn.symbol)]);
+            }
         }
     }
 

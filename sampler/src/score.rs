@@ -6,6 +6,7 @@ use namegen_model::vocab::VocabError;
 use namegen_model::{END_INDEX, windows};
 
 use crate::forward::{Forward, Logits, TooWide};
+use crate::sample::Tally;
 #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
 use crate::sample::log_softmax_at;
 #[cfg(feature = "q8")]
@@ -68,17 +69,19 @@ pub fn score<const W: usize>(
         .vocab()
         .encode_name(name, &mut encoded)
         .map_err(ScoreError::Name)?;
-    let mut log_likelihood = 0.0;
+    let mut tally = Tally::new();
     for (context, target) in windows(&encoded[..len], model.config().block_size()) {
-        log_likelihood += match forward.run(model, context.ids()) {
+        match forward.run(model, context.ids()) {
             #[cfg(any(feature = "f32", feature = "f16", feature = "i8"))]
-            Logits::Float(z) => log_softmax_at(z, target, model.kernels()),
+            Logits::Float(z) => tally.add_float(log_softmax_at(z, target, model.kernels())),
             #[cfg(feature = "q8")]
-            Logits::Q16(q) => Plain::of(q, model.kernels()).log_probability(q[usize::from(target)]),
-        };
+            Logits::Q16(q) => {
+                tally.add_q16(&Plain::of(q, model.kernels()), q[usize::from(target)]);
+            }
+        }
     }
     Ok(Score {
-        log_likelihood,
+        log_likelihood: tally.nats(),
         symbols: len + 1,
     })
 }

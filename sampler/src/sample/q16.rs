@@ -5,7 +5,7 @@
 //! No floating-point operation happens in the draw, not even on the f32 settings (their bits
 //! are decoded as integers), so a device without an FPU links no soft-float for a q8 model and
 //! every target draws the same symbols. Only the log-likelihood, from the same integers, ends
-//! in one f64 `log` ([`Plain::log_probability`]).
+//! in one f64 `log` per name ([`LogLikelihood`]).
 
 use namegen_model::MAX_VOCAB;
 use namegen_model::q8::{divide_wide, logit_to_f32};
@@ -252,15 +252,58 @@ impl Plain {
             total: weights.iter().sum(),
         }
     }
+}
 
-    /// `ln softmax(q)[s]` for the logit `q_s` of the logits these are of:
-    /// `(q_s - max) * 2^-16 - ln(total * 2^-24)` in f64.
-    pub(crate) fn log_probability(&self, q_s: i32) -> f64 {
-        // Both products are exact: the difference is within 2^25 (the loader's bound on each
-        // logit) and the total below 2^31.
+/// A q8 name's log-likelihood as its steps add to it: `sum (q_s - max) * 2^-16 - ln(prod
+/// total * 2^-24)` over its steps' [`Plain`] totals and the logits `q_s` of its symbols (the
+/// module documentation of [`crate::sample`]). The differences add up exactly as integers and
+/// the totals multiply in f64, so that a name costs one `log`, not one per symbol: the
+/// characters of a q8 name are cheap enough for a `log` each to show.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogLikelihood {
+    /// The sum of `q_s - max`: each within 2^26 in magnitude (the loader bounds each logit by
+    /// 2^25), so even `i32::MAX` steps stay far inside an i64 and below 2^53, exact in f64.
+    differences: i64,
+    /// The product of `total * 2^-24` since the last `log` was taken: each factor in
+    /// `[1, MAX_VOCAB)`, so the product stays below [`LogLikelihood::FOLD`] times 2^7.
+    product: f64,
+    /// The `log`s of the products folded so far.
+    folded: f64,
+}
+
+impl LogLikelihood {
+    /// The product at which its `log` is taken and it starts again from 1: 2^256, far from
+    /// f64's overflow (each factor is below 2^7), and far beyond the product of a usual name.
+    const FOLD: f64 = f64::from_bits((1023 + 256) << 52);
+
+    /// Nothing added: 0 nats.
+    pub(crate) const fn new() -> Self {
+        Self {
+            differences: 0,
+            product: 1.0,
+            folded: 0.0,
+        }
+    }
+
+    /// Adds the step whose logits have the total `plain` and whose symbol's logit is `q_s`.
+    pub(crate) fn add(&mut self, plain: &Plain, q_s: i32) {
+        self.differences += i64::from(q_s - plain.max);
+        self.product *= f64::from(plain.total) / f64::from(1u32 << WEIGHT_BITS);
+        if self.product >= Self::FOLD {
+            self.folded += libm::log(self.product);
+            self.product = 1.0;
+        }
+    }
+
+    /// The log-likelihood of the steps added, in nats: `differences * 2^-16 - (folded +
+    /// ln(product))`. Both products are exact; with nothing added, 0 and no `log`.
+    pub(crate) fn nats(&self) -> f64 {
         let unit = f64::from(logit_to_f32(1));
-        let scale = 1.0 / f64::from(1u32 << WEIGHT_BITS);
-        f64::from(q_s - self.max) * unit - libm::log(f64::from(self.total) * scale)
+        let logs = match self.product == 1.0 {
+            true => self.folded,
+            false => self.folded + libm::log(self.product),
+        };
+        self.differences as f64 * unit - logs
     }
 }
 
@@ -529,6 +572,36 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A name's log-likelihood, with one `log` for all its steps, is the sum of each step's
+    /// `(q_s - max) 2^-16 - ln(total 2^-24)` within f64 rounding, also past the products it
+    /// folds (the largest totals fold one about every 40 steps).
+    #[test]
+    fn a_names_log_likelihood_is_the_sum_of_its_steps() {
+        use namegen_model::Rng;
+
+        use super::{LogLikelihood, Plain};
+
+        let mut rng = Rng::new(11);
+        for steps in [0, 1, 7, 40, 300] {
+            let mut tally = LogLikelihood::new();
+            let mut want = 0.0f64;
+            for _ in 0..steps {
+                let max = rng.below(1 << 21) as i32 - (1 << 20);
+                let total = (1 << WEIGHT_BITS) + rng.below(127 << WEIGHT_BITS);
+                let q_s = max - rng.below(1 << 22) as i32;
+                tally.add(&Plain { max, total }, q_s);
+                let weight = f64::from(total) / f64::from(1u32 << WEIGHT_BITS);
+                want += f64::from(q_s - max) / 65536.0 - libm::log(weight);
+            }
+            let got = tally.nats();
+            assert!(
+                (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                "{steps} steps: {got} against {want}"
+            );
+            assert_eq!(tally.folded != 0.0, steps == 300, "{steps} steps");
         }
     }
 
