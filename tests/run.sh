@@ -123,10 +123,10 @@ cargo test --workspace
 step "the library crates as a user gets them: cargo package (built from the .crate files), the example program"
 # Verified in a target directory of its own, emptied first: cargo treats the packaged model as
 # a registry crate, whose build it never rechecks for changes, so a second run in a shared one
-# builds the sampler against the model as it was the first time. Its sources are extracted
-# once into the cargo home, in a directory named for that target directory, and reused by every
-# later run whatever changed: removed too.
-rm -rf target/package-check "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/namegen-*
+# builds the sampler against the model as it was the first time. The packaged model's sources
+# are extracted once into the cargo home, in a directory named for that target directory, and
+# reused by every later run whatever changed: removed too.
+rm -rf target/package-check "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/namegen-model-*
 cargo package --target-dir target/package-check -p namegen-model -p namegen-sampler
 cargo run -p namegen-sampler --example names
 

@@ -52,10 +52,10 @@
 //!
 //! # The log-likelihood
 //!
-//! A name's log-likelihood ([`Name::log_likelihood`], the `log-likelihood` feature) adds up, in
-//! f64, the log-probability of each of its symbols (the end symbol too, unless the name was
-//! cut) at temperature 1 with nothing masked; [`crate::score()`] gives the same number for the
-//! same name. `ln` is `libm::log`.
+//! A name's log-likelihood ([`Name::log_likelihood`], the `log-likelihood` feature) is the sum,
+//! in f64 (a q8 model's as below), of the log-probability of each of its symbols (the end
+//! symbol too, unless the name was cut) at temperature 1 with nothing masked;
+//! [`crate::score()`] gives the same number for the same name. `ln` is `libm::log`.
 //! - A float model's: `(z_s - m) - ln(sum_i expf(z_i - m))`, `z_s - m` in f32 and the sum of the
 //!   f32 weights of step 3 (at `T = 1`) in f64, in index order.
 //! - A q8 model's, from the integers of its draw: per symbol `(q_s - m) * 2^-16 - ln(W *

@@ -349,5 +349,5 @@ fn wide_q8_models_give_the_same_logits_with_every_kernel() {
     let spec = extreme_q8(2, 16, &[230, 57], ".abcdefghij", 9);
     let bytes = spec.to_bytes();
     let model = ModelView::parse(&bytes).unwrap();
-    assert_every_context_agrees::<256>(&model, "230 and 105 rows");
+    assert_every_context_agrees::<256>(&model, "230 and 57 rows");
 }

@@ -261,8 +261,9 @@ impl Plain {
 /// characters of a q8 name are cheap enough for a `log` each to show.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LogLikelihood {
-    /// The sum of `q_s - max`: each within 2^26 in magnitude (the loader bounds each logit by
-    /// 2^25), so even `i32::MAX` steps stay far inside an i64 and below 2^53, exact in f64.
+    /// The sum of `q_s - max`: each within 2^25 in magnitude (the loader bounds each logit by
+    /// `MAX_LOGIT`, 2^24), so the sum is exact in f64 for fewer than 2^28 steps, far more than
+    /// any name has ([`crate::score()`] takes at most 257).
     differences: i64,
     /// The product of `total * 2^-24` since the last `log` was taken: each factor in
     /// `[1, MAX_VOCAB)`, so the product stays below [`LogLikelihood::FOLD`] times 2^7.
